@@ -1,0 +1,12 @@
+"""`qc` commands contributed by the edge package (registered through the ``qc.commands`` entry point)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the edge commands to the root `qc` app."""
+    from edge.demo import demo
+
+    app.command("demo")(demo)

@@ -1,0 +1,121 @@
+"""`qc export` and `qc registry ...` through typer, on real files: a real export, a real registry folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+import typer
+from conditioned_models import build_conditioned_checkpoint, drawn_frames
+from typer.testing import CliRunner
+
+from training.cli import export as export_cli
+from training.cli import registry as registry_cli
+from training.parity import ParityError
+from vision.registry import Registry
+from vision.taxonomy import Taxonomy
+
+
+def qc() -> typer.Typer:
+    """The `qc` commands this module tests, mounted as training/cli/__init__.py mounts them."""
+    app = typer.Typer()
+    app.add_typer(registry_cli.app, name="registry")
+    app.command("export")(export_cli.export)
+    return app
+
+
+@pytest.fixture(scope="module")
+def frames_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("frames")
+    (folder / "images" / "test").mkdir(parents=True)
+    for i, img in enumerate(drawn_frames(4, seed=3)):
+        cv2.imwrite(str(folder / "images" / "test" / f"{i:03d}.png"), img)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exported_and_registered(
+    tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy, frames_dir: Path
+) -> tuple[Path, Path, dict]:
+    pt = build_conditioned_checkpoint(tmp_path_factory.mktemp("cli_pt") / "cond.pt", taxonomy, seed=0)
+    out = tmp_path_factory.mktemp("cli_out")
+    root = tmp_path_factory.mktemp("cli_reg")
+    eval_report = out.parent / "eval.json"
+    eval_report.write_text(json.dumps({"model": {"path": "x"}, "map50": 0.5, "map50_95": 0.25}))
+    result = CliRunner().invoke(
+        qc(),
+        [
+            "export", "--weights", str(pt), "--out", str(out), "--imgsz", "320", "--no-fp16",
+            "--parity-data", str(frames_dir), "--parity-frames", "4", "--register", "--registry", str(root),
+            "--stage", "production", "--eval", str(eval_report), "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out, root, json.loads(result.stdout)
+
+
+def test_export_cli_writes_report_and_registers(exported_and_registered: tuple[Path, Path, dict]) -> None:
+    out, root, report = exported_and_registered
+    assert report["passed"] is True
+    assert [m["dtype"] for m in report["models"]] == ["fp32"]
+    assert report["models"][0]["parity"]["frames"] == 4
+    assert report["registered"] == [{"dtype": "fp32", "version": "v0001", "stage": "production", "registry": str(root)}]
+    assert json.loads((out / "export_report.json").read_text())["registered"] == report["registered"]
+    card = Registry(root).production()
+    assert card.metrics == {"map50": 0.5, "map50_95": 0.25}
+    assert Registry(root).eval_path(card) is not None
+
+
+def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict]) -> None:
+    out, root, _ = exported_and_registered
+    runner, app = CliRunner(), qc()
+    reg = ["--registry", str(root)]
+
+    added = runner.invoke(app, ["registry", "register", str(out / "model.onnx"), "--card", str(out / "model.card.json"), *reg])
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["version"] == "v0002"
+
+    listed = runner.invoke(app, ["registry", "list", "--json", *reg])
+    assert [(c["version"], c["stage"]) for c in json.loads(listed.stdout)] == [("v0001", "production"), ("v0002", "candidate")]
+    table = runner.invoke(app, ["registry", "list", *reg])
+    assert "v0002" in table.stdout and "candidate" in table.stdout
+
+    shown = runner.invoke(app, ["registry", "show", "production", "--verify", *reg])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["version"] == "v0001" and json.loads(shown.stdout)["verified"] is True
+
+    promoted = runner.invoke(app, ["registry", "promote", "v0002", *reg])
+    assert json.loads(promoted.stdout) == {"version": "v0002", "stage": "production", "archived": ["v0001"]}
+    assert Registry(root).get("v0001").stage == "archived"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["registry", "show", "v0042"], "no model version v0042"),
+        (["registry", "promote", "v0001", "--stage", "live"], "unknown stage 'live'"),
+    ],
+)
+def test_registry_cli_errors_name_the_problem(
+    exported_and_registered: tuple[Path, Path, dict], args: list[str], message: str
+) -> None:
+    _, root, _ = exported_and_registered
+    result = CliRunner().invoke(qc(), [*args, "--registry", str(root)])
+    assert result.exit_code != 0
+    assert message in (str(result.exception) + result.output)
+
+
+def test_export_cli_fails_when_the_model_finds_nothing(
+    untrained_yolo: Path, tmp_path: Path, frames_dir: Path
+) -> None:
+    """The plain untrained model scores ~1e-3 everywhere: a parity check on it compares nothing and must fail."""
+    result = CliRunner().invoke(
+        qc(),
+        ["export", "--weights", str(untrained_yolo), "--out", str(tmp_path), "--imgsz", "320", "--no-fp16",
+         "--parity-data", str(frames_dir), "--parity-frames", "2"],
+    )
+    assert isinstance(result.exception, ParityError)
+    assert "found 0 boxes" in str(result.exception)
+    assert json.loads((tmp_path / "export_report.json").read_text())["passed"] is False

@@ -1,0 +1,83 @@
+"""`qc eval`: measure an ONNX model on a labelled split (COCO mAP, per-class AP50, condition precision/recall)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+_DATA_HELP = "Ultralytics-format data set: its folder (holding data.yaml) or the data.yaml file."
+_MODEL_HELP = "ONNX model to evaluate. Default: the shipped production model."
+# A data set handed to `qc eval` is an evaluation set (e.g. rendered from a held-out seed), so by default all of it
+# counts; evaluating a training set's held-out part needs an explicit `--split test`.
+_SPLIT_HELP = "Split to evaluate: train, val, test, or all (every split, the default)."
+_TAXONOMY_HELP = "Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml."
+_IMGSZ_HELP = "Detector input size (multiple of 32). Default: the model's own (static input or metadata), else 640."
+_CONF_HELP = "Operating confidence threshold for the precision/recall per condition and produce kind."
+
+
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help=_DATA_HELP)],
+    model: Annotated[Path | None, typer.Option("--model", help=_MODEL_HELP)] = None,
+    split: Annotated[str, typer.Option("--split", help=_SPLIT_HELP)] = "all",
+    taxonomy: Annotated[Path | None, typer.Option("--taxonomy", help=_TAXONOMY_HELP)] = None,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", min=32, help=_IMGSZ_HELP)] = None,
+    conf: Annotated[float, typer.Option("--conf", min=0.0, max=1.0, help=_CONF_HELP)] = 0.25,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Images per detector call.")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object on stdout.")] = False,
+) -> None:
+    """Run a model through the detector on a labelled split and report mAP50, mAP50-95, per-class AP50 and
+    precision/recall per condition and produce kind at the operating threshold."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training.evaluate import evaluate_model
+    from vision.taxonomy import Taxonomy
+
+    tax = Taxonomy.load(taxonomy)
+    with Progress(
+        TextColumn("evaluating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("eval", total=None)
+        report = evaluate_model(
+            data,
+            model_path=model,
+            taxonomy=tax,
+            taxonomy_source=str(taxonomy) if taxonomy else "in use",
+            split=split,
+            imgsz=imgsz,
+            conf=conf,
+            batch=batch,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    result = report.to_dict()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_summary(result)
+
+
+def _fmt(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+def _print_summary(r: dict[str, Any]) -> None:
+    counts = r["counts"]
+    typer.echo(f"model {r['model']['path']}  ({r['provider']}, imgsz {r['imgsz']})")
+    data = r["data"]
+    typer.echo(f"data  {data['path']} [{data['split']}]: {counts['images']} images, {counts['gt_boxes']} boxes")
+    typer.echo(f"mAP50 {_fmt(r['map50'])}   mAP50-95 {_fmt(r['map50_95'])}")
+    typer.echo("AP50 per class:")
+    for name, ap in r["per_class"].items():
+        typer.echo(f"  {name:<24} {_fmt(ap)}")
+    for group in ("conditions", "produce"):
+        typer.echo(f"{group} at conf >= {r['conf']}: precision / recall")
+        for name, m in r[group].items():
+            typer.echo(f"  {name:<24} {_fmt(m['precision'])} / {_fmt(m['recall'])}  ({m['ground_truth']} boxes)")

@@ -1,0 +1,86 @@
+"""`qc synth frames|clip`: synthetic conveyor data with exact labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from training.synth.items import SPOILED_SHARE_DEFAULT
+
+app = typer.Typer(help="Render synthetic conveyor frames and clips with exact labels.", no_args_is_help=True)
+
+
+def _progress(label: str, total: int):  # -> rich Progress context and an advance callback
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.console import Console
+
+    progress = Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True)
+    )
+    task = progress.add_task(label, total=total)
+    return progress, lambda *_: progress.advance(task)
+
+
+def _check_size(imgsz: tuple[int, int]) -> tuple[int, int]:
+    w, h = imgsz
+    if not (64 <= w <= 4096 and 64 <= h <= 4096):
+        raise typer.BadParameter(f"width and height must be within 64..4096, got {w} x {h}", param_hint="--imgsz")
+    return w, h
+
+
+@app.command("frames")
+def frames(
+    out: Annotated[Path, typer.Option(help="Output folder (created): images/, labels/, data.yaml, manifest.json.")],
+    count: Annotated[int, typer.Option(min=1, help="Number of frames.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed; frame i of a seed is always the same image.")] = 0,
+    imgsz: Annotated[tuple[int, int], typer.Option(help="Frame width and height in pixels.")] = (640, 360),
+    spoiled: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of items that are not fresh (a real line: 0.10-0.20).")
+    ] = SPOILED_SHARE_DEFAULT,
+    val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of frames in the val split.")] = 0.1,
+    test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of frames in the test split.")] = 0.1,
+) -> None:
+    """Render an ultralytics-format data set of top-down conveyor frames with exact YOLO labels."""
+    from training.manifest import write_manifest
+    from training.synth.frames import generate_frames
+    from vision.taxonomy import Taxonomy
+
+    w, h = _check_size(imgsz)
+    if val + test >= 1.0:
+        raise typer.BadParameter(f"val + test must leave frames for training, got {val} + {test}", param_hint="--val/--test")
+    taxonomy = Taxonomy.load()
+    progress, advance = _progress("frames", count)
+    with progress:
+        report = generate_frames(out, count, seed, taxonomy, w, h, spoiled, val, test, on_frame=advance)
+    manifest = write_manifest(out)
+    typer.echo(json.dumps({"out": str(out), "images": report.images, "instances": report.instances,
+                           "hash": manifest.content_hash}, indent=1))
+
+
+@app.command("clip")
+def clip(
+    out: Annotated[Path, typer.Option(help="Output folder (created): clip.mp4 and truth.json.")],
+    seconds: Annotated[float, typer.Option(min=0.1, help="Clip length in seconds.")] = 10.0,
+    fps: Annotated[float, typer.Option(min=1.0, max=240.0, help="Frames per second.")] = 15.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    speed: Annotated[float, typer.Option(min=0.05, max=10.0, help="Belt speed in metres per second.")] = 1.0,
+    density: Annotated[float, typer.Option(min=0.1, max=30.0, help="Items per metre of belt.")] = 3.0,
+    imgsz: Annotated[tuple[int, int], typer.Option(help="Frame width and height in pixels.")] = (640, 360),
+    spoiled: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of items that are not fresh.")] = SPOILED_SHARE_DEFAULT,
+) -> None:
+    """Render a video of items riding the belt through the view, with truth.json for every physical item."""
+    from training.synth.clip import generate_clip
+    from vision.taxonomy import Taxonomy
+
+    w, h = _check_size(imgsz)
+    total = max(1, int(round(seconds * fps)))
+    progress, advance = _progress("clip", total)
+    with progress:
+        truth = generate_clip(out, seconds, fps, seed, Taxonomy.load(), speed, density, w, h, spoiled, on_frame=advance)
+    kinds: dict[str, int] = {}
+    for item in truth["items"]:
+        kinds[item["produce"]] = kinds.get(item["produce"], 0) + 1
+    typer.echo(json.dumps({"out": str(out), "frames": truth["frames"], "items": len(truth["items"]), "per_produce": kinds}, indent=1))

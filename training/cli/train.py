@@ -1,0 +1,42 @@
+"""`qc train`: train a detector on an ultralytics-format data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def train(
+    data: Annotated[Path, typer.Option(help="Data set folder (with data.yaml) or the data.yaml itself.")],
+    out: Annotated[Path, typer.Option(help="Run folder: weights/best.pt, weights/last.pt, train_report.json.")] = Path(
+        "runs/train"
+    ),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 25,
+    imgsz: Annotated[int, typer.Option(help="Square training image size (long side), a multiple of 32.")] = 320,
+    batch: Annotated[int, typer.Option(help="Images per batch.")] = 16,
+    seed: Annotated[int, typer.Option(help="Random seed (ultralytics deterministic mode).")] = 0,
+    device: Annotated[str, typer.Option(help="'cpu' or a CUDA device index such as '0'.")] = "cpu",
+    workers: Annotated[int, typer.Option(help="Data-loader worker processes.")] = 2,
+    weights: Annotated[
+        Path | None, typer.Option(help="Start from these .pt weights instead of a fresh yolo11n.yaml model.")
+    ] = None,
+    cache: Annotated[bool, typer.Option(help="Cache decoded images in RAM.")] = True,
+) -> None:
+    """Train YOLO11n (built from yolo11n.yaml, offline) and write weights and a run report."""
+    from training.train import TrainConfig
+    from training.train import train as run_training
+
+    config = TrainConfig(
+        data=data, out=out, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, device=device,
+        workers=workers, weights=weights, cache=cache,
+    )
+
+    def on_epoch(epoch: int, total: int, metrics: dict[str, float]) -> None:
+        m50 = metrics.get("metrics/mAP50(B)", float("nan"))
+        m5095 = metrics.get("metrics/mAP50-95(B)", float("nan"))
+        typer.echo(f"[qc train] epoch {epoch}/{total}  val mAP50 {m50:.3f}  mAP50-95 {m5095:.3f}", err=True)
+
+    result = run_training(config, on_epoch=on_epoch)
+    typer.echo(f"best weights: {result.best}\nreport: {result.report}")

@@ -1,0 +1,151 @@
+"""`qc synth frames`: an ultralytics-format data set of still conveyor frames with exact YOLO labels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from training.synth.belt import belt_view, make_belt
+from training.synth.distractors import random_distractor
+from training.synth.items import SPOILED_SHARE_DEFAULT, ItemSpec, sample_item
+from training.synth.scene import Camera, Placed, compose, jpeg_roundtrip
+from vision.taxonomy import Taxonomy
+
+PX_PER_M_AT_640 = 1000.0  # a 640-px-wide frame sees 0.64 m of belt: items of 6-8 cm are 60-80 px across
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class FramesReport:
+    """What a generation run wrote."""
+
+    out: Path
+    images: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    instances: dict[str, int] = field(default_factory=dict)  # class name -> boxes
+
+
+def split_of(index: int, val_share: float, test_share: float) -> str:
+    """Deterministic split by frame index: every frame keeps its split however many frames are generated."""
+    u = ((index * 2654435761) % 2**32) / 2**32  # Knuth's multiplicative hash: spread, not clustered
+    if u < test_share:
+        return "test"
+    if u < test_share + val_share:
+        return "val"
+    return "train"
+
+
+def _place_items(
+    specs: list[ItemSpec], sprites: list, width: int, rows: tuple[int, int], rng: np.random.Generator
+) -> list[Placed]:
+    """Scatter items over the belt: some cut by the frame edge, some touching; heavy overlaps are re-drawn."""
+    placed: list[Placed] = []
+    boxes: list[tuple[int, int, int, int]] = []
+    for label, sprite in enumerate(sprites):
+        sh, sw = sprite.alpha.shape
+        for _ in range(25):
+            x = int(rng.uniform(-0.45 * sw, width - 0.55 * sw))
+            y = int(rng.uniform(rows[0] - 0.2 * sh, rows[1] - 0.8 * sh))
+            box = (x, y, x + sw, y + sh)
+            if all(_overlap(box, b) < 0.3 for b in boxes):
+                break
+        placed.append(Placed(sprite, x, y, label))
+        boxes.append(box)
+    return placed
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over the smaller box: how much one item would hide of another."""
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / max(small, 1)
+
+
+def render_frame(
+    index: int, seed: int, width: int, height: int, taxonomy: Taxonomy, spoiled_share: float
+) -> tuple[np.ndarray, list[tuple[int, tuple[float, float, float, float]]]]:
+    """One frame and its labels ``[(class_id, (x0, y0, x1, y1)), ...]``; frame ``index`` of ``seed`` is always the same."""
+    rng = np.random.default_rng([seed, index])
+    px_per_m = PX_PER_M_AT_640 * width / 640
+    belt = make_belt(height, width + 64, px_per_m, rng)
+    background = belt_view(belt, width, offset_px=float(rng.uniform(0, 64)))
+    n_items = int(rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 8, 10], p=[0.03, 0.07, 0.1, 0.14, 0.15, 0.15, 0.13, 0.1, 0.08, 0.05]))
+    specs = [sample_item(taxonomy, px_per_m, spoiled_share, rng) for _ in range(n_items)]
+    sprites = [s.render(rng) for s in specs]
+    items = _place_items(specs, sprites, width, belt.belt_rows, rng)
+    distractors = []
+    for _ in range(int(rng.integers(0, 4))):
+        d = random_distractor(px_per_m, rng)
+        distractors.append(Placed(d, int(rng.uniform(0, width)), int(rng.uniform(0, height)), None))
+    # Stickers sit on items; leaves and scraps mostly lie under or between them.
+    on_top = []
+    for it in items:
+        if rng.random() < 0.15:
+            from training.synth.distractors import render_sticker
+
+            st = render_sticker(px_per_m * rng.uniform(0.012, 0.02), rng)
+            sh, sw = it.sprite.alpha.shape
+            on_top.append(Placed(st, it.x + int(sw * rng.uniform(0.3, 0.6)), it.y + int(sh * rng.uniform(0.3, 0.6)), None))
+    objects = distractors + items + on_top
+    camera = Camera.random(height, width, rng)
+    speed = float(rng.uniform(0.0, 2.5))
+    blur = speed * px_per_m * rng.uniform(1 / 1000, 1 / 250)
+    image, boxes = compose(background, objects, camera, len(items), rng, flicker=float(rng.uniform(0.92, 1.08)), blur_px=blur)
+    image = jpeg_roundtrip(image, int(rng.integers(55, 96)))
+    labels = [(specs[i].class_id(taxonomy), b) for i, b in enumerate(boxes) if b is not None]
+    return image, labels
+
+
+def write_data_yaml(out: Path, taxonomy: Taxonomy) -> Path:
+    """ultralytics ``data.yaml`` for the folder. No ``path:`` key: ultralytics then resolves the splits
+    against the file's own folder, so the data set can move (``path: .`` would mean the working directory)."""
+    path = out / "data.yaml"
+    data = {
+        "train": "images/train",
+        "val": "images/val",
+        "test": "images/test",
+        "names": dict(enumerate(taxonomy.class_names)),
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def generate_frames(
+    out: Path,
+    count: int,
+    seed: int,
+    taxonomy: Taxonomy,
+    width: int = 640,
+    height: int = 360,
+    spoiled_share: float = SPOILED_SHARE_DEFAULT,
+    val_share: float = 0.1,
+    test_share: float = 0.1,
+    on_frame: Callable[[int], None] | None = None,
+) -> FramesReport:
+    """Write ``count`` frames as an ultralytics data set under ``out`` (images/, labels/, data.yaml)."""
+    report = FramesReport(out=out)
+    for split in SPLITS:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        image, labels = render_frame(i, seed, width, height, taxonomy, spoiled_share)
+        split = split_of(i, val_share, test_share)
+        stem = f"f{seed}_{i:06d}"
+        cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        lines = []
+        for cls, (x0, y0, x1, y1) in labels:
+            cx, cy, bw, bh = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height
+            lines.append(f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
+            name = taxonomy.class_names[cls]
+            report.instances[name] = report.instances.get(name, 0) + 1
+        (out / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        report.images[split] += 1
+        if on_frame:
+            on_frame(i)
+    write_data_yaml(out, taxonomy)
+    return report

@@ -1,0 +1,41 @@
+"""The `qc` command line: a root that each package extends through the ``qc.commands`` entry points.
+
+The root lives in `vision` (the base layer) and finds `training` and `edge` commands by entry point,
+so no package imports upward and an edge node without the training extra still gets a working `qc`.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import entry_points
+
+import typer
+
+from vision.errors import QCError
+
+
+def build_app() -> typer.Typer:
+    """The root app with every installed package's commands registered."""
+    app = typer.Typer(
+        name="qc",
+        help="Conveyor QC: detect, track, count and score produce on warehouse conveyors.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    for ep in sorted(entry_points(group="qc.commands"), key=lambda e: e.name):
+        ep.load()(app)
+    return app
+
+
+def main() -> None:
+    """Console entry point: runs `qc`, turning errors a user can cause into one clear line and exit code 2."""
+    try:
+        build_app()(standalone_mode=True)
+    except QCError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

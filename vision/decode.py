@@ -1,0 +1,120 @@
+"""The one place that knows the raw YOLO ONNX output layout and turns it into `Detections`.
+
+Layout (ultralytics YOLO11 detect export, no NMS in the graph): ``(B, 4 + nc, A)``: per anchor, box centre x, y,
+width, height in network-input pixels, then ``nc`` independent sigmoid class scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from vision.detections import Detections
+from vision.errors import InputError, ModelLoadError
+from vision.letterbox import Letterbox
+from vision.nms import nms
+from vision.taxonomy import Taxonomy
+
+NmsBy = Literal["produce", "class"]
+NMS_BY: tuple[str, ...] = ("produce", "class")
+
+# ultralytics' max_nms: at most this many candidates (best first) enter NMS.
+MAX_NMS_CANDIDATES = 30000
+
+
+def check_thresholds(conf_threshold: float, iou_threshold: float, max_det: int, nms_by: str) -> None:
+    """Raise InputError naming the setting if a post-processing setting is out of range."""
+    if not 0.0 <= conf_threshold <= 1.0:
+        raise InputError(f"conf_threshold must be in [0, 1], got {conf_threshold}")
+    if not 0.0 <= iou_threshold <= 1.0:
+        raise InputError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+    if isinstance(max_det, bool) or not isinstance(max_det, (int, np.integer)) or max_det < 1:
+        raise InputError(f"max_det must be an int >= 1, got {max_det!r}")
+    if nms_by not in NMS_BY:
+        raise InputError(f"nms_by must be one of {NMS_BY}, got {nms_by!r}")
+
+
+def decode(
+    raw: np.ndarray,
+    letterboxes: Sequence[Letterbox],
+    taxonomy: Taxonomy,
+    conf_threshold: float,
+    iou_threshold: float,
+    max_det: int,
+    nms_by: NmsBy = "produce",
+) -> list[Detections]:
+    """Turn raw output ``(B, 4 + nc, A)`` into one `Detections` per image, in original-image pixels.
+
+    Per image: best class per anchor, keep scores ``> conf_threshold``, centre/size to corners, greedy NMS, at most
+    ``max_det`` boxes (best first), boxes mapped back through that image's `Letterbox`. ``nms_by="produce"`` suppresses
+    overlapping boxes of the same produce kind whatever their condition (one physical item, one box; its condition
+    comes from the scores); ``nms_by="class"`` is ultralytics' class-aware NMS, for parity checks.
+    ``data["class_scores"]`` holds each kept box's (nc,) float32 scores (always present, (0, nc) when empty);
+    freshness is computed from them.
+    """
+    check_thresholds(conf_threshold, iou_threshold, max_det, nms_by)
+    raw = np.asarray(raw)
+    nc = taxonomy.num_classes
+    if raw.ndim != 3:
+        raise ModelLoadError(f"model output must be (batch, 4 + classes, anchors), got shape {raw.shape}")
+    if raw.shape[1] != 4 + nc:
+        raise ModelLoadError(
+            f"model output has {raw.shape[1]} channels per anchor, the taxonomy needs 4 + {nc} = {4 + nc} "
+            f"(model trained for {raw.shape[1] - 4} classes, taxonomy has {nc})"
+        )
+    if len(letterboxes) != raw.shape[0]:
+        raise InputError(f"decode: {raw.shape[0]} outputs but {len(letterboxes)} letterboxes")
+    # fp16 models: all arithmetic (and NMS rounding) in float32, like ultralytics after .float().
+    raw = raw.astype(np.float32, copy=False)
+    n_conditions = len(taxonomy.conditions)
+    return [
+        _decode_one(raw[i], letterboxes[i], taxonomy, n_conditions, conf_threshold, iou_threshold, max_det, nms_by)
+        for i in range(raw.shape[0])
+    ]
+
+
+def _decode_one(
+    pred: np.ndarray,
+    box: Letterbox,
+    taxonomy: Taxonomy,
+    n_conditions: int,
+    conf_threshold: float,
+    iou_threshold: float,
+    max_det: int,
+    nms_by: str,
+) -> Detections:
+    scores_all = pred[4:]  # (nc, A)
+    best = scores_all.max(axis=0)
+    candidates = np.flatnonzero(best > conf_threshold)
+    if candidates.size == 0:
+        empty = Detections.empty()
+        return Detections(
+            empty.xyxy, empty.confidence, empty.class_id, empty.freshness,
+            data={"class_scores": np.zeros((0, taxonomy.num_classes), np.float32)},
+        )
+    if candidates.size > MAX_NMS_CANDIDATES:
+        top = np.argsort(-best[candidates], kind="stable")[:MAX_NMS_CANDIDATES]
+        candidates = candidates[top]
+    scores = np.ascontiguousarray(scores_all[:, candidates].T)  # (K, nc)
+    class_id = scores.argmax(axis=1)
+    confidence = scores[np.arange(len(candidates)), class_id]
+
+    cxcywh = pred[:4, candidates].T
+    # Same float32 ops as ultralytics' xywh2xyxy: half size, then centre -/+ half.
+    half = cxcywh[:, 2:] / 2
+    xyxy = np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1)
+
+    groups = class_id if nms_by == "class" else class_id // n_conditions
+    keep = nms(xyxy, confidence, groups, iou_threshold, max_det)
+
+    class_id = class_id[keep].astype(np.int64)
+    kept_scores = np.ascontiguousarray(scores[keep], dtype=np.float32)
+    return Detections(
+        xyxy=box.to_original(xyxy[keep]),
+        confidence=confidence[keep].astype(np.float32),
+        class_id=class_id,
+        freshness=taxonomy.freshness(kept_scores, class_id),
+        data={"class_scores": kept_scores},
+    )

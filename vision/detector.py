@@ -1,0 +1,348 @@
+"""The ONNX Runtime detector: letterbox a batch, run the session, decode to `Detections`.
+
+Execution providers are tried in a preference order (TensorRT ▸ CUDA ▸ CPU by default, whatever this onnxruntime
+build has). ONNX Runtime silently falls back to CPU when a GPU provider fails to initialise, so the detector reads
+back what the session really runs on, exposes it as ``provider`` and logs a warning on fallback.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from vision.decode import NmsBy, check_thresholds, decode
+from vision.detections import Detections
+from vision.errors import InputError, ModelLoadError
+from vision.frame import Frame
+from vision.letterbox import Letterbox, letterbox, rect_shape
+from vision.taxonomy import Taxonomy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROVIDERS: tuple[str, ...] = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+DEFAULT_IMGSZ = 640
+DEFAULT_MAX_PIXELS = 40_000_000
+_INPUT_DTYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16)}
+
+
+def choose_providers(preference: Sequence[str] | None, available: Sequence[str]) -> tuple[list[str], str]:
+    """The providers to ask ONNX Runtime for, and the one we mean to run on.
+
+    ``preference=None`` means the default order, filtered to what ``available`` has; the requested provider is
+    then the best available one. An explicit preference names what the caller wants: its first entry is the
+    requested provider even if this build lacks it (that counts as a fallback). CPU is the last resort.
+    Unknown provider names raise ModelLoadError.
+    """
+    if preference is None:
+        chosen = [p for p in DEFAULT_PROVIDERS if p in available] or ["CPUExecutionProvider"]
+        return chosen, chosen[0]
+    if isinstance(preference, str) or not preference:
+        raise ModelLoadError(f"providers must be a non-empty list of provider names, got {preference!r}")
+    known = set(ort.get_all_providers())
+    unknown = [p for p in preference if p not in known]
+    if unknown:
+        raise ModelLoadError(f"unknown ONNX Runtime execution provider(s) {unknown}; known: {sorted(known)}")
+    missing = [p for p in preference if p not in available]
+    if missing:
+        log.warning("execution provider(s) %s not available in this onnxruntime build (has %s)", missing, available)
+    chosen = [p for p in preference if p in available] or ["CPUExecutionProvider"]
+    return chosen, preference[0]
+
+
+def _is_static(dim: Any) -> bool:
+    return isinstance(dim, int) and dim > 0
+
+
+class Detector:
+    """A YOLO detector exported to ONNX (ultralytics layout), run with ONNX Runtime; images in, `Detections` out.
+
+    Attributes set at load: ``provider`` (what the session really runs on), ``requested_provider``, ``fell_back``,
+    ``providers`` (the session's list), ``input_name``, ``input_dtype`` (float32 or float16), ``dynamic_hw``,
+    ``dynamic_batch``, ``input_hw`` (static models), ``imgsz`` (fit size for dynamic models), ``stride``.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        taxonomy: Taxonomy,
+        *,
+        imgsz: int | None = None,
+        providers: Sequence[str] | None = None,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.6,
+        max_det: int = 300,
+        nms_by: NmsBy = "produce",
+        intra_op_threads: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Load ``model_path`` and check it against ``taxonomy``.
+
+        ``imgsz``: the size images are fitted into for models with dynamic H/W (default: the size recorded in the
+        model's ultralytics metadata, else 640); a model with static H/W always uses its own input size.
+        ``providers``: execution-provider preference (default TensorRT ▸ CUDA ▸ CPU, whatever is available).
+        ``provider_options``: per-provider ONNX Runtime options, e.g. TensorRT's engine cache settings.
+        Post-processing: ``conf_threshold``, ``iou_threshold``, ``max_det``, ``nms_by`` (see `vision.decode.decode`).
+        Raises ModelLoadError for a missing, corrupt or mismatched model and InputError for bad settings.
+        """
+        check_thresholds(conf_threshold, iou_threshold, max_det, nms_by)
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise InputError(f"max_pixels must be a positive int, got {max_pixels!r}")
+        if intra_op_threads is not None and (not isinstance(intra_op_threads, int) or intra_op_threads < 0):
+            raise InputError(
+                f"intra_op_threads must be an int >= 0 (0 = ONNX Runtime default), got {intra_op_threads!r}"
+            )
+        self.model_path = Path(model_path)
+        self.taxonomy = taxonomy
+        self.conf_threshold = conf_threshold
+        self.iou_threshold = iou_threshold
+        self.max_det = max_det
+        self.nms_by: NmsBy = nms_by
+        self.max_pixels = max_pixels
+
+        if not self.model_path.is_file():
+            what = "is a directory, not a model file" if self.model_path.is_dir() else "not found"
+            raise ModelLoadError(f"model file {what}: {self.model_path}")
+
+        chosen, self.requested_provider = choose_providers(providers, ort.get_available_providers())
+        options = [dict(provider_options.get(p, {})) if provider_options else {} for p in chosen]
+        sess_options = ort.SessionOptions()
+        if intra_op_threads:
+            sess_options.intra_op_num_threads = intra_op_threads
+        try:
+            self._session = ort.InferenceSession(
+                str(self.model_path), sess_options=sess_options, providers=chosen, provider_options=options
+            )
+        except Exception as exc:  # ORT raises its own pybind types (InvalidProtobuf, Fail, ...), none of them QCError
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"cannot load ONNX model {self.model_path}: {reason}") from exc
+
+        self.providers: tuple[str, ...] = tuple(self._session.get_providers())
+        self.provider: str = self.providers[0]
+        self.fell_back: bool = self.provider != self.requested_provider
+        if self.fell_back:
+            log.warning(
+                "ONNX Runtime runs %s on %s, not the requested %s (asked for %s)",
+                self.model_path.name, self.provider, self.requested_provider, chosen,
+            )
+        else:
+            log.info("ONNX Runtime runs %s on %s", self.model_path.name, self.provider)
+
+        self._inspect_graph(imgsz)
+
+    # --- loading -------------------------------------------------------------------------------------------------
+
+    def _inspect_graph(self, imgsz: int | None) -> None:
+        """Read the input/output signature and ultralytics metadata; reject models that cannot be ours."""
+        where = str(self.model_path)
+        meta: Mapping[str, str] = self._session.get_modelmeta().custom_metadata_map or {}
+        if meta.get("end2end", "False").lower() == "true" or meta.get("args", "").find("'nms': True") >= 0:
+            raise ModelLoadError(
+                f"{where}: exported with NMS in the graph; export without nms (raw (B, 4+nc, A) output)"
+            )
+
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelLoadError(f"{where}: expected one image input, the graph has {[i.name for i in inputs]}")
+        inp = inputs[0]
+        self.input_name: str = inp.name
+        if inp.type not in _INPUT_DTYPES:
+            raise ModelLoadError(
+                f"{where}: input '{inp.name}' is {inp.type}, expected tensor(float) or tensor(float16)"
+            )
+        self.input_dtype: np.dtype = _INPUT_DTYPES[inp.type]
+        shape = list(inp.shape or [])
+        if len(shape) != 4 or (_is_static(shape[1]) and shape[1] != 3):
+            raise ModelLoadError(f"{where}: input '{inp.name}' has shape {shape}, expected (batch, 3, height, width)")
+        self.dynamic_batch: bool = not _is_static(shape[0])
+        self._static_batch: int | None = None if self.dynamic_batch else int(shape[0])
+        static_h, static_w = _is_static(shape[2]), _is_static(shape[3])
+        if static_h != static_w:
+            raise ModelLoadError(f"{where}: input shape {shape} has one static and one dynamic side; unsupported")
+        self.dynamic_hw: bool = not static_h
+        self.input_hw: tuple[int, int] | None = None if self.dynamic_hw else (int(shape[2]), int(shape[3]))
+
+        self.stride: int = _meta_int(meta, "stride", 32)
+        if self.input_hw is not None:
+            if imgsz is not None and (imgsz, imgsz) != self.input_hw:
+                log.info("%s has a static input %s; imgsz=%s is ignored", self.model_path.name, self.input_hw, imgsz)
+            self.imgsz: tuple[int, int] = self.input_hw
+        else:
+            fit = _meta_hw(meta) if imgsz is None else None
+            if imgsz is not None:
+                if isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz <= 0 or imgsz % self.stride:
+                    raise InputError(
+                        f"imgsz must be a positive multiple of the model stride {self.stride}, got {imgsz!r}"
+                    )
+                fit = (imgsz, imgsz)
+            self.imgsz = fit or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
+
+        outputs = self._session.get_outputs()
+        self._output_name: str = outputs[0].name
+        out_shape = list(outputs[0].shape or [])
+        expected = 4 + self.taxonomy.num_classes
+        if out_shape and len(out_shape) != 3:
+            raise ModelLoadError(
+                f"{where}: output '{outputs[0].name}' has shape {out_shape}, expected (batch, 4+nc, anchors)"
+            )
+        # A symbolic channel count is checked by decode() on the first run instead.
+        if len(out_shape) == 3 and _is_static(out_shape[1]) and out_shape[1] != expected:
+            raise ModelLoadError(
+                f"{where}: output has {out_shape[1]} channels = 4 + {out_shape[1] - 4} classes, but the taxonomy "
+                f"has {self.taxonomy.num_classes} classes (needs {expected})"
+            )
+        names = _meta_names(meta)
+        # ultralytics' placeholder names ("0", "1", ...) carry no meaning; real names must be the taxonomy's.
+        placeholder = names is not None and names == [str(i) for i in range(len(names))]
+        if names is not None and not placeholder and names != list(self.taxonomy.class_names):
+            raise ModelLoadError(
+                f"{where}: the model's class names {names} differ from the taxonomy's {list(self.taxonomy.class_names)}"
+            )
+
+    # --- inference -----------------------------------------------------------------------------------------------
+
+    def _check_images(self, images: Sequence[np.ndarray]) -> None:
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            raise InputError(
+                f"detect() takes a sequence of images, got one array of shape {images.shape}; "
+                "call the detector on a single image instead"
+            )
+        if len(images) == 0:
+            raise InputError("empty batch: detect() needs at least one image")
+        for i, im in enumerate(images):
+            if not isinstance(im, np.ndarray):
+                raise InputError(f"image {i}: expected a numpy array (H x W x 3 uint8 BGR), got {type(im).__name__}")
+            if im.dtype != np.uint8:
+                raise InputError(f"image {i}: dtype {im.dtype} with shape {im.shape}, expected uint8 BGR")
+            if im.ndim != 3 or im.shape[2] != 3:
+                raise InputError(f"image {i}: shape {im.shape} ({im.dtype}), expected H x W x 3 BGR")
+            if im.shape[0] == 0 or im.shape[1] == 0:
+                raise InputError(f"image {i} is empty: shape {im.shape}")
+            if im.shape[0] * im.shape[1] > self.max_pixels:
+                raise InputError(
+                    f"image {i}: {im.shape[1]}x{im.shape[0]} = {im.shape[0] * im.shape[1]} pixels exceeds "
+                    f"max_pixels={self.max_pixels}"
+                )
+
+    def input_shape(self, image_shape: Sequence[int]) -> tuple[int, int]:
+        """The (h, w) network input an image of ``image_shape`` (h, w, ...) is letterboxed into.
+
+        Static models: their input size. Dynamic models: the image's own minimal rectangle, ``rect_shape`` of it
+        alone (ultralytics' ``auto=True``), so an image's input never depends on the other images of its batch.
+        """
+        if self.input_hw is not None:
+            return self.input_hw
+        return rect_shape([image_shape[:2]], self.imgsz, self.stride)
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+        """Letterbox BGR uint8 images into one (B, 3, H, W) RGB [0, 1] tensor of the model's dtype, C-contiguous.
+
+        Every image is fitted into the model's input size (static models) or ``imgsz`` (dynamic models) and padded,
+        centered, to the batch's common shape: the static size, or `rect_shape` of the batch (minimal padding).
+        """
+        self._check_images(images)
+        if self.dynamic_hw:
+            canvas: tuple[int, int] | None = rect_shape([im.shape[:2] for im in images], self.imgsz, self.stride)
+        else:
+            canvas = None
+        batch = np.empty((len(images), 3, *(canvas or self.imgsz)), dtype=self.input_dtype)
+        boxes: list[Letterbox] = []
+        for i, im in enumerate(images):
+            padded, box = letterbox(im, self.imgsz, auto=False, stride=self.stride, canvas=canvas)
+            batch[i] = padded[..., ::-1].transpose(2, 0, 1)  # BGR -> RGB, HWC -> CHW; uint8 -> model dtype
+            boxes.append(box)
+        batch /= 255  # divide (not multiply by 1/255), exactly as ultralytics does, in the model's dtype
+        return batch, boxes
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run the session on a preprocessed batch; returns the raw (B, 4+nc, A) output.
+
+        One session call for dynamic-batch models; static-batch models run in chunks of their batch size.
+        """
+        if self._static_batch is None:
+            return self._session.run([self._output_name], {self.input_name: batch})[0]
+        size = self._static_batch
+        chunks = []
+        for start in range(0, len(batch), size):
+            part = batch[start : start + size]
+            n = len(part)
+            if n < size:  # pad the last chunk; the padded rows' outputs are dropped
+                part = np.concatenate([part, np.zeros((size - n, *part.shape[1:]), part.dtype)])
+            chunks.append(self._session.run([self._output_name], {self.input_name: part})[0][:n])
+        return np.concatenate(chunks)
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect on a batch of BGR uint8 H x W x 3 images (sizes may differ); one `Detections` per image, in order.
+
+        Images sharing an input shape (`input_shape`) run together in one session call: one call for a static
+        model or for same-sized frames, one per distinct shape otherwise. Padding an image to a bigger shared
+        shape would change its detections with the company it keeps, so each image gets exactly the input it
+        would get alone, and ultralytics' ``predict`` on it gives the same boxes (``nms_by="class"``).
+        """
+        self._check_images(images)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault(self.input_shape(im.shape), []).append(i)
+        results: list[Detections | None] = [None] * len(images)
+        for indices in groups.values():
+            batch, boxes = self.preprocess([images[i] for i in indices])
+            raw = self.infer(batch)
+            dets = decode(raw, boxes, self.taxonomy, self.conf_threshold, self.iou_threshold, self.max_det, self.nms_by)
+            for i, d in zip(indices, dets):
+                results[i] = d
+        return [d for d in results if d is not None]
+
+    def detect_frames(self, frames: Sequence[Frame]) -> list[Detections]:
+        """Detect on the images of a batch of `Frame`s; one `Detections` per frame, in order."""
+        return self.detect([f.image for f in frames])
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        """Detect on one BGR uint8 H x W x 3 image."""
+        return self.detect([image])[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"Detector({str(self.model_path)!r}, provider={self.provider!r}, input={self.input_dtype.name} "
+            f"{'dynamic' if self.dynamic_hw else self.input_hw}, imgsz={self.imgsz}, nms_by={self.nms_by!r})"
+        )
+
+
+def _meta_int(meta: Mapping[str, str], key: str, default: int) -> int:
+    try:
+        value = int(meta[key])
+    except (KeyError, ValueError):
+        return default
+    return value if value > 0 else default
+
+
+def _meta_hw(meta: Mapping[str, str]) -> tuple[int, int] | None:
+    """The training/export size ultralytics records as ``imgsz`` ("[320, 320]"), if present and sane."""
+    try:
+        value = ast.literal_eval(meta["imgsz"])
+        h, w = (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+    except (KeyError, ValueError, TypeError, SyntaxError, IndexError):
+        return None
+    return (h, w) if h > 0 and w > 0 else None
+
+
+def _meta_names(meta: Mapping[str, str]) -> list[str] | None:
+    """Class names from ultralytics metadata ("{0: 'apple_fresh', ...}"), in id order; None if absent/unreadable."""
+    try:
+        value = ast.literal_eval(meta["names"])
+    except (KeyError, ValueError, TypeError, SyntaxError):
+        return None
+    if isinstance(value, dict):
+        try:
+            return [str(value[k]) for k in sorted(value, key=int)]
+        except (TypeError, ValueError):
+            return None
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return None

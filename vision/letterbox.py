@@ -1,0 +1,169 @@
+"""Letterbox pre-processing with exactly ultralytics' semantics, and its inverse for boxes.
+
+Reproduces ``ultralytics.data.augment.LetterBox`` (8.4): scale to fit keeping the aspect ratio, round each resized
+side (at least 1 pixel), pad with gray, split the padding with the ``dh - 0.1`` / ``dh + 0.1`` rounding. Boxes go back
+to original pixels the way ``ultralytics.utils.ops.scale_boxes`` does it in ``predict`` (per-axis gains of the rounded
+resize, then clipping), so our detector and ultralytics agree to the last float32 bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vision.errors import InputError
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How one image was placed into the network input; undoes itself for boxes.
+
+    ``scale`` is ultralytics' ratio r (new / old), ``resized`` the rounded (h, w) the image was resized to,
+    ``pad_left``/``pad_top`` the padding before it, ``input`` the padded (h, w) and ``original`` the image's (h, w).
+    """
+
+    scale: float
+    pad_left: int
+    pad_top: int
+    input: tuple[int, int]
+    original: tuple[int, int]
+    resized: tuple[int, int]
+
+    @property
+    def gain(self) -> tuple[float, float]:
+        """Effective (x, y) scale of the rounded resize; what ultralytics' ``scale_boxes`` divides by."""
+        return self.resized[1] / self.original[1], self.resized[0] / self.original[0]
+
+    def to_original(self, xyxy: np.ndarray) -> np.ndarray:
+        """Map (N, 4) xyxy boxes from input pixels to original-image pixels, clipped to the image; float32 copy."""
+        boxes = np.array(xyxy, dtype=np.float32, copy=True).reshape(-1, 4)
+        gain_x, gain_y = self.gain
+        boxes[:, [0, 2]] -= self.pad_left
+        boxes[:, [1, 3]] -= self.pad_top
+        boxes[:, [0, 2]] /= gain_x
+        boxes[:, [1, 3]] /= gain_y
+        h, w = self.original
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        return boxes
+
+    def to_input(self, xyxy: np.ndarray) -> np.ndarray:
+        """Map (N, 4) xyxy boxes from original-image pixels to input pixels (the forward transform); float32 copy."""
+        boxes = np.array(xyxy, dtype=np.float32, copy=True).reshape(-1, 4)
+        gain_x, gain_y = self.gain
+        boxes[:, [0, 2]] = boxes[:, [0, 2]] * gain_x + self.pad_left
+        boxes[:, [1, 3]] = boxes[:, [1, 3]] * gain_y + self.pad_top
+        return boxes
+
+
+def _as_hw(shape: int | Sequence[int], what: str) -> tuple[int, int]:
+    if isinstance(shape, (int, np.integer)):
+        hw = (int(shape), int(shape))
+    else:
+        if len(shape) != 2:
+            raise InputError(f"{what} must be an int or (h, w), got {shape!r}")
+        hw = (int(shape[0]), int(shape[1]))
+    if hw[0] <= 0 or hw[1] <= 0:
+        raise InputError(f"{what} must be positive, got {shape!r}")
+    return hw
+
+
+def _fit(original: tuple[int, int], fit: tuple[int, int], scaleup: bool) -> tuple[float, tuple[int, int]]:
+    """Ultralytics' ratio and rounded resized (h, w) for an image of ``original`` (h, w) fitted into ``fit``."""
+    h, w = original
+    r = min(fit[0] / h, fit[1] / w)
+    if not scaleup:
+        r = min(r, 1.0)
+    return r, (max(round(h * r), 1), max(round(w * r), 1))
+
+
+def letterbox(
+    image: np.ndarray,
+    new_shape: int | Sequence[int],
+    *,
+    auto: bool,
+    stride: int = 32,
+    pad_value: int = 114,
+    scaleup: bool = True,
+    canvas: Sequence[int] | None = None,
+) -> tuple[np.ndarray, Letterbox]:
+    """Resize ``image`` (H x W x C) to fit ``new_shape`` keeping its aspect ratio and pad it, like ultralytics.
+
+    ``auto=True`` pads only up to the next multiple of ``stride`` (ultralytics' minimum rectangle, what ``predict``
+    does for dynamic-shape models); ``auto=False`` pads to ``new_shape``. ``canvas`` (h, w), not part of ultralytics,
+    pads the image fitted to ``new_shape`` to a larger common size, centered the same way, so a batch of different
+    images shares one input shape; it must hold the resized image and excludes ``auto``.
+    Returns the padded image and the `Letterbox` that maps boxes back.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"letterbox needs a non-empty H x W (x C) image, got {getattr(image, 'shape', type(image))}")
+    target = _as_hw(new_shape, "letterbox new_shape")
+    original = (int(image.shape[0]), int(image.shape[1]))
+    r, (new_h, new_w) = _fit(original, target, scaleup)
+
+    if canvas is not None:
+        if auto:
+            raise InputError("letterbox: pass either auto=True or a canvas, not both")
+        out_h, out_w = _as_hw(canvas, "letterbox canvas")
+        if out_h < new_h or out_w < new_w:
+            raise InputError(f"letterbox canvas {(out_h, out_w)} cannot hold the resized image {(new_h, new_w)}")
+        dw, dh = out_w - new_w, out_h - new_h
+    else:
+        dw, dh = target[1] - new_w, target[0] - new_h
+        if auto:
+            dw, dh = dw % stride, dh % stride
+    # Same float arithmetic as ultralytics: halve, then round(x - 0.1) before and round(x + 0.1) after.
+    half_w, half_h = dw / 2, dh / 2
+    top, bottom = round(half_h - 0.1), round(half_h + 0.1)
+    left, right = round(half_w - 0.1), round(half_w + 0.1)
+
+    img = np.ascontiguousarray(image)  # OpenCV rejects views with negative strides (flips, BGR<->RGB slices)
+    if (img.shape[0], img.shape[1]) != (new_h, new_w):
+        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if img.ndim == 2:
+        img = img[..., None]
+    channels = img.shape[2]
+    if channels == 3:
+        img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    else:
+        padded = np.full((new_h + top + bottom, new_w + left + right, channels), pad_value, dtype=img.dtype)
+        padded[top : top + new_h, left : left + new_w] = img
+        img = padded
+    box = Letterbox(
+        scale=float(r),
+        pad_left=int(left),
+        pad_top=int(top),
+        input=(int(img.shape[0]), int(img.shape[1])),
+        original=original,
+        resized=(new_h, new_w),
+    )
+    return img, box
+
+
+def rect_shape(
+    batch_original_shapes: Sequence[Sequence[int]],
+    imgsz: int | Sequence[int],
+    stride: int = 32,
+    *,
+    scaleup: bool = True,
+) -> tuple[int, int]:
+    """Smallest stride-multiple (h, w) that holds every image of a batch fitted into ``imgsz``.
+
+    The input shape for dynamic-shape models with minimal padding; for one image it equals the shape of
+    ultralytics' ``LetterBox(imgsz, auto=True)`` output whenever ``imgsz`` is a multiple of ``stride``.
+    """
+    if not batch_original_shapes:
+        raise InputError("rect_shape: the batch is empty")
+    fit = _as_hw(imgsz, "imgsz")
+    max_h = max_w = 1
+    for shape in batch_original_shapes:
+        original = (int(shape[0]), int(shape[1]))
+        if original[0] <= 0 or original[1] <= 0:
+            raise InputError(f"rect_shape: image shape {tuple(shape)} is empty")
+        _, (new_h, new_w) = _fit(original, fit, scaleup)
+        max_h, max_w = max(max_h, new_h), max(max_w, new_w)
+    return math.ceil(max_h / stride) * stride, math.ceil(max_w / stride) * stride

@@ -1,0 +1,293 @@
+"""ModelCard: what a registered model version is, and the check that an ONNX file really is that model.
+
+A card is written once by the registry (identity: version, file, sha256, created_at) from a
+`ModelCardDraft` (content: classes, input size, letterbox, dtype, data set, metrics, training run,
+parent). Only ``stage`` changes afterwards. The graph check reads the ONNX file through ONNX Runtime's
+session metadata, so an edge node needs no ``onnx`` package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vision.errors import ModelLoadError, TaxonomyError
+from vision.taxonomy import Taxonomy
+
+Stage = Literal["candidate", "shadow", "canary", "production", "archived"]
+STAGES: tuple[str, ...] = ("candidate", "shadow", "canary", "production", "archived")
+Dtype = Literal["fp32", "fp16"]
+VERSION_PATTERN = re.compile(r"^v\d{4,}$")
+
+# ONNX Runtime's type strings for the input tensor of each card dtype.
+_ORT_INPUT_TYPES: dict[str, str] = {"fp32": "tensor(float)", "fp16": "tensor(float16)"}
+
+
+class Letterbox(BaseModel):
+    """How a frame is fitted into the network input; must match how the model was exported and validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stride: int = Field(32, gt=0, description="Network stride; letterboxed sides are multiples of it.")
+    pad_value: int = Field(114, ge=0, le=255, description="Grey value of the padding, per channel.")
+    center: bool = Field(True, description="Image centred in the padded canvas (else top-left).")
+    dynamic_hw: bool = Field(
+        True,
+        description="The graph has dynamic H/W: a frame may be padded only to the next stride multiple "
+        "(rectangular) instead of the full input_size square.",
+    )
+
+
+class DatasetRef(BaseModel):
+    """The data set a model was trained and evaluated on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hash: str = Field(description="Content hash of the data set manifest and labels (the dataset builder's hash).")
+    path: str = Field("", description="Where the data set lived when the model was trained (informational).")
+    counts: dict[str, int] = Field(default_factory=dict, description="Image / box counts, e.g. per split.")
+
+
+class ModelCardDraft(BaseModel):
+    """A model card's content, before the registry assigns its identity (version, file, sha256, stage, time)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    classes: list[str] = Field(description="Detector class names in class-id order; equal to the taxonomy's.")
+    taxonomy: dict[str, Any] = Field(description="The taxonomy the model was trained with (Taxonomy.to_dict()).")
+    input_size: tuple[int, int] = Field(description="Network input [height, width] the model was exported at.")
+    letterbox: Letterbox = Field(default_factory=Letterbox, description="Pre-processing the model expects.")
+    dtype: Dtype = Field("fp32", description="Element type of the graph's input (and output) tensors.")
+    dataset: DatasetRef | None = Field(None, description="Training data set; None for untrained/test models.")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Evaluation metrics (mAP, per class ...).")
+    training: dict[str, Any] = Field(
+        default_factory=dict,
+        description="How it was trained: command, epochs, imgsz, seed, ultralytics/torch versions, duration ...",
+    )
+    parent_version: str | None = Field(
+        None, description="Version this model was fine-tuned from, converted from (fp16 of an fp32 version) or replaces."
+    )
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive_size(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] <= 0 or v[1] <= 0:
+            raise ValueError(f"input_size must be two positive ints [h, w], got {list(v)}")
+        return v
+
+    @field_validator("parent_version")
+    @classmethod
+    def _parent_format(cls, v: str | None) -> str | None:
+        if v is not None and not VERSION_PATTERN.match(v):
+            raise ValueError(f"parent_version must look like 'v0001', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelCardDraft:
+        try:
+            tax = Taxonomy.from_dict(self.taxonomy, source="card taxonomy")
+        except TaxonomyError as exc:
+            raise ValueError(str(exc)) from None
+        if list(tax.class_names) != list(self.classes):
+            raise ValueError(f"classes {self.classes} differ from the taxonomy's class names {list(tax.class_names)}")
+        s = self.letterbox.stride
+        if self.input_size[0] % s or self.input_size[1] % s:
+            raise ValueError(f"input_size {list(self.input_size)} is not a multiple of the letterbox stride {s}")
+        return self
+
+    def taxonomy_obj(self) -> Taxonomy:
+        """The card's taxonomy as a `Taxonomy`."""
+        return Taxonomy.from_dict(self.taxonomy, source="card taxonomy")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ModelCardDraft:
+        """Read a draft from JSON. A full card is accepted too; its identity fields are dropped."""
+        raw = _read_json(Path(path))
+        if isinstance(raw, dict) and "version" in raw:
+            return _validate(ModelCard, raw, Path(path)).draft()
+        return _validate(cls, raw, Path(path))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write as JSON atomically (temp file + rename); returns the path."""
+        return write_json_atomic(Path(path), self.model_dump(mode="json"))
+
+
+class ModelCard(ModelCardDraft):
+    """A registered model version: its ONNX file, sha256, content (see ModelCardDraft) and rollout stage."""
+
+    version: str = Field(description="Registry version id, 'v' + at least 4 digits, e.g. 'v0001'.")
+    onnx_file: str = Field("model.onnx", description="ONNX file name, relative to the version folder.")
+    onnx_sha256: str = Field(description="sha256 of the ONNX file, lowercase hex.")
+    stage: Stage = Field("candidate", description="Rollout stage: candidate, shadow, canary, production, archived.")
+    created_at: str = Field(description="Registration time, ISO 8601 UTC.")
+
+    @field_validator("version")
+    @classmethod
+    def _version_format(cls, v: str) -> str:
+        if not VERSION_PATTERN.match(v):
+            raise ValueError(f"version must look like 'v0001', got {v!r}")
+        return v
+
+    @field_validator("onnx_sha256")
+    @classmethod
+    def _sha_format(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError(f"onnx_sha256 must be 64 lowercase hex digits, got {v!r}")
+        return v
+
+    @field_validator("onnx_file")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        # A bare name keeps the card pointing inside its own version folder.
+        if not v or "/" in v or "\\" in v or v in (".", ".."):
+            raise ValueError(f"onnx_file must be a plain file name, got {v!r}")
+        return v
+
+    def draft(self) -> ModelCardDraft:
+        """The content part, e.g. to register the same model in another registry."""
+        return ModelCardDraft.model_validate(self.model_dump(include=set(ModelCardDraft.model_fields)))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ModelCard:  # type: ignore[override]
+        """Read a card from JSON; a missing, unreadable or invalid file raises ModelLoadError naming it."""
+        return _validate(cls, _read_json(Path(path)), Path(path))
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise ModelLoadError(f"model card not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path}: not a readable JSON model card ({exc})") from exc
+
+
+def _validate(cls: type[Any], raw: Any, path: Path) -> Any:
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'card'}: {e['msg']}" for e in exc.errors())
+        raise ModelLoadError(f"{path}: invalid model card: {problems}") from None
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write JSON so readers see the old or the new file, never half of one (temp file in the same folder + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+    """sha256 of a file, read in chunks (models can be hundreds of MB)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(chunk_size):
+                h.update(chunk)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model file {path}: {exc}") from exc
+    return h.hexdigest()
+
+
+def graph_mismatches(card: ModelCardDraft, session: Any) -> list[str]:
+    """What about an ONNX Runtime session's graph disagrees with the card; empty when they agree.
+
+    Checks: one 4-D input with 3 channels; its static H/W (if any) equal ``input_size``; its element type
+    matches ``dtype``; the output's static second dim (if any) is 4 + number of classes; class names
+    embedded by ultralytics (metadata ``names``, if present) equal the card's.
+    """
+    problems: list[str] = []
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1:
+        return [f"graph has {len(inputs)} inputs, expected 1 image input"]
+    inp = inputs[0]
+    shape = list(inp.shape)
+    if len(shape) != 4:
+        return [f"graph input '{inp.name}' has shape {shape}, expected (batch, 3, height, width)"]
+    if isinstance(shape[1], int) and shape[1] != 3:
+        problems.append(f"graph input '{inp.name}' has {shape[1]} channels, expected 3")
+    for dim, want, what in ((shape[2], card.input_size[0], "height"), (shape[3], card.input_size[1], "width")):
+        if isinstance(dim, int) and dim != want:
+            problems.append(f"graph input {what} is {dim}, card input_size says {want}")
+    want_type = _ORT_INPUT_TYPES[card.dtype]
+    if inp.type != want_type:
+        problems.append(f"graph input type is {inp.type}, card dtype {card.dtype} needs {want_type}")
+    if not outputs:
+        problems.append("graph has no outputs")
+    else:
+        out_shape = list(outputs[0].shape)
+        want_rows = 4 + len(card.classes)
+        if len(out_shape) != 3:
+            problems.append(f"graph output '{outputs[0].name}' has shape {out_shape}, expected (batch, 4+nc, anchors)")
+        elif isinstance(out_shape[1], int) and out_shape[1] != want_rows:
+            problems.append(
+                f"graph output has {out_shape[1]} rows = 4 + {out_shape[1] - 4} classes, "
+                f"card has {len(card.classes)} classes (needs {want_rows})"
+            )
+    embedded = _embedded_names(session)
+    # ultralytics writes placeholder names "0", "1", ... for models built without names; they say nothing.
+    placeholder = embedded is not None and embedded == [str(i) for i in range(len(embedded))]
+    if embedded is not None and not placeholder and embedded != list(card.classes):
+        problems.append(f"class names embedded in the graph {embedded} differ from the card's {list(card.classes)}")
+    return problems
+
+
+def _embedded_names(session: Any) -> list[str] | None:
+    """Ultralytics stores ``names`` as a Python dict literal in the ONNX metadata; None if absent or unreadable."""
+    import ast
+
+    raw = session.get_modelmeta().custom_metadata_map.get("names")
+    if not raw:
+        return None
+    try:
+        names = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(names, (list, tuple)):
+        return [str(n) for n in names]
+    if not isinstance(names, dict):
+        return None
+    try:
+        return [str(names[k]) for k in sorted(names, key=int)]
+    except (TypeError, ValueError):
+        return None
+
+
+def verify_against_graph(card: ModelCard, onnx_path: str | os.PathLike[str], session: Any = None) -> None:
+    """Refuse an ONNX file that is not the model its card describes: sha256 first, then the graph.
+
+    ``session`` lets a caller that already built an ONNX Runtime session (e.g. on a GPU) reuse it;
+    otherwise a CPU session is opened just to read the graph's inputs, outputs and metadata.
+    Raises ModelLoadError naming the file and every mismatch.
+    """
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path} (card {card.version})")
+    digest = sha256_file(path)
+    if digest != card.onnx_sha256:
+        raise ModelLoadError(
+            f"{path}: sha256 {digest} does not match card {card.version} ({card.onnx_sha256}); "
+            "the file is corrupt or was replaced"
+        )
+    if session is None:
+        import onnxruntime as ort
+
+        try:
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
+            raise ModelLoadError(f"{path}: ONNX Runtime cannot load the graph ({exc})") from exc
+    problems = graph_mismatches(card, session)
+    if problems:
+        raise ModelLoadError(f"{path} does not match card {card.version}: " + "; ".join(problems))
