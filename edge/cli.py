@@ -10,3 +10,12 @@ def register(app: typer.Typer) -> None:
     from edge.demo import demo
 
     app.command("demo")(demo)
+    from edge.capture.cli import capture
+
+    app.command("capture")(capture)
+    from edge.service.command import serve
+
+    app.command("serve")(serve)
+    from edge.inspect import inspect
+
+    app.command("inspect")(inspect)

@@ -51,6 +51,7 @@ import numpy as np
 
 from training.yolo_dataset import DatasetError, GroundTruth, YoloDataset, YoloSample, list_samples, load_dataset
 from vision.detections import Detections
+from vision.nms import box_iou
 from vision.errors import InputError, ModelLoadError
 from vision.model_card import sha256_file
 from vision.taxonomy import Taxonomy
@@ -209,17 +210,6 @@ def metrics_from_precision(precision: np.ndarray, iou_thresholds: np.ndarray) ->
         ap50=tuple(mean(p[t50, :, k]) for k in range(num_classes)),
         ap50_95=tuple(mean(p[:, :, k]) for k in range(num_classes)),
     )
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def _greedy_tp(pred_xyxy: np.ndarray, pred_conf: np.ndarray, gt_xyxy: np.ndarray, iou_threshold: float) -> int:

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,19 @@ import numpy as np
 
 from training.parity import ParityError, ParityReport, ParityTolerances, check_parity
 from vision.errors import InputError, ModelLoadError, QCError
-from vision.model_card import DatasetRef, Dtype, Letterbox, ModelCardDraft, graph_mismatches, sha256_file, write_json_atomic
+from vision.model_card import (
+    DatasetRef,
+    Dtype,
+    LetterboxSpec,
+    ModelCardDraft,
+    graph_mismatches,
+    sha256_file,
+    write_json_atomic,
+)
 from vision.taxonomy import Taxonomy
 
 REPORT_NAME = "export_report.json"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FILE_NAMES: dict[str, str] = {"fp32": "model.onnx", "fp16": "model_fp16.onnx"}
 
 
@@ -75,7 +84,6 @@ class ExportResult:
     models: tuple[ExportedModel, ...]
     report_path: Path
     seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -96,7 +104,6 @@ class ExportResult:
             "passed": self.passed,
             "seconds": round(self.seconds, 2),
             "models": [m.to_dict() for m in self.models],
-            **self.extra,
         }
 
 
@@ -156,7 +163,8 @@ def _check_checkpoint(checkpoint_pt: Path, taxonomy: Taxonomy) -> int:
         raise ExportError(
             f"{checkpoint_pt}: class names {names} differ from the taxonomy's {list(taxonomy.class_names)}"
         )
-    return int(max(model.model.stride.tolist()))
+    network: Any = model.model
+    return int(max(network.stride.tolist()))
 
 
 def _export_fp32(checkpoint_pt: Path, out_dir: Path, imgsz: int) -> Path:
@@ -169,7 +177,12 @@ def _export_fp32(checkpoint_pt: Path, out_dir: Path, imgsz: int) -> Path:
         shutil.copyfile(checkpoint_pt, local)
         try:
             exported = YOLO(str(local)).export(
-                format="onnx", dynamic=True, simplify=True, imgsz=imgsz, half=False, nms=False, device="cpu",
+                format="onnx",
+                dynamic=True,
+                simplify=True,
+                imgsz=imgsz,
+                nms=False,
+                device="cpu",
                 verbose=False,
             )
         except Exception as exc:  # export failures come from torch.onnx / onnxslim with their own types
@@ -197,7 +210,10 @@ def _check_graph(path: Path, draft: ModelCardDraft) -> None:
     """The exported file must satisfy its own card and take a dynamic batch."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own exception types (e.g. an op without a kernel for this dtype)
+        raise ExportError(f"ONNX Runtime cannot load the exported {path}: {exc}") from exc
     problems = graph_mismatches(draft, session)
     batch = session.get_inputs()[0].shape[0]
     if isinstance(batch, int):
@@ -247,9 +263,14 @@ def export_model(
 
     step("exporting fp32 ONNX")
     paths: dict[Dtype, Path] = {"fp32": _export_fp32(ckpt, out, imgsz)}
+    fp16_path = out / FILE_NAMES["fp16"]
     if half_variant:
         step("converting to fp16")
-        paths["fp16"] = convert_fp16(paths["fp32"], out / FILE_NAMES["fp16"])
+        paths["fp16"] = convert_fp16(paths["fp32"], fp16_path)
+    else:
+        # An fp16 file left from an earlier export would no longer match this fp32 model.
+        fp16_path.unlink(missing_ok=True)
+        fp16_path.with_suffix(".card.json").unlink(missing_ok=True)
 
     train_info = {**checkpoint_info(ckpt), **(training or {})}
     exported_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -259,7 +280,7 @@ def export_model(
             classes=list(taxonomy.class_names),
             taxonomy=taxonomy.to_dict(),
             input_size=(imgsz, imgsz),
-            letterbox=Letterbox(stride=stride, pad_value=114, center=True, dynamic_hw=True),
+            letterbox=LetterboxSpec(stride=stride, pad_value=114, center=True, dynamic_hw=True),
             dtype=dtype,
             dataset=dataset,
             metrics=metrics or {},
@@ -278,9 +299,7 @@ def export_model(
                 )
             except ModelLoadError as exc:
                 raise ExportError(f"the exported {path} cannot be loaded by the detector: {exc}") from exc
-        models.append(
-            ExportedModel(dtype, path, card_path, sha256_file(path), path.stat().st_size, draft, parity)
-        )
+        models.append(ExportedModel(dtype, path, card_path, sha256_file(path), path.stat().st_size, draft, parity))
 
     result = ExportResult(
         checkpoint=ckpt,
@@ -295,3 +314,39 @@ def export_model(
     if failed:
         raise ParityError(" | ".join(p.summary() for p in failed) + f" (report: {result.report_path})")
     return result
+
+
+def load_parity_frames(folder: str | os.PathLike[str], limit: int) -> list[np.ndarray]:
+    """The first ``limit`` images (sorted by path, searched recursively) of ``folder`` as BGR uint8 arrays,
+    e.g. a `qc synth frames` data set. Raises InputError if the folder has none or an image cannot be read."""
+    import cv2
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"parity data folder not found: {root}")
+    if limit < 1:
+        raise InputError(f"number of parity frames must be >= 1, got {limit}")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())[:limit]
+    if not paths:
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    frames = []
+    for p in paths:
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise InputError(f"cannot read image {p}")
+        frames.append(img)
+    return frames
+
+
+def synthetic_parity_frames(
+    count: int, taxonomy: Taxonomy, *, width: int = 640, height: int = 360, seed: int = 20_240
+) -> list[np.ndarray]:
+    """``count`` conveyor frames rendered in memory by the synthetic generator (`qc synth frames`' renderer).
+
+    The seed is fixed and kept apart from training seeds so every export is checked on the same frames.
+    """
+    from training.synth.frames import render_frame
+
+    if count < 1:
+        raise InputError(f"number of parity frames must be >= 1, got {count}")
+    return [render_frame(i, seed, width, height, taxonomy, 0.5)[0] for i in range(count)]

@@ -84,10 +84,14 @@ def train(config: TrainConfig, on_epoch: Callable[[int, int, dict[str, float]], 
     model = YOLO(str(config.weights) if config.weights else "yolo11n.yaml")
     started = time.time()
 
+    reported: set[int] = set()
+
     def _epoch_end(trainer: Any) -> None:
-        if on_epoch:
-            metrics = {k: float(v) for k, v in (trainer.metrics or {}).items()}
-            on_epoch(trainer.epoch + 1, trainer.epochs, metrics)
+        # ultralytics fires this hook once more after its final validation of best.pt; report each epoch once.
+        epoch = min(trainer.epoch + 1, trainer.epochs)
+        if on_epoch and epoch not in reported:
+            reported.add(epoch)
+            on_epoch(epoch, trainer.epochs, {k: float(v) for k, v in (trainer.metrics or {}).items()})
 
     model.add_callback("on_fit_epoch_end", _epoch_end)
     config.out.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,16 +30,16 @@ VERSION_PATTERN = re.compile(r"^v\d{4,}$")
 _ORT_INPUT_TYPES: dict[str, str] = {"fp32": "tensor(float)", "fp16": "tensor(float16)"}
 
 
-class Letterbox(BaseModel):
-    """How a frame is fitted into the network input; must match how the model was exported and validated."""
+class LetterboxSpec(BaseModel):
+    """How frames are fitted into the network input (see `vision.letterbox`); must match export and validation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    stride: int = Field(32, gt=0, description="Network stride; letterboxed sides are multiples of it.")
-    pad_value: int = Field(114, ge=0, le=255, description="Grey value of the padding, per channel.")
-    center: bool = Field(True, description="Image centred in the padded canvas (else top-left).")
+    stride: int = Field(default=32, gt=0, description="Network stride; letterboxed sides are multiples of it.")
+    pad_value: int = Field(default=114, ge=0, le=255, description="Grey value of the padding, per channel.")
+    center: bool = Field(default=True, description="Image centred in the padded canvas (else top-left).")
     dynamic_hw: bool = Field(
-        True,
+        default=True,
         description="The graph has dynamic H/W: a frame may be padded only to the next stride multiple "
         "(rectangular) instead of the full input_size square.",
     )
@@ -50,7 +51,7 @@ class DatasetRef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     hash: str = Field(description="Content hash of the data set manifest and labels (the dataset builder's hash).")
-    path: str = Field("", description="Where the data set lived when the model was trained (informational).")
+    path: str = Field(default="", description="Where the data set lived when the model was trained (informational).")
     counts: dict[str, int] = Field(default_factory=dict, description="Image / box counts, e.g. per split.")
 
 
@@ -62,16 +63,17 @@ class ModelCardDraft(BaseModel):
     classes: list[str] = Field(description="Detector class names in class-id order; equal to the taxonomy's.")
     taxonomy: dict[str, Any] = Field(description="The taxonomy the model was trained with (Taxonomy.to_dict()).")
     input_size: tuple[int, int] = Field(description="Network input [height, width] the model was exported at.")
-    letterbox: Letterbox = Field(default_factory=Letterbox, description="Pre-processing the model expects.")
-    dtype: Dtype = Field("fp32", description="Element type of the graph's input (and output) tensors.")
-    dataset: DatasetRef | None = Field(None, description="Training data set; None for untrained/test models.")
+    letterbox: LetterboxSpec = Field(default=LetterboxSpec(), description="Pre-processing the model expects.")
+    dtype: Dtype = Field(default="fp32", description="Element type of the graph's input (and output) tensors.")
+    dataset: DatasetRef | None = Field(default=None, description="Training data set; None for untrained/test models.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Evaluation metrics (mAP, per class ...).")
     training: dict[str, Any] = Field(
         default_factory=dict,
         description="How it was trained: command, epochs, imgsz, seed, ultralytics/torch versions, duration ...",
     )
     parent_version: str | None = Field(
-        None, description="Version this model was fine-tuned from, converted from (fp16 of an fp32 version) or replaces."
+        default=None,
+        description="Version this model was fine-tuned from, converted from (fp16 of an fp32 version) or replaces.",
     )
 
     @field_validator("input_size")
@@ -122,9 +124,11 @@ class ModelCard(ModelCardDraft):
     """A registered model version: its ONNX file, sha256, content (see ModelCardDraft) and rollout stage."""
 
     version: str = Field(description="Registry version id, 'v' + at least 4 digits, e.g. 'v0001'.")
-    onnx_file: str = Field("model.onnx", description="ONNX file name, relative to the version folder.")
+    onnx_file: str = Field(default="model.onnx", description="ONNX file name, relative to the version folder.")
     onnx_sha256: str = Field(description="sha256 of the ONNX file, lowercase hex.")
-    stage: Stage = Field("candidate", description="Rollout stage: candidate, shadow, canary, production, archived.")
+    stage: Stage = Field(
+        default="candidate", description="Rollout stage: candidate, shadow, canary, production, archived."
+    )
     created_at: str = Field(description="Registration time, ISO 8601 UTC.")
 
     @field_validator("version")
@@ -179,13 +183,17 @@ def _validate(cls: type[Any], raw: Any, path: Path) -> Any:
 def write_json_atomic(path: Path, data: Any) -> Path:
     """Write JSON so readers see the old or the new file, never half of one (temp file in the same folder + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -196,12 +196,18 @@ class Registry:
     ) -> ModelCard:
         """Write the card into ``staging`` and rename it to a version folder; retries the next id if another
         process took it first."""
+        draft_card = ModelCard(
+            **draft.model_dump(),
+            version=version or format_version(1),
+            onnx_file=ONNX_NAME,
+            onnx_sha256=digest,
+            stage=stage,
+            created_at=created,
+        )
+        verify_against_graph(draft_card, staging / ONNX_NAME)
         for _ in range(100):
             vid = version or format_version(max((_version_number(v) for v in self._version_names()), default=0) + 1)
-            card = ModelCard(
-                **draft.model_dump(), version=vid, onnx_file=ONNX_NAME, onnx_sha256=digest, stage=stage, created_at=created
-            )
-            verify_against_graph(card, staging / ONNX_NAME)
+            card = draft_card.model_copy(update={"version": vid})
             write_json_atomic(staging / CARD_NAME, card.model_dump(mode="json"))
             target = self._version_dir(vid)
             try:

@@ -47,9 +47,26 @@ def exported_and_registered(
     result = CliRunner().invoke(
         qc(),
         [
-            "export", "--weights", str(pt), "--out", str(out), "--imgsz", "320", "--no-fp16",
-            "--parity-data", str(frames_dir), "--parity-frames", "4", "--register", "--registry", str(root),
-            "--stage", "production", "--eval", str(eval_report), "--json",
+            "export",
+            "--weights",
+            str(pt),
+            "--out",
+            str(out),
+            "--imgsz",
+            "320",
+            "--no-fp16",
+            "--parity-data",
+            str(frames_dir),
+            "--parity-frames",
+            "4",
+            "--register",
+            "--registry",
+            str(root),
+            "--stage",
+            "production",
+            "--eval",
+            str(eval_report),
+            "--json",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -73,12 +90,17 @@ def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict
     runner, app = CliRunner(), qc()
     reg = ["--registry", str(root)]
 
-    added = runner.invoke(app, ["registry", "register", str(out / "model.onnx"), "--card", str(out / "model.card.json"), *reg])
+    added = runner.invoke(
+        app, ["registry", "register", str(out / "model.onnx"), "--card", str(out / "model.card.json"), *reg]
+    )
     assert added.exit_code == 0, added.output
     assert json.loads(added.stdout)["version"] == "v0002"
 
     listed = runner.invoke(app, ["registry", "list", "--json", *reg])
-    assert [(c["version"], c["stage"]) for c in json.loads(listed.stdout)] == [("v0001", "production"), ("v0002", "candidate")]
+    assert [(c["version"], c["stage"]) for c in json.loads(listed.stdout)] == [
+        ("v0001", "production"),
+        ("v0002", "candidate"),
+    ]
     table = runner.invoke(app, ["registry", "list", *reg])
     assert "v0002" in table.stdout and "candidate" in table.stdout
 
@@ -107,14 +129,24 @@ def test_registry_cli_errors_name_the_problem(
     assert message in (str(result.exception) + result.output)
 
 
-def test_export_cli_fails_when_the_model_finds_nothing(
-    untrained_yolo: Path, tmp_path: Path, frames_dir: Path
-) -> None:
+def test_export_cli_fails_when_the_model_finds_nothing(untrained_yolo: Path, tmp_path: Path, frames_dir: Path) -> None:
     """The plain untrained model scores ~1e-3 everywhere: a parity check on it compares nothing and must fail."""
     result = CliRunner().invoke(
         qc(),
-        ["export", "--weights", str(untrained_yolo), "--out", str(tmp_path), "--imgsz", "320", "--no-fp16",
-         "--parity-data", str(frames_dir), "--parity-frames", "2"],
+        [
+            "export",
+            "--weights",
+            str(untrained_yolo),
+            "--out",
+            str(tmp_path),
+            "--imgsz",
+            "320",
+            "--no-fp16",
+            "--parity-data",
+            str(frames_dir),
+            "--parity-frames",
+            "2",
+        ],
     )
     assert isinstance(result.exception, ParityError)
     assert "found 0 boxes" in str(result.exception)

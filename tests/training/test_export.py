@@ -12,15 +12,8 @@ import onnxruntime as ort
 import pytest
 from conditioned_models import build_conditioned_checkpoint, drawn_frames
 
-from training.export import ExportError, ExportResult, export_model
-from training.parity import (
-    ParityError,
-    ParityTolerances,
-    check_parity,
-    compare_frame,
-    load_parity_frames,
-    synthetic_parity_frames,
-)
+from training.export import ExportError, ExportResult, export_model, load_parity_frames, synthetic_parity_frames
+from training.parity import ParityError, ParityTolerances, check_parity, compare_frame
 from vision.detections import Detections
 from vision.errors import InputError
 from vision.model_card import ModelCardDraft
@@ -43,7 +36,10 @@ def generated_frames(taxonomy: Taxonomy) -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def exported(
-    tmp_path_factory: pytest.TempPathFactory, conditioned_pt: Path, generated_frames: list[np.ndarray], taxonomy: Taxonomy
+    tmp_path_factory: pytest.TempPathFactory,
+    conditioned_pt: Path,
+    generated_frames: list[np.ndarray],
+    taxonomy: Taxonomy,
 ) -> ExportResult:
     return export_model(
         conditioned_pt,
@@ -132,7 +128,7 @@ def test_parity_fails_against_another_models_onnx(
     report = check_parity(conditioned_pt, other_onnx, generated_frames[:10], taxonomy, IMGSZ)
     assert not report.passed
     assert report.violating_boxes > report.torch_boxes / 2
-    with pytest.raises(ParityError, match="parity FAILED for cond1.onnx"):
+    with pytest.raises(ParityError, match=r"parity FAILED for cond1\.onnx"):
         report.raise_for_failure()
 
 
@@ -142,8 +138,13 @@ def test_export_fails_and_still_writes_the_report_when_parity_fails(
     impossible = {"fp32": ParityTolerances(min_iou=1.5)}  # no pair can pass: the failure path, end to end
     with pytest.raises(ParityError, match=r"IoU .* < 1.5") as exc:
         export_model(
-            conditioned_pt, tmp_path, IMGSZ, taxonomy=taxonomy, half_variant=False,
-            parity_frames=drawn_frames(3, seed=1), tolerances=impossible,
+            conditioned_pt,
+            tmp_path,
+            IMGSZ,
+            taxonomy=taxonomy,
+            half_variant=False,
+            parity_frames=drawn_frames(3, seed=1),
+            tolerances=impossible,
         )
     assert "export_report.json" in str(exc.value)
     report = json.loads((tmp_path / "export_report.json").read_text())
@@ -178,7 +179,12 @@ def other_taxonomy() -> Taxonomy:
 def test_export_refuses_bad_requests(
     tmp_path: Path, conditioned_pt: Path, taxonomy: Taxonomy, kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
-    args: dict[str, Any] = {"checkpoint_pt": conditioned_pt, "out_dir": tmp_path / "out", "imgsz": IMGSZ, "taxonomy": taxonomy}
+    args: dict[str, Any] = {
+        "checkpoint_pt": conditioned_pt,
+        "out_dir": tmp_path / "out",
+        "imgsz": IMGSZ,
+        "taxonomy": taxonomy,
+    }
     if kwargs.get("checkpoint_pt") == "missing.pt":
         kwargs = {"checkpoint_pt": tmp_path / "missing.pt"}
     args.update(kwargs)
@@ -190,7 +196,10 @@ def test_export_refuses_bad_requests(
 def dets(rows: list[tuple[float, float, float, float, float, int]]) -> Detections:
     arr = np.array(rows, np.float32).reshape(-1, 6)
     return Detections(
-        xyxy=arr[:, :4], confidence=arr[:, 4], class_id=arr[:, 5].astype(np.int64), freshness=np.zeros(len(arr), np.float32)
+        xyxy=arr[:, :4],
+        confidence=arr[:, 4],
+        class_id=arr[:, 5].astype(np.int64),
+        freshness=np.zeros(len(arr), np.float32),
     )
 
 
@@ -208,6 +217,10 @@ def dets(rows: list[tuple[float, float, float, float, float, int]]) -> Detection
         ([], [(10, 10, 60, 60, 0.9, 1), (30, 10, 80, 60, 0.5, 1)], 2, 0),  # extra boxes, no twin at all
         # ONNX kept a box its stronger neighbour overlaps at ~the NMS threshold (IoU 0.6): NMS rounding
         ([(0, 0, 100, 100, 0.9, 3)], [(0, 0, 100, 100, 0.9, 3), (0, 0, 100, 60, 0.7, 3)], 0, 1),
+        # ONNX kept a box its paired stronger neighbour overlaps by 0.9: NMS disagreed for real (e.g. no NMS)
+        ([(0, 0, 100, 100, 0.9, 3)], [(0, 0, 100, 100, 0.9, 3), (0, 0, 100, 90, 0.8, 3)], 1, 0),
+        # torch has a strong box ONNX lacks, which suppressed a weaker one ONNX kept: they pair, one bad pair
+        ([(0, 0, 100, 100, 0.9, 3)], [(0, 0, 100, 70, 0.7, 3)], 1, 0),
         # two classes on one spot: same-class twins pair up, nothing crosses
         (
             [(0, 0, 50, 50, 0.9, 3), (0, 0, 50, 50, 0.5, 7)],
@@ -217,12 +230,41 @@ def dets(rows: list[tuple[float, float, float, float, float, int]]) -> Detection
         ),
     ],
 )
-def test_compare_frame_table(
-    torch_rows: list[Any], onnx_rows: list[Any], violating: int, borderline: int
-) -> None:
+def test_compare_frame_table(torch_rows: list[Any], onnx_rows: list[Any], violating: int, borderline: int) -> None:
     result = compare_frame(0, dets(torch_rows), dets(onnx_rows), ParityTolerances(), conf=0.25, iou_threshold=0.6)
     assert (result.violating_boxes, result.borderline_unmatched) == (violating, borderline), result.problems
     assert len(result.problems) >= result.violating_boxes
+
+
+@pytest.mark.parametrize(
+    ("torch_candidates", "onnx_candidates", "flips", "violating"),
+    [
+        # Both candidates exist on both sides with near-equal scores: each side kept the other one.
+        (
+            [(0, 0, 100, 100, 0.5, 3), (0, 0, 100, 80, 0.5, 3)],
+            [(0, 0, 100, 100, 0.5, 3), (0, 0, 100, 80, 0.5, 3)],
+            1,
+            0,
+        ),
+        # The ONNX model never produced the torch box: a differently decoded box, not an NMS flip.
+        ([(0, 0, 100, 100, 0.5, 3), (0, 0, 100, 80, 0.5, 3)], [(0, 0, 100, 80, 0.5, 3)], 0, 1),
+        (None, None, 0, 1),
+    ],
+)
+def test_nms_order_flip_needs_both_candidates_on_both_sides(
+    torch_candidates: list[Any] | None, onnx_candidates: list[Any] | None, flips: int, violating: int
+) -> None:
+    candidates = None if torch_candidates is None else (dets(torch_candidates), dets(onnx_candidates or []))
+    result = compare_frame(
+        0,
+        dets([(0, 0, 100, 100, 0.5, 3)]),
+        dets([(0, 0, 100, 80, 0.5, 3)]),
+        ParityTolerances(),
+        0.25,
+        0.6,
+        candidates=candidates,
+    )
+    assert (result.nms_flips, result.violating_boxes) == (flips, violating), result.problems
 
 
 def test_class_tie_is_not_a_mismatch() -> None:

@@ -137,7 +137,7 @@ def test_verify_detects_a_flipped_byte(taxonomy: Taxonomy, tmp_path: Path) -> No
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(ModelLoadError, match="sha256 .* does not match card v0001"):
+    with pytest.raises(ModelLoadError, match=r"sha256 .* does not match card v0001"):
         verify_against_graph(card, path)
 
 

@@ -136,7 +136,7 @@ def test_tampered_model_is_refused(tmp_path: Path, taxonomy: Taxonomy, tiny: Pat
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(ModelLoadError, match="sha256 .* does not match card v0001"):
+    with pytest.raises(ModelLoadError, match=r"sha256 .* does not match card v0001"):
         reg.load_verified(card.version)
     with pytest.raises(ModelLoadError, match="sha256"):
         reg.set_stage(card.version, "production")

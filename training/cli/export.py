@@ -8,11 +8,11 @@ import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
-from vision.model_card import STAGES
+from vision.model_card import STAGES, Stage
 
 
 @contextlib.contextmanager
@@ -40,42 +40,84 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def export(
-    weights: Annotated[Path, typer.Option("--weights", help="ultralytics .pt checkpoint to export (e.g. runs/.../best.pt).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder (created): model.onnx, model_fp16.onnx, card drafts, export_report.json.")],
-    imgsz: Annotated[int, typer.Option("--imgsz", min=32, help="Input size the model is exported and checked at (a multiple of 32).")] = 640,
-    fp16: Annotated[bool, typer.Option("--fp16/--no-fp16", help="Also write an fp16 variant (float16 weights and I/O).")] = True,
+    weights: Annotated[
+        Path, typer.Option("--weights", help="ultralytics .pt checkpoint to export (e.g. runs/.../best.pt).")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Output folder (created): model.onnx, model_fp16.onnx, card drafts, export_report.json."
+        ),
+    ],
+    imgsz: Annotated[
+        int, typer.Option("--imgsz", min=32, help="Input size the model is exported and checked at (a multiple of 32).")
+    ] = 640,
+    fp16: Annotated[
+        bool, typer.Option("--fp16/--no-fp16", help="Also write an fp16 variant (float16 weights and I/O).")
+    ] = True,
     parity_data: Annotated[
         Path | None,
-        typer.Option("--parity-data", help="Folder of images for the parity check (e.g. a `qc synth frames` data set). Default: frames rendered in memory by the synthetic generator."),
+        typer.Option(
+            "--parity-data",
+            help="Folder of images for the parity check (e.g. a `qc synth frames` data set). "
+            "Default: frames rendered in memory by the synthetic generator.",
+        ),
     ] = None,
-    parity_frames: Annotated[int, typer.Option("--parity-frames", min=1, help="Number of frames the parity check runs on.")] = 50,
-    parity_conf: Annotated[float, typer.Option("--parity-conf", min=0.0, max=1.0, help="Confidence threshold both sides use in the parity check.")] = 0.25,
-    parity_iou: Annotated[float, typer.Option("--parity-iou", min=0.0, max=1.0, help="NMS IoU threshold both sides use in the parity check.")] = 0.6,
-    taxonomy: Annotated[Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml.")] = None,
+    parity_frames: Annotated[
+        int, typer.Option("--parity-frames", min=1, help="Number of frames the parity check runs on.")
+    ] = 50,
+    parity_conf: Annotated[
+        float,
+        typer.Option(
+            "--parity-conf", min=0.0, max=1.0, help="Confidence threshold both sides use in the parity check."
+        ),
+    ] = 0.25,
+    parity_iou: Annotated[
+        float,
+        typer.Option("--parity-iou", min=0.0, max=1.0, help="NMS IoU threshold both sides use in the parity check."),
+    ] = 0.6,
+    taxonomy: Annotated[
+        Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml.")
+    ] = None,
     dataset: Annotated[
         Path | None,
-        typer.Option("--dataset", help="Data set folder the model was trained on; its manifest.json gives the card's data set hash and counts."),
+        typer.Option(
+            "--dataset",
+            help="Data set folder the model was trained on; "
+            "its manifest.json gives the card's data set hash and counts.",
+        ),
     ] = None,
     eval_report: Annotated[
         Path | None,
-        typer.Option("--eval", help="`qc eval --json` output for this model: goes into the card's metrics (and the registry keeps it)."),
+        typer.Option(
+            "--eval",
+            help="`qc eval --json` output for this model: goes into the card's metrics (and the registry keeps it).",
+        ),
     ] = None,
-    parent: Annotated[str | None, typer.Option("--parent", help="Registry version this model was fine-tuned from or replaces.")] = None,
-    register: Annotated[bool, typer.Option("--register", help="Register the exported files in the model registry when parity passes.")] = False,
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="Registry version this model was fine-tuned from or replaces.")
+    ] = None,
+    register: Annotated[
+        bool, typer.Option("--register", help="Register the exported files in the model registry when parity passes.")
+    ] = False,
     registry: Annotated[
         Path | None,
-        typer.Option("--registry", help="Registry folder for --register. Default: $QC_REGISTRY, else $XDG_DATA_HOME/conveyor-qc/registry."),
+        typer.Option(
+            "--registry",
+            help="Registry folder for --register. Default: $QC_REGISTRY, else $XDG_DATA_HOME/conveyor-qc/registry.",
+        ),
     ] = None,
     stage: Annotated[str, typer.Option("--stage", help=f"Stage to register at: {', '.join(STAGES)}.")] = "candidate",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the export report as one JSON object on stdout.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the export report as one JSON object on stdout.")
+    ] = False,
 ) -> None:
     """Export a checkpoint to ONNX with dynamic batch (fp32 and fp16), run both through the `vision` detector and
     the torch model through ultralytics on the same frames, and fail if boxes, classes or scores disagree beyond
     the stated tolerances. Writes export_report.json either way."""
     from rich.console import Console
 
-    from training.export import export_model
-    from training.parity import load_parity_frames, synthetic_parity_frames
+    from training.export import export_model, load_parity_frames, synthetic_parity_frames
     from vision.errors import InputError
     from vision.model_card import DatasetRef
     from vision.taxonomy import Taxonomy
@@ -138,13 +180,15 @@ def _register(result: Any, root: Path | None, stage: str, eval_report: Path | No
 
     reg = Registry.open(root)
     done: list[dict[str, str]] = []
-    fp32 = reg.register(result.model("fp32").onnx_path, result.model("fp32").draft, stage=stage, eval_report=eval_report)  # type: ignore[arg-type]
+    fp32 = reg.register(
+        result.model("fp32").onnx_path, result.model("fp32").draft, stage=cast(Stage, stage), eval_report=eval_report
+    )
     done.append({"dtype": "fp32", "version": fp32.version, "stage": fp32.stage, "registry": str(reg.root)})
     if any(m.dtype == "fp16" for m in result.models):
         m16 = result.model("fp16")
         draft = m16.draft.model_copy(update={"parent_version": fp32.version})
         # Registered as a candidate even when fp32 goes to production: one production model at a time.
-        card = reg.register(m16.onnx_path, draft, stage="candidate" if stage == "production" else stage)  # type: ignore[arg-type]
+        card = reg.register(m16.onnx_path, draft, stage="candidate" if stage == "production" else cast(Stage, stage))
         done.append({"dtype": "fp16", "version": card.version, "stage": card.stage, "registry": str(reg.root)})
     return done
 
@@ -155,7 +199,9 @@ def _print_summary(result: Any, registered: list[dict[str, str]]) -> None:
 
     typer.echo(f"exported {result.checkpoint} at imgsz {result.imgsz} in {result.seconds:.1f} s")
     for m in result.models:
-        typer.echo(f"  {m.dtype}: {m.onnx_path} ({m.size_bytes / 1e6:.1f} MB, sha256 {m.sha256[:12]}), card {m.card_path.name}")
+        typer.echo(
+            f"  {m.dtype}: {m.onnx_path} ({m.size_bytes / 1e6:.1f} MB, sha256 {m.sha256[:12]}), card {m.card_path.name}"
+        )
         p = m.parity
         if p is None:
             typer.echo("        parity: not checked")
@@ -165,7 +211,8 @@ def _print_summary(result: Any, registered: list[dict[str, str]]) -> None:
             f"        parity {'passed' if p.passed else 'FAILED'} on {len(p.frames)} frames: "
             f"boxes torch {p.torch_boxes} / onnx {p.onnx_boxes}, paired {p.matched}, "
             f"min IoU {fmt(p.min_iou)} (>= {t.min_iou}), max |Δscore| {fmt(p.max_score_diff)} (<= {t.max_score_diff}), "
-            f"class mismatches {p.class_mismatches}, unpaired {p.unmatched} ({p.borderline_unmatched} borderline), "
+            f"class mismatches {p.class_mismatches}, NMS order flips {p.nms_flips}, "
+            f"unpaired {p.unmatched} ({p.borderline_unmatched} borderline), "
             f"violations {p.violating_boxes} (allowed {p.allowed_violations})"
         )
     typer.echo(f"report: {result.report_path}")

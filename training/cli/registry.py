@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
-from vision.model_card import STAGES
+from vision.model_card import STAGES, Stage
 
-app = typer.Typer(help="Model registry: versions of ONNX models with their model cards and stages.", no_args_is_help=True)
+app = typer.Typer(
+    help="Model registry: versions of ONNX models with their model cards and stages.", no_args_is_help=True
+)
 
 RegistryOpt = Annotated[
     Path | None,
@@ -75,7 +77,9 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
 def show_cmd(
     version: Annotated[str, typer.Argument(help="Version id, e.g. v0003, or 'production'.")],
     registry: RegistryOpt = None,
-    verify: Annotated[bool, typer.Option("--verify", help="Also check the ONNX file's sha256 and graph against the card.")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Also check the ONNX file's sha256 and graph against the card.")
+    ] = False,
 ) -> None:
     """Print a version's model card (JSON) with the path of its ONNX file."""
     from vision.model_card import verify_against_graph
@@ -98,10 +102,14 @@ def show_cmd(
 @app.command("register")
 def register_cmd(
     onnx: Annotated[Path, typer.Argument(help="ONNX file to register (copied into the registry).")],
-    card: Annotated[Path, typer.Option("--card", help="Model card draft JSON (written by `qc export` next to the file).")],
+    card: Annotated[
+        Path, typer.Option("--card", help="Model card draft JSON (written by `qc export` next to the file).")
+    ],
     registry: RegistryOpt = None,
     stage: Annotated[str, typer.Option("--stage", help=f"Initial stage: {', '.join(STAGES)}.")] = "candidate",
-    eval_report: Annotated[Path | None, typer.Option("--eval", help="`qc eval --json` report to keep with the version.")] = None,
+    eval_report: Annotated[
+        Path | None, typer.Option("--eval", help="`qc eval --json` report to keep with the version.")
+    ] = None,
     parent: Annotated[str | None, typer.Option("--parent", help="Override the card's parent version.")] = None,
 ) -> None:
     """Register an ONNX file with its card: copy, hash, check the graph against the card, assign the next version."""
@@ -112,8 +120,10 @@ def register_cmd(
     if parent is not None:
         draft = ModelCardDraft.model_validate({**draft.model_dump(), "parent_version": parent})
     reg = _open(registry)
-    registered = reg.register(onnx, draft, stage=stage, eval_report=eval_report)  # type: ignore[arg-type]
-    typer.echo(json.dumps({"version": registered.version, "stage": registered.stage, "path": str(reg.path_of(registered))}))
+    registered = reg.register(onnx, draft, stage=cast(Stage, stage), eval_report=eval_report)
+    typer.echo(
+        json.dumps({"version": registered.version, "stage": registered.stage, "path": str(reg.path_of(registered))})
+    )
 
 
 @app.command("promote")
@@ -126,6 +136,6 @@ def promote_cmd(
     _check_stage(stage)
     reg = _open(registry)
     before = {c.version: c.stage for c in reg.list()}
-    card = reg.set_stage(version, stage)  # type: ignore[arg-type]
+    card = reg.set_stage(version, cast(Stage, stage))
     archived = [v for v, s in before.items() if s == "production" and v != version and reg.get(v).stage == "archived"]
     typer.echo(json.dumps({"version": card.version, "stage": card.stage, "archived": archived}))

@@ -1,0 +1,349 @@
+"""The `qc serve` configuration: one pydantic tree, every key documented, unknown keys refused.
+
+Sources, later ones winning: defaults, a YAML file (``qc serve --config FILE``), environment variables
+``QC_<SECTION>__<KEY>`` (e.g. ``QC_SERVICE__PORT=8080``, ``QC_STORE__URL=postgresql+psycopg://...``; lists such as
+``QC_CAMERAS`` take JSON). A bad setting stops start-up with `ConfigError`, whose message names the key path and,
+for a YAML file, the line (``cameras[1].line.x (line 14): ...``).
+
+Example::
+
+    service: {host: 0.0.0.0, port: 8000}
+    data_dir: /var/lib/conveyor-qc
+    model: {registry_root: /var/lib/conveyor-qc/registry, version: null, providers: null}
+    counting:
+      flag_below: {default: 0.5, banana: 0.4}
+      skus: {APL-GALA-1KG: apple}
+    cameras:
+      - id: belt1
+        token: change-me-belt1-token
+        line: {x: 0.5}
+        direction: +x
+      - id: belt2
+        token: change-me-belt2-token
+        line: {points: [[0.3, 0.0], [0.7, 1.0]]}
+        direction: +x
+        flag_below: {apple: 0.6}
+        sku: APL-GALA-1KG
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge.protocol import CAMERA_ID_PATTERN, Limits
+from vision.errors import QCError
+
+Direction = Literal["+x", "-x", "+y", "-y"]
+
+
+class ConfigError(QCError):
+    """The service configuration is missing, unreadable or invalid; the message names the key."""
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/conveyor-qc`` (XDG default ``~/.local/share``)."""
+    env = os.environ if env is None else env
+    base = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else Path.home() / ".local" / "share"
+    return base / "conveyor-qc"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSection(_Section):
+    host: str = Field("127.0.0.1", description="Interface the HTTP/WebSocket server listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0 = any free port).")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="uvicorn log level.")
+    shutdown_grace_s: float = Field(
+        10.0, ge=0, description="On shutdown, how long frames already queued may take to finish before the rest "
+        "are answered 'retry'."
+    )
+
+
+class LineSection(_Section):
+    """Where a camera counts: a vertical line at ``x``, a horizontal one at ``y``, or a segment ``points``.
+
+    Coordinates are fractions of the frame width/height (0..1), so the line survives a change of resolution.
+    """
+
+    x: float | None = Field(None, ge=0, le=1, description="Vertical counting line at this fraction of the width.")
+    y: float | None = Field(None, ge=0, le=1, description="Horizontal counting line at this fraction of the height.")
+    points: tuple[tuple[float, float], tuple[float, float]] | None = Field(
+        None, description="A counting segment [[x0, y0], [x1, y1]], fractions of width/height."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LineSection:
+        given = [k for k in ("x", "y", "points") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of x, y, points (got {given or 'none'})")
+        if self.points is not None:
+            (x0, y0), (x1, y1) = self.points
+            if not all(0 <= v <= 1 for v in (x0, y0, x1, y1)):
+                raise ValueError(f"points must be fractions in 0..1, got {[list(p) for p in self.points]}")
+            if (x0, y0) == (x1, y1):
+                raise ValueError("points must be two different points")
+        return self
+
+
+def _check_thresholds(value: dict[str, float]) -> dict[str, float]:
+    for produce, t in value.items():
+        if not 0 <= t <= 1:
+            raise ValueError(f"threshold for {produce!r} must be in 0..1, got {t}")
+    return value
+
+
+class CameraSection(_Section):
+    id: str = Field(description="Camera id, as the capture daemon sends it (1-64 of [A-Za-z0-9_.-]).")
+    token: SecretStr = Field(description="Bearer token this camera's daemon authenticates with (>= 8 chars).")
+    line: LineSection = Field(default_factory=lambda: LineSection(x=0.5), description="The counting line.")
+    direction: Direction = Field("+x", description="Downstream direction of the belt in the image (+x = left to right).")
+    flag_below: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-produce freshness thresholds overriding counting.flag_below for this camera.",
+    )
+    sku: str | None = Field(
+        None, description="SKU this belt carries when frames come without an sku tag (see counting.skus)."
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _id_format(cls, v: str) -> str:
+        if not CAMERA_ID_PATTERN.match(v):
+            raise ValueError(f"camera id must be 1-64 characters of [A-Za-z0-9_.-], got {v!r}")
+        return v
+
+    @field_validator("token")
+    @classmethod
+    def _token_length(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value()) < 8:
+            raise ValueError("token must be at least 8 characters")
+        return v
+
+    @field_validator("flag_below")
+    @classmethod
+    def _thresholds(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_thresholds(v)
+
+    @model_validator(mode="after")
+    def _direction_crosses_line(self) -> CameraSection:
+        if self.line.x is not None and self.direction not in ("+x", "-x"):
+            raise ValueError(f"a line at x needs direction +x or -x (the belt must cross it), got {self.direction}")
+        if self.line.y is not None and self.direction not in ("+y", "-y"):
+            raise ValueError(f"a line at y needs direction +y or -y (the belt must cross it), got {self.direction}")
+        return self
+
+
+class CountingSection(_Section):
+    flag_below: dict[str, float] = Field(
+        default_factory=lambda: {"default": 0.5},
+        description="Freshness below which an item is flagged, per produce kind; key 'default' for the rest.",
+    )
+    skus: dict[str, str] = Field(
+        default_factory=dict, description="SKU tag -> produce kind; a tagged frame's items take that produce."
+    )
+
+    @field_validator("flag_below")
+    @classmethod
+    def _thresholds(cls, v: dict[str, float]) -> dict[str, float]:
+        return _check_thresholds(v)
+
+    def threshold(self, produce: str, camera: CameraSection | None = None) -> float:
+        """The flag threshold of ``produce`` on ``camera``: camera override, else per-produce, else default."""
+        if camera is not None and produce in camera.flag_below:
+            return camera.flag_below[produce]
+        return self.flag_below.get(produce, self.flag_below.get("default", 0.5))
+
+
+class BatcherSection(_Section):
+    max_batch: int = Field(8, ge=1, le=256, description="Most frames per detector call (across all cameras).")
+    max_wait_ms: float = Field(
+        10.0, ge=0, le=1000, description="How long the first frame of a batch waits for company before the call."
+    )
+    queue_limit: int = Field(
+        64, ge=1, description="Most frames accepted and not yet processed, all cameras together; more get 'retry'."
+    )
+    retry_hold_s: float = Field(
+        5.0, ge=0, description="After a camera's frame is answered 'retry', how long its later frames get 'retry' "
+        "too while the service waits for that frame to be resent (frames of a camera are processed in order); "
+        "after that later frames go ahead and the missing one, if it comes, is dropped as out of order."
+    )
+    max_failures: int = Field(
+        3, ge=1, description="Times a frame may fail inside the service (answered 'retry') before it is dropped "
+        "with reason 'internal', so one poison frame cannot stall its camera."
+    )
+
+
+class StoreSection(_Section):
+    url: str | None = Field(
+        None, description="SQLAlchemy URL of the store; default sqlite:///<data_dir>/qc.sqlite3 (WAL). "
+        "PostgreSQL: postgresql+psycopg://user@host/db."
+    )
+
+
+class ModelSection(_Section):
+    registry_root: Path | None = Field(
+        None, description="Model registry folder; default $QC_REGISTRY or the XDG data dir's registry."
+    )
+    version: str | None = Field(None, description="Model version to serve (e.g. v0003); default the production one.")
+    providers: list[str] | None = Field(
+        None, description="ONNX Runtime execution providers in order of preference; default TensorRT, CUDA, CPU "
+        "(whatever is available). /readyz fails when the first one is not the one in use."
+    )
+    imgsz: int | None = Field(None, ge=32, description="Fit size for dynamic-shape models; default the card's.")
+    conf_threshold: float = Field(0.25, gt=0, lt=1, description="Detection confidence threshold.")
+    iou_threshold: float = Field(0.6, gt=0, le=1, description="NMS IoU threshold.")
+
+
+class LimitsSection(_Section):
+    max_header_bytes: int = Field(4096, ge=64, description="Largest frame-message JSON header.")
+    max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest frame message (header + JPEG).")
+    max_pixels: int = Field(
+        4096 * 4096, ge=1, description="Largest image (width x height), read from the JPEG header before decoding."
+    )
+
+    def protocol(self) -> Limits:
+        """As the protocol's `Limits` value."""
+        return Limits(self.max_header_bytes, self.max_message_bytes, self.max_pixels)
+
+
+class ServeConfig(BaseSettings):
+    """Everything `qc serve` needs."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix="QC_", env_nested_delimiter="__", validate_default=True
+    )
+
+    service: ServiceSection = Field(default_factory=ServiceSection, description="HTTP server.")
+    data_dir: Path = Field(default_factory=default_data_dir, description="Folder for the default SQLite store.")
+    cameras: list[CameraSection] = Field(default_factory=list, description="The cameras allowed to send frames.")
+    counting: CountingSection = Field(default_factory=CountingSection, description="Counting and flagging rules.")
+    batcher: BatcherSection = Field(default_factory=BatcherSection, description="Dynamic batching.")
+    store: StoreSection = Field(default_factory=StoreSection, description="Where results are committed.")
+    model: ModelSection = Field(default_factory=ModelSection, description="Which model to serve, and how.")
+    limits: LimitsSection = Field(default_factory=LimitsSection, description="Input size caps.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (passed as init kwargs), as in a container.
+        return (env_settings, init_settings)
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, v: list[CameraSection]) -> list[CameraSection]:
+        seen: set[str] = set()
+        for cam in v:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} appears twice")
+            seen.add(cam.id)
+        return v
+
+    def camera(self, camera_id: str) -> CameraSection | None:
+        """The camera with this id, if configured."""
+        return next((c for c in self.cameras if c.id == camera_id), None)
+
+    @property
+    def store_url(self) -> str:
+        """The store URL, defaulted."""
+        return self.store.url or f"sqlite:///{self.data_dir / 'qc.sqlite3'}"
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> ServeConfig:
+    """Read ``path`` (YAML) if given, apply ``QC_*`` environment variables and ``overrides``; validate.
+
+    Raises ConfigError naming every bad key (and its YAML line).
+    """
+    raw: dict[str, Any] = {}
+    text = ""
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections, got {type(loaded).__name__}")
+        raw = loaded or {}
+    raw.update(overrides)
+    try:
+        return ServeConfig(**raw)
+    except ValidationError as exc:
+        where = str(path) if path is not None else "config"
+        raise ConfigError(format_validation_error(exc, where, text)) from None
+
+
+def format_validation_error(exc: ValidationError, where: str, yaml_text: str = "") -> str:
+    """One line per bad key: ``<file>: cameras[0].line.x (line 7): Input should be ...``."""
+    lines = yaml_key_lines(yaml_text) if yaml_text else {}
+    env_keys = {
+        tuple(name[len("QC_"):].lower().split("__")): name for name in os.environ if name.startswith("QC_")
+    }
+    out = [f"{where}: {exc.error_count()} invalid setting(s)"]
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = format_loc(loc)
+        named = [p for p in loc if isinstance(p, str)]
+        env = next((v for k, v in env_keys.items() if tuple(named[: len(k)]) == k), None)
+        line = _nearest_line(lines, loc)
+        at = f" (from ${env})" if env else f" (line {line})" if line else ""
+        out.append(f"  {key}{at}: {err['msg']}")
+    return "\n".join(out)
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    """``('cameras', 0, 'line', 'x')`` -> ``cameras[0].line.x``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def yaml_key_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """1-based line of every key path in a YAML document (mapping keys and sequence items)."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    found: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        found[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, key.value)
+                walk(value, sub)
+                found[sub] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return found
+
+
+def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    # pydantic adds non-key parts (e.g. a union member's type) to loc; fall back to the longest known prefix.
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None

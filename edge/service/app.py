@@ -1,0 +1,163 @@
+"""The app factory: `create_app(config)`; its lifespan runs ordered ``start_*`` steps and stops on one event.
+
+Start-up, in order: metrics, store (migrated to head), batcher + pipeline, worker, then the model loads in the
+background (the service answers /healthz and 'retry' meanwhile); once loaded, every camera's counter resumes from
+its last committed checkpoint and the pipeline admits frames. Shutdown: admission stops, queued frames are answered
+'retry', frames in the worker get ``service.shutdown_grace_s`` to commit, then the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from edge.config import ConfigError, ServeConfig
+from edge.protocol import Code
+from edge.service import health, ingest
+from edge.service.batcher import Batcher
+from edge.service.model import LoadedModel, load_model
+from edge.service.pipeline import Pipeline
+from edge.service.runtime import Runtime
+from edge.service.worker import CounterFactory, Worker
+from edge.store.store import Store
+from vision.errors import QCError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: ServeConfig, *, make_counter: CounterFactory | None = None) -> FastAPI:
+    """The service for ``config``. ``make_counter`` builds a camera's counter (default: the tracking package's)."""
+    if make_counter is None:
+        from edge.service.counting import counter_factory
+
+        make_counter = counter_factory(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        runtime = Runtime(config=config)
+        try:
+            start_metrics(runtime)
+            await start_store(runtime)
+            start_pipeline(runtime)
+            start_worker(runtime, make_counter)
+            start_model(runtime)
+            yield {"runtime": runtime}
+        finally:
+            await stop(runtime)
+
+    app = FastAPI(
+        title="Conveyor QC edge service",
+        summary="Camera frames in; every item tracked, counted once, scored for freshness.",
+        lifespan=lifespan,
+    )
+    app.include_router(ingest.router)
+    app.include_router(health.router)
+    return app
+
+
+def start_metrics(runtime: Runtime) -> None:
+    """Zero-valued series for every configured camera, and the queue's capacity."""
+    for camera in runtime.config.cameras:
+        runtime.metrics.init_camera(camera.id)
+    runtime.metrics.queue_limit.set(runtime.config.batcher.queue_limit)
+
+
+async def start_store(runtime: Runtime) -> None:
+    """Open the store (creating and migrating it); a store that cannot be opened stops start-up."""
+    url = runtime.config.store_url
+    runtime.store = await asyncio.to_thread(Store.open, url)
+    log.info("store: %s", runtime.store.url)
+
+
+def start_pipeline(runtime: Runtime) -> None:
+    """The batcher and the admission pipeline (not admitting until the model is loaded)."""
+    b = runtime.config.batcher
+    runtime.batcher = Batcher(b.max_batch, b.max_wait_ms / 1000, b.queue_limit, runtime.metrics.queue_depth.set)
+    if runtime.store is None:
+        raise RuntimeError("start_store must run before start_pipeline")
+    runtime.pipeline = Pipeline(runtime.config, runtime.store, runtime.batcher, runtime.metrics)
+
+
+def start_worker(runtime: Runtime, make_counter: CounterFactory) -> None:
+    """The detect and post stages, as one background task."""
+    if runtime.pipeline is None or runtime.batcher is None or runtime.store is None:
+        raise RuntimeError("start_pipeline must run before start_worker")
+    worker = Worker(runtime.pipeline, runtime.batcher, runtime.slot, runtime.store, runtime.metrics,
+                    runtime.config.limits.protocol(), make_counter)
+    runtime.tasks.append(asyncio.create_task(worker.run(), name="qc-worker"))
+
+
+def start_model(runtime: Runtime) -> None:
+    """Load the model in the background; when loaded, restore the cameras and open admission."""
+    runtime.tasks.append(asyncio.create_task(_load_and_open(runtime), name="qc-model"))
+
+
+async def _load_and_open(runtime: Runtime) -> None:
+    try:
+        model = await asyncio.to_thread(load_model, runtime.config.model)
+        check_against_model(runtime.config, model)
+    except QCError as exc:
+        runtime.slot.fail(exc)
+        return
+    det = model.detector
+    runtime.metrics.model_loaded_as(model.version, model.card.onnx_sha256, det.provider, det.requested_provider,
+                                    det.fell_back)
+    store, pipeline = runtime.store, runtime.pipeline
+    if store is None or pipeline is None:
+        raise RuntimeError("the store and pipeline start before the model")
+    await asyncio.to_thread(
+        store.record_model_version, model.version, model.card.onnx_sha256, model.card.stage, time.time(), det.provider
+    )
+    await pipeline.restore()
+    runtime.slot.set(model)
+    pipeline.ready = True
+    log.info("ready: model %s on %s, %d camera(s)", model.version, det.provider, len(runtime.config.cameras))
+
+
+def check_against_model(config: ServeConfig, model: LoadedModel) -> None:
+    """Every produce kind named in the config (thresholds, SKU map) must be one of the model's, and every camera's
+    line must be one its belt crosses (checked on a nominal 640 x 480 frame)."""
+    from edge.service.counting import counting_line
+    known = set(model.card.taxonomy_obj().produce)
+    bad: list[str] = []
+    for name in config.counting.flag_below:
+        if name != "default" and name not in known:
+            bad.append(f"counting.flag_below.{name}")
+    for sku, produce in config.counting.skus.items():
+        if produce not in known:
+            bad.append(f"counting.skus.{sku} = {produce}")
+    for i, cam in enumerate(config.cameras):
+        bad += [f"cameras[{i}].flag_below.{n}" for n in cam.flag_below if n not in known]
+        try:
+            counting_line(cam.line, cam.direction, 640, 480)
+        except QCError as exc:
+            bad.append(f"cameras[{i}].line: {exc}")
+    if bad:
+        raise ConfigError(f"settings that do not fit model {model.version} (produce kinds {sorted(known)}): "
+                          + "; ".join(bad))
+
+
+async def stop(runtime: Runtime) -> None:
+    """The one stop path: stop admitting, let frames in the worker commit (up to the grace), close the store."""
+    runtime.stop.set()
+    pipeline = runtime.pipeline
+    if pipeline is not None:
+        pipeline.shutdown()
+        deadline = time.monotonic() + runtime.config.service.shutdown_grace_s
+        while any(lane.inflight for lane in pipeline.lanes.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    for task in runtime.tasks:
+        task.cancel()
+    await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    if pipeline is not None:  # whatever could not finish in time: nothing of it is acked, the daemons resend
+        for lane in pipeline.lanes.values():
+            for job in list(lane.inflight.values()):
+                pipeline.retry(job, Code.SHUTTING_DOWN, "the service stopped before this frame was committed")
+    if runtime.store is not None:
+        runtime.store.close()

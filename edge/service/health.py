@@ -1,0 +1,77 @@
+"""``/healthz`` (the process is alive), ``/readyz`` (it can take frames) and ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+
+from edge.service.runtime import MetricsDep, Runtime, RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Each readiness check with its verdict, and the model in use."""
+
+    checks: dict[str, str]  # name -> "ok" or the reason it fails
+    model_version: str | None
+    provider: str | None
+    requested_provider: str | None
+
+    @property
+    def ready(self) -> bool:
+        """True when every check passes."""
+        return all(v == "ok" for v in self.checks.values())
+
+
+def readiness(runtime: Runtime) -> Readiness:
+    """Ready = store open, model loaded on the execution provider it was meant to run on, frames admitted."""
+    model = runtime.slot.model
+    checks: dict[str, str] = {}
+    checks["store"] = "ok" if runtime.store is not None else "store not open"
+    if model is None:
+        checks["model"] = f"not loaded: {runtime.slot.error}" if runtime.slot.error else "loading"
+        checks["provider"] = "no model"
+    else:
+        checks["model"] = "ok"
+        det = model.detector
+        checks["provider"] = (
+            f"fell back to {det.provider} (asked for {det.requested_provider})" if det.fell_back else "ok"
+        )
+    pipeline = runtime.pipeline
+    if pipeline is None or not pipeline.ready:
+        checks["pipeline"] = "not started"
+    elif pipeline.stopping or runtime.stop.is_set():
+        checks["pipeline"] = "shutting down"
+    else:
+        checks["pipeline"] = "ok"
+    return Readiness(
+        checks=checks,
+        model_version=model.version if model else None,
+        provider=model.detector.provider if model else None,
+        requested_provider=model.detector.requested_provider if model else None,
+    )
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the event loop answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """Readiness, 200 or 503, with every check's verdict."""
+    r = readiness(runtime)
+    body = {"ready": r.ready, "checks": r.checks, "model_version": r.model_version, "provider": r.provider,
+            "requested_provider": r.requested_provider}
+    return JSONResponse(body, status_code=200 if r.ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(m: MetricsDep) -> Response:
+    """Every series in the Prometheus text format."""
+    return Response(m.exposition(), media_type=m.content_type)

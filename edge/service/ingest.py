@@ -1,0 +1,215 @@
+"""Frame ingest: the WebSocket stream (one connection per camera) and ``POST /frames`` (one frame per request).
+
+Both parse and check a frame with `edge.protocol`, then hand it to the `Pipeline`, which answers with an ack.
+A bad frame gets an ``error`` ack and the connection stays open; only authentication failures close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from email.parser import BytesParser
+from email.policy import HTTP as HTTP_POLICY
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from edge.config import CameraSection
+from edge.protocol import (
+    CONTENT_TYPE_JPEG,
+    FRAMES_PATH,
+    WS_PATH,
+    Ack,
+    Code,
+    FrameHeader,
+    Limits,
+    ProtocolError,
+    check_jpeg,
+    encode_ack,
+    error_ack,
+    header_from_http,
+    http_status,
+    parse_frame,
+    peek_header,
+)
+from edge.service.auth import AuthError, authenticate
+from edge.service.metrics import Metrics
+from edge.service.pipeline import Pipeline
+from edge.service.runtime import ConfigDep, MetricsDep, PipelineDep
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ingest"])
+
+# Frames one connection may have awaiting acks; a client that pipelines more is answered 'retry'.
+MAX_PENDING_PER_CONNECTION = 256
+
+
+async def check_and_submit(
+    pipeline: Pipeline, metrics: Metrics, limits: Limits, camera: CameraSection, header: FrameHeader | None,
+    payload: bytes, received_at: float, error: ProtocolError | None,
+) -> Ack:
+    """The ack for one frame message of an authenticated ``camera``, whatever is wrong with it.
+
+    Messages whose header cannot be read, or that speak for another camera, are answered at once and recorded
+    nowhere (they have no key of this camera); every other frame, bad payload included, goes through the pipeline
+    so it is finished in its camera's order.
+    """
+    metrics.frames_received.labels(camera.id).inc()
+    if header is None:
+        err = error or ProtocolError(Code.BAD_HEADER, "the frame header cannot be read")
+        metrics.frames_dropped.labels(camera.id, err.code.value).inc()
+        return error_ack(camera.id, None, err)
+    if header.camera_id != camera.id:
+        err = ProtocolError(
+            Code.CAMERA_MISMATCH, f"frame header says camera {header.camera_id!r}, the connection is {camera.id!r}"
+        )
+        metrics.frames_dropped.labels(camera.id, err.code.value).inc()
+        return error_ack(camera.id, header.seq, err)
+    if error is None:
+        try:
+            check_jpeg(payload, limits)  # cheap: markers only; the decode happens in the worker
+        except ProtocolError as exc:
+            error = exc
+    return await pipeline.submit(header, payload, received_at, error)
+
+
+def split_message(data: bytes, limits: Limits) -> tuple[FrameHeader | None, bytes, ProtocolError | None]:
+    """(header, payload, error) of a binary frame message; the header is kept when only the size is wrong."""
+    try:
+        msg = parse_frame(data, limits)
+    except ProtocolError as exc:
+        header = peek_header(data, limits) if exc.code == Code.MESSAGE_TOO_LARGE else None
+        return header, b"", exc
+    return msg.header, msg.payload, None
+
+
+# --- WebSocket ----------------------------------------------------------------------------------------------------
+
+
+@router.websocket(WS_PATH)
+async def stream(websocket: WebSocket, camera_id: str, config: ConfigDep, pipeline: PipelineDep,
+                 metrics: MetricsDep) -> None:
+    """One camera's frame stream: binary frame messages in, one JSON text ack per message out."""
+    # Accept first: a close before the handshake completes cannot carry our close code and reason.
+    await websocket.accept()
+    try:
+        camera = authenticate(config, camera_id, websocket.headers.get("authorization"))
+    except AuthError as exc:
+        log.warning("refused stream for camera %r: %s", camera_id, exc)
+        await websocket.close(exc.close_code, f"{exc.code.value}: {exc}"[:120])
+        return
+    limits = config.limits.protocol()
+    send_lock = asyncio.Lock()
+    pending: set[asyncio.Task[None]] = set()
+
+    async def send(ack: Ack) -> None:
+        async with send_lock:
+            if websocket.application_state == WebSocketState.CONNECTED:
+                await websocket.send_text(encode_ack(ack))
+
+    async def handle(data: bytes, received_at: float) -> None:
+        header, payload, error = split_message(data, limits)
+        ack = await check_and_submit(pipeline, metrics, limits, camera, header, payload, received_at, error)
+        try:
+            await send(ack)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client went away; it resends what it has no ack for
+
+    metrics.connections.labels(camera.id).inc()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:
+                err = ProtocolError(Code.NOT_BINARY, "frames are binary messages; text messages are not accepted")
+                metrics.frames_dropped.labels(camera.id, err.code.value).inc()
+                await send(error_ack(camera.id, None, err))
+                continue
+            if len(pending) >= MAX_PENDING_PER_CONNECTION:
+                header = peek_header(data, limits)
+                seq = header.seq if header is not None and header.camera_id == camera.id else None
+                metrics.frames_retry.labels(camera.id, Code.OVERLOADED.value).inc()
+                await send(Ack(camera.id, seq, "retry", "too many frames awaiting acks on this connection",
+                               Code.OVERLOADED.value))
+                continue
+            task = asyncio.create_task(handle(data, time.time()))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        metrics.connections.labels(camera.id).dec()
+        # Frames already admitted finish regardless (their outcome is shielded); only the ack sends are dropped.
+        for task in list(pending):
+            task.cancel()
+
+
+# --- POST /frames -------------------------------------------------------------------------------------------------
+
+
+def ack_response(ack: Ack) -> JSONResponse:
+    """An ack as the JSON answer of POST /frames, with its HTTP status (and Retry-After for 'retry')."""
+    headers = {"Retry-After": "1"} if ack.status == "retry" else None
+    return JSONResponse(ack.to_json(), status_code=http_status(ack), headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (message_too_large) as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ProtocolError(Code.MESSAGE_TOO_LARGE, f"body of {declared} bytes is over {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProtocolError(Code.MESSAGE_TOO_LARGE, f"body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def jpeg_from_body(content_type: str, body: bytes) -> bytes:
+    """The JPEG of a raw ``image/jpeg`` body or of the ``file`` part of a ``multipart/form-data`` body."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in (CONTENT_TYPE_JPEG, "application/octet-stream", ""):
+        return body
+    if kind != "multipart/form-data":
+        raise ProtocolError(Code.NOT_JPEG, f"Content-Type {kind!r}: send image/jpeg or multipart/form-data")
+    # The standard library's MIME parser: no extra dependency for a form with one file part.
+    message = BytesParser(policy=HTTP_POLICY).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    if not message.is_multipart():
+        raise ProtocolError(Code.BAD_HEADER, "multipart body could not be parsed (boundary missing or wrong)")
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            data = part.get_payload(decode=True)
+            return data if isinstance(data, bytes) else b""
+    raise ProtocolError(Code.EMPTY_PAYLOAD, "multipart body has no 'file' part")
+
+
+@router.post(FRAMES_PATH)
+async def post_frame(request: Request, config: ConfigDep, pipeline: PipelineDep, metrics: MetricsDep) -> JSONResponse:
+    """One frame: JPEG body (raw or multipart ``file``), X-Camera-Id / X-Seq / X-Captured-At / X-Tags headers."""
+    received_at = time.time()
+    camera_id = request.headers.get("x-camera-id")
+    try:
+        camera = authenticate(config, camera_id, request.headers.get("authorization"))
+    except AuthError as exc:
+        ack = Ack(camera_id or "", None, "error", str(exc), exc.code.value)
+        return JSONResponse(ack.to_json(), status_code=exc.http_status)
+    limits = config.limits.protocol()
+    header: FrameHeader | None = None
+    payload = b""
+    error: ProtocolError | None = None
+    try:
+        header = header_from_http(request.headers)
+        body = await read_body(request, limits.max_message_bytes)
+        payload = jpeg_from_body(request.headers.get("content-type", ""), body)
+    except ProtocolError as exc:
+        error = exc
+    ack = await check_and_submit(pipeline, metrics, limits, camera, header, payload, received_at, error)
+    return ack_response(ack)

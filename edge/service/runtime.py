@@ -1,0 +1,64 @@
+"""What a running service holds, and the ``Annotated`` dependency aliases route handlers receive it through.
+
+The lifespan builds one `Runtime` and hands it to Starlette as lifespan state (``request.state.runtime``); the
+app object itself carries nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from edge.config import ServeConfig
+from edge.service.batcher import Batcher
+from edge.service.metrics import Metrics
+from edge.service.model import ModelSlot
+from edge.service.pipeline import Pipeline
+from edge.store.store import Store
+
+
+@dataclass(eq=False)
+class Runtime:
+    """The service's parts, built by the lifespan's ``start_*`` steps in order."""
+
+    config: ServeConfig
+    metrics: Metrics = field(default_factory=Metrics)
+    slot: ModelSlot = field(default_factory=ModelSlot)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    store: Store | None = None
+    batcher: Batcher | None = None
+    pipeline: Pipeline | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def get_runtime(conn: HTTPConnection) -> Runtime:
+    """The runtime of the app serving ``conn`` (lifespan state)."""
+    return conn.state.runtime
+
+
+def get_pipeline(conn: HTTPConnection) -> Pipeline:
+    """The frame pipeline; it exists from start-up on (it answers 'retry' until the model is loaded)."""
+    pipeline = get_runtime(conn).pipeline
+    if pipeline is None:
+        raise RuntimeError("the pipeline is not started")
+    return pipeline
+
+
+def get_config(conn: HTTPConnection) -> ServeConfig:
+    """The service configuration."""
+    return get_runtime(conn).config
+
+
+def get_metrics(conn: HTTPConnection) -> Metrics:
+    """The app's metrics."""
+    return get_runtime(conn).metrics
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+ConfigDep = Annotated[ServeConfig, Depends(get_config)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -1,0 +1,222 @@
+"""The pipeline worker: decode + detect a batch in one thread, then per frame, in order, track/count and commit.
+
+Two stages joined by a one-slot hand-off, so the detector runs batch N+1 while batch N is committed. Both stages
+take jobs in queue order, so each camera's frames are counted in seq order. A frame's ack is "ok" only after
+`Store.commit_frame` returned: the frame row, its counted items (flagged ones with their crop) and the counter's
+checkpoint are one transaction. When a commit fails the counter goes back to the last committed checkpoint, so the
+resent frame is counted exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from edge.config import CameraSection
+from edge.protocol import Code, Limits, ProtocolError, decode_jpeg
+from edge.service.batcher import Batcher, Job
+from edge.service.metrics import Metrics
+from edge.service.model import LoadedModel, ModelSlot
+from edge.service.pipeline import Lane, Pipeline, ack_of
+from edge.store.errors import StoreUnavailableError
+from edge.store.store import Store
+from vision.detections import Detections
+from vision.frame import Frame
+
+log = logging.getLogger(__name__)
+
+
+class CountResultLike(Protocol):
+    """What a counter's update returns (`edge.tracking.counter.CountResult`)."""
+
+    counted: list[Any]
+
+
+class CounterLike(Protocol):
+    """The per-camera counter the worker drives (`edge.tracking.counter.CameraCounter`)."""
+
+    def update(self, frame: Frame, dets: Detections) -> CountResultLike: ...
+    def state(self) -> dict[str, Any]: ...
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+
+# Builds a camera's counter for the model being served, given the camera's first frame (for its size).
+CounterFactory = Callable[[CameraSection, LoadedModel, Frame], CounterLike]
+
+
+@dataclass
+class Outcome:
+    """What the post stage did with one frame (computed in the worker thread, applied on the event loop)."""
+
+    status: str  # ok | duplicate | error
+    counted: list[Any] = field(default_factory=list)
+    code: str | None = None
+    reason: str | None = None
+
+
+class Worker:
+    """Runs the two stages until cancelled."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        batcher: Batcher,
+        slot: ModelSlot,
+        store: Store,
+        metrics: Metrics,
+        limits: Limits,
+        make_counter: CounterFactory,
+    ) -> None:
+        self.pipeline = pipeline
+        self.batcher = batcher
+        self.slot = slot
+        self.store = store
+        self.metrics = metrics
+        self.limits = limits
+        self.make_counter = make_counter
+        # One thread per stage: ONNX Runtime and cv2 release the GIL; the counters are only touched by `_post`.
+        self._detect_pool = ThreadPoolExecutor(1, thread_name_prefix="qc-detect")
+        self._post_pool = ThreadPoolExecutor(1, thread_name_prefix="qc-post")
+
+    async def run(self) -> None:
+        """Both stages, until cancelled."""
+        handoff: asyncio.Queue[list[Job]] = asyncio.Queue(maxsize=1)
+        try:
+            await asyncio.gather(self._detect_loop(handoff), self._post_loop(handoff))
+        finally:
+            self._detect_pool.shutdown(wait=False, cancel_futures=True)
+            self._post_pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- stage 1: decode + detect ---------------------------------------------------------------------------------
+
+    async def _detect_loop(self, handoff: asyncio.Queue[list[Job]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self.batcher.next_batch()
+            live = [j for j in batch if not j.done.done()]  # frames answered 'retry' while they queued are skipped
+            if not live:
+                continue
+            model = self.slot.model
+            if model is None:  # cannot happen once ready; never leave a frame unanswered
+                for job in live:
+                    self.pipeline.retry(job, Code.NOT_READY, "the model is not loaded")
+                continue
+            t0 = time.perf_counter()
+            try:
+                await loop.run_in_executor(self._detect_pool, self._decode_and_detect, live, model)
+            except Exception as exc:  # ORT failure: nothing is committed; the frames are resent
+                log.exception("detector failed on a batch of %d frames", len(live))
+                for job in live:
+                    self._failed(job, f"detector failed: {type(exc).__name__}: {exc}")
+                continue
+            self.metrics.batch_size.observe(len(live))
+            self.metrics.batch_latency.observe(time.perf_counter() - t0)
+            await handoff.put(live)
+
+    def _decode_and_detect(self, jobs: list[Job], model: LoadedModel) -> None:
+        """In the detect thread: decode each payload (a bad one marks its job), detect on the decoded ones."""
+        for job in jobs:
+            if job.error is None:
+                try:
+                    job.image = decode_jpeg(job.payload, self.limits)
+                except ProtocolError as exc:
+                    job.error = exc
+        good = [j for j in jobs if j.error is None and j.image is not None]
+        if good:
+            for job, dets in zip(good, model.detector.detect([j.image for j in good])):
+                job.detections = dets
+
+    # --- stage 2: count + commit, frame by frame --------------------------------------------------------------------
+
+    async def _post_loop(self, handoff: asyncio.Queue[list[Job]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await handoff.get()
+            model = self.slot.model
+            for job in batch:
+                if job.done.done():  # answered 'retry' because an earlier frame of its camera failed
+                    continue
+                lane = self.pipeline.lanes[job.camera_id]
+                try:
+                    outcome = await loop.run_in_executor(self._post_pool, self._post, job, lane, model)
+                except StoreUnavailableError as exc:
+                    log.warning("store unavailable for frame %s/%s: %s", job.camera_id, job.seq, exc)
+                    self.pipeline.retry(job, Code.STORE_UNAVAILABLE, str(exc))
+                    continue
+                except Exception as exc:
+                    log.exception("processing frame %s/%s failed", job.camera_id, job.seq)
+                    self._failed(job, f"{type(exc).__name__}: {exc}")
+                    continue
+                self._apply(job, outcome)
+                job.image = None  # the image is no longer needed; free it before the batch goes
+
+    def _post(self, job: Job, lane: Lane, model: LoadedModel | None) -> Outcome:
+        """In the post thread: record a bad frame as dropped, or count a good one and commit it."""
+        h = job.header
+        if job.error is not None:
+            self.store.record_dropped(
+                h.camera_id, h.seq, job.error.code.value, received_at=job.received_at, captured_at=h.captured_at
+            )
+            return Outcome("error", code=job.error.code.value, reason=str(job.error))
+        if model is None or job.image is None or job.detections is None:
+            raise RuntimeError("frame reached the post stage without an image, detections or model")
+        tags = dict(h.tags)
+        if "sku" not in tags and lane.camera.sku:
+            tags["sku"] = lane.camera.sku
+        frame = Frame(camera_id=h.camera_id, seq=h.seq, captured_at=h.captured_at, image=job.image, tags=tags)
+        if lane.counter is None:
+            lane.counter = self.make_counter(lane.camera, model, frame)
+            if lane.checkpoint is not None:
+                lane.counter.restore(lane.checkpoint)
+        counter = lane.counter
+        result = counter.update(frame, job.detections)
+        state = counter.state()
+        try:
+            committed = self.store.commit_frame(
+                h.camera_id, h.seq, h.captured_at, job.received_at, model.version, len(job.detections),
+                result.counted, state,
+            )
+        except BaseException:
+            self._rewind(lane)
+            raise
+        if not committed:  # someone finished this frame before us: undo our update, count nothing
+            self._rewind(lane)
+            return Outcome("duplicate", reason=f"frame {h.seq} of camera {h.camera_id} was finished before")
+        lane.checkpoint = state
+        return Outcome("ok", counted=list(result.counted))
+
+    @staticmethod
+    def _rewind(lane: Lane) -> None:
+        """Put the camera's counter back to its last committed state (rebuilt from scratch if there is none)."""
+        if lane.checkpoint is None:
+            lane.counter = None
+        else:
+            lane.counter.restore(lane.checkpoint)
+
+    # --- outcomes -------------------------------------------------------------------------------------------------
+
+    def _apply(self, job: Job, outcome: Outcome) -> None:
+        cam = job.camera_id
+        if outcome.status == "ok":
+            self.metrics.frames_processed.labels(cam).inc()
+            for item in outcome.counted:
+                self.metrics.items_counted.labels(cam, item.produce).inc()
+                if item.flagged:
+                    self.metrics.items_flagged.labels(cam, item.produce).inc()
+            self.pipeline.finish(job, ack_of(job.header, "ok"))
+        elif outcome.status == "duplicate":
+            self.metrics.frames_duplicate.labels(cam).inc()
+            self.pipeline.finish(job, ack_of(job.header, "duplicate", None, outcome.reason))
+        else:
+            self.metrics.frames_dropped.labels(cam, outcome.code or "error").inc()
+            self.pipeline.finish(job, ack_of(job.header, "error", outcome.code, outcome.reason))
+
+    def _failed(self, job: Job, reason: str) -> None:
+        """A frame failed inside the service: answer retry; its resend after ``max_failures`` is dropped (admission)."""
+        self.pipeline.note_failure(job)
+        self.pipeline.retry(job, Code.INTERNAL, f"the service failed on this frame ({reason}); resend later")

@@ -1,0 +1,14 @@
+"""Tracking and counting per camera: belt-motion-aware tracking, a counting line, one `Item` per physical item.
+
+`CameraCounter` (counter.py) is the entry point: ``update(frame, detections) -> CountResult``, ``flush()``,
+``state()``/``restore()``. The rest are its parts: `CountingLine` (line.py), `BeltTracker` (tracker.py) on
+`BeltMotion` (belt.py), the aggregates (aggregate.py) and the `Item` value (item.py).
+"""
+
+from edge.tracking.aggregate import FlagPolicy
+from edge.tracking.counter import CameraCounter, CounterConfig, CountResult
+from edge.tracking.item import Item
+from edge.tracking.line import CountingLine
+from edge.tracking.tracker import TrackerConfig
+
+__all__ = ["CameraCounter", "CountResult", "CounterConfig", "CountingLine", "FlagPolicy", "Item", "TrackerConfig"]

@@ -1,0 +1,109 @@
+"""Counted items scored against a `qc synth clip` truth.json: counts per produce, duplicates, flag precision/recall.
+
+A truth item *crosses* when the centre of its first labelled box is upstream of the line and that of its last is
+not (the clip labels an item only while >= 40 % of it shows). A counted item is the truth item whose box in the
+item's best frame overlaps its best box most (IoU >= `MATCH_IOU`); two counted items on one truth item are a
+duplicate, a counted item on no crossing truth item is spurious. Flags are scored per item: precision over flagged
+counted items, recall over the crossing truth items that are not fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from edge.tracking.item import Item
+from edge.tracking.line import CountingLine
+
+MATCH_IOU = 0.3
+
+
+def crossing_items(truth: Mapping[str, Any], line: CountingLine) -> dict[int, Mapping[str, Any]]:
+    """Truth items whose labelled box centre crosses ``line`` downstream within the clip, by id."""
+    out: dict[int, Mapping[str, Any]] = {}
+    for item in truth["items"]:
+        boxes = np.asarray(item["boxes"], dtype=np.float64).reshape(-1, 4)
+        if len(boxes) == 0:
+            continue
+        along = line.along((boxes[:, :2] + boxes[:, 2:]) / 2)
+        if along[0] < 0 <= along[-1]:
+            out[int(item["id"])] = item
+    return out
+
+
+def _truth_boxes_by_frame(truth: Mapping[str, Any]) -> dict[int, list[tuple[int, list[float]]]]:
+    frames: dict[int, list[tuple[int, list[float]]]] = {}
+    for item in truth["items"]:
+        for k, box in zip(item["frames"], item["boxes"]):
+            frames.setdefault(int(k), []).append((int(item["id"]), box))
+    return frames
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_items(items: Sequence[Item], truth: Mapping[str, Any]) -> list[int | None]:
+    """The truth id of each counted item (by its best frame and box), or None."""
+    frames = _truth_boxes_by_frame(truth)
+    out: list[int | None] = []
+    for it in items:
+        candidates = [(_iou(it.best_box, box), tid) for tid, box in frames.get(it.best_seq, [])]
+        best = max(candidates, default=(0.0, None))
+        out.append(best[1] if best[0] >= MATCH_IOU else None)
+    return out
+
+
+def score_against_truth(items: Sequence[Item], truth: Mapping[str, Any], line: CountingLine) -> dict[str, Any]:
+    """Per produce kind: truth crossings, counted, spoiled in truth, flagged; plus duplicates, missed, spurious,
+    produce errors, flag precision and recall, and the largest relative count error over produce kinds."""
+    crossing = crossing_items(truth, line)
+    fresh = "fresh"
+    matched = match_items(items, truth)
+    per: dict[str, dict[str, int]] = {}
+
+    def row(produce: str) -> dict[str, int]:
+        return per.setdefault(produce, {"truth": 0, "counted": 0, "truth_spoiled": 0, "flagged": 0})
+
+    for t in crossing.values():
+        r = row(str(t["produce"]))
+        r["truth"] += 1
+        r["truth_spoiled"] += t["condition"] != fresh
+    hits: dict[int, int] = {}
+    flagged_truth: set[int] = set()
+    spurious = wrong_produce = flag_tp = flag_fp = 0
+    for it, tid in zip(items, matched):
+        r = row(it.produce)
+        r["counted"] += 1
+        r["flagged"] += it.flagged
+        if tid is None or tid not in crossing:
+            spurious += 1
+        else:
+            hits[tid] = hits.get(tid, 0) + 1
+            wrong_produce += crossing[tid]["produce"] != it.produce
+        spoiled = tid is not None and tid in crossing and crossing[tid]["condition"] != fresh
+        if it.flagged and spoiled and tid not in flagged_truth:
+            flag_tp += 1
+            flagged_truth.add(tid)  # type: ignore[arg-type]
+        elif it.flagged and not spoiled:
+            flag_fp += 1
+    spoiled_truth = [tid for tid, t in crossing.items() if t["condition"] != fresh]
+    errors = [abs(r["counted"] - r["truth"]) / r["truth"] for r in per.values() if r["truth"]]
+    return {
+        "per_produce": per,
+        "truth_total": len(crossing),
+        "counted_total": len(items),
+        "duplicates": sum(n - 1 for n in hits.values()),
+        "missed": sum(1 for tid in crossing if tid not in hits),
+        "spurious": spurious,
+        "wrong_produce": wrong_produce,
+        "flag_precision": round(flag_tp / (flag_tp + flag_fp), 4) if flag_tp + flag_fp else None,
+        "flag_recall": round(len(flagged_truth & set(spoiled_truth)) / len(spoiled_truth), 4) if spoiled_truth else None,
+        "max_count_error": round(max(errors), 4) if errors else 0.0,
+    }

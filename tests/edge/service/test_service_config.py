@@ -1,0 +1,129 @@
+"""The service configuration: YAML + QC_* environment, every bad key named with its line, `qc serve --validate-config`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import ConfigError, ServeConfig, load_config
+from edge.service.counting import counting_line, flag_policy
+
+GOOD_YAML = """\
+service: {host: 0.0.0.0, port: 9000}
+data_dir: /tmp/qc-test-data
+counting:
+  flag_below: {default: 0.5, banana: 0.4}
+  skus: {APL-1: apple}
+cameras:
+  - id: belt1
+    token: belt1-token-123
+    line: {x: 0.5}
+    direction: +x
+  - id: belt2
+    token: belt2-token-123
+    line: {points: [[0.3, 0.0], [0.7, 1.0]]}
+    direction: +x
+    flag_below: {apple: 0.6}
+    sku: APL-1
+batcher: {max_batch: 16, max_wait_ms: 5, queue_limit: 128}
+"""
+
+
+@pytest.fixture(autouse=True)
+def no_qc_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("QC_"):
+            monkeypatch.delenv(key)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "serve.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_file_loads(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD_YAML))
+    assert cfg.service.port == 9000
+    assert [c.id for c in cfg.cameras] == ["belt1", "belt2"]
+    assert cfg.camera("belt2").line.points == ((0.3, 0.0), (0.7, 1.0))
+    assert cfg.camera("belt1").token.get_secret_value() == "belt1-token-123"
+    assert "belt1-token-123" not in repr(cfg)  # secrets do not leak into logs
+    assert cfg.store_url == "sqlite:////tmp/qc-test-data/qc.sqlite3"
+    policy = flag_policy(cfg, cfg.camera("belt2"))
+    assert (policy.threshold("apple"), policy.threshold("banana"), policy.threshold("tomato")) == (0.6, 0.4, 0.5)
+    line = counting_line(cfg.camera("belt2").line, "+x", 640, 480)
+    assert (line.a, line.b, line.bounded) == ((192.0, 0.0), (448.0, 480.0), True)
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QC_SERVICE__PORT", "9100")
+    monkeypatch.setenv("QC_STORE__URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    monkeypatch.setenv("QC_REGISTRY", "/elsewhere")  # the registry's own variable is not a config key
+    cfg = load_config(write(tmp_path, GOOD_YAML))
+    assert cfg.service.port == 9100 and cfg.service.host == "0.0.0.0"
+    assert cfg.store_url.startswith("postgresql+psycopg://")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("port: 9000", "port: 99999"), "service.port (line 1): Input should be less than or equal to 65535"),
+        (("line: {x: 0.5}", "line: {x: 1.5}"), "cameras[0].line.x (line 9): Input should be less than or equal to 1"),
+        (("line: {x: 0.5}", "line: {x: 0.5, y: 0.5}"), "cameras[0].line (line 9): Value error, give exactly one of"),
+        (("token: belt1-token-123", "token: short"), "cameras[0].token (line 8): Value error, token must be at least 8"),
+        (("    sku: APL-1", "    colour: red"), "cameras[1].colour (line 16): Extra inputs are not permitted"),
+        (("id: belt2", "id: belt1"), "cameras (line 6): Value error, camera id 'belt1' appears twice"),
+        (("id: belt2", "id: 'belt 2'"), "cameras[1].id (line 11): Value error, camera id must be"),
+        (("direction: +x\n  - id", "direction: +y\n  - id"), "cameras[0] (line 7): Value error, a line at x needs"),
+        (("banana: 0.4", "banana: 1.4"), "counting.flag_below (line 4): Value error, threshold for 'banana'"),
+        (("max_batch: 16", "max_batch: 0"), "batcher.max_batch (line 17): Input should be greater than or equal to 1"),
+        (("batcher:", "batcher_typo:"), "batcher_typo (line 17): Extra inputs are not permitted"),
+    ],
+)
+def test_bad_settings_are_named_with_their_line(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    text = GOOD_YAML.replace(*edit, 1)
+    assert text != GOOD_YAML
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, text))
+    assert message in str(exc.value), str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("cameras: [unclosed", "is not valid YAML"), ("- a\n- b\n", "the top level must be a mapping")],
+)
+def test_unreadable_files(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_a_bad_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QC_BATCHER__QUEUE_LIMT", "5")
+    with pytest.raises(ConfigError, match=r"batcher.queue_limt \(from \$QC_BATCHER__QUEUE_LIMT\): Extra inputs are not permitted"):
+        load_config(write(tmp_path, GOOD_YAML))
+
+
+def test_defaults_need_no_file() -> None:
+    cfg = ServeConfig()
+    assert cfg.cameras == [] and cfg.batcher.queue_limit >= cfg.batcher.max_batch
+
+
+def test_qc_serve_validate_config(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QC_")}
+    good = subprocess.run([sys.executable, "-m", "vision.cli", "serve", "--config", str(write(tmp_path, GOOD_YAML)),
+                           "--validate-config"], capture_output=True, text=True, env=env, timeout=120)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["cameras"] == ["belt1", "belt2"]
+    bad = subprocess.run([sys.executable, "-m", "vision.cli", "serve", "--config",
+                          str(write(tmp_path, GOOD_YAML.replace("max_batch: 16", "max_batch: many"))),
+                          "--validate-config"], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2
+    assert "batcher.max_batch (line 17)" in bad.stderr and bad.stderr.startswith("error:")

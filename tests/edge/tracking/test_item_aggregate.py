@@ -1,0 +1,140 @@
+"""Aggregates over an item's frames: weighted median, produce/condition votes, flag policy, snapshots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge.tracking.aggregate import MAX_SAMPLES, Evidence, FlagPolicy, weighted_median
+from edge.tracking.item import Item
+from vision.errors import InputError
+from vision.taxonomy import Taxonomy
+
+
+@pytest.mark.parametrize(
+    ("values", "weights", "expected", "error"),
+    [
+        ([0.2, 0.9, 0.5], [1, 1, 1], 0.5, None),
+        ([1.0, 1.0, 0.6, 1.0], [1, 1, 1, 1], 1.0, None),  # one flickered frame does not move it
+        ([1.0, 0.0], [1, 1], 0.5, None),  # exactly half and half: the midpoint
+        ([1.0, 0.0], [3, 1], 1.0, None),
+        ([0.3], [0.01], 0.3, None),
+        ([], [], None, "non-empty"),
+        ([0.1, 0.2], [1], None, "equal"),
+        ([0.1, 0.2], [0, 0], None, "positive sum"),
+        ([0.1, float("nan")], [1, 1], None, "finite"),
+    ],
+)
+def test_weighted_median(values: list, weights: list, expected: float | None, error: str | None) -> None:
+    if error:
+        with pytest.raises(InputError, match=error):
+            weighted_median(np.array(values), np.array(weights))
+    else:
+        assert weighted_median(np.array(values), np.array(weights)) == pytest.approx(expected)
+
+
+def _add(ev: Evidence, tax: Taxonomy, produce: str, condition: str, conf: float = 0.9, complete: bool = True) -> None:
+    cid = tax.class_id(produce, condition)
+    scores = np.full(tax.num_classes, 0.01, np.float32)
+    scores[cid] = conf
+    ev.add(cid, conf, float(tax.freshness(scores[None], np.array([cid]))[0]), complete, scores)
+
+
+def test_flicker_fresh_bruised_fresh_stays_fresh(taxonomy: Taxonomy) -> None:
+    ev = Evidence(taxonomy)
+    for cond in ["fresh", "bruised", "fresh", "rotten", "fresh", "fresh"]:
+        _add(ev, taxonomy, "apple", cond)
+    v = ev.verdict(FlagPolicy())
+    assert (v.produce, v.condition, v.flagged) == ("apple", "fresh", False)
+    assert v.freshness > 0.9
+    assert v.votes == {"apple": 6}
+
+
+def test_spoiled_item_with_a_fresh_frame_is_flagged(taxonomy: Taxonomy) -> None:
+    ev = Evidence(taxonomy)
+    for cond in ["rotten", "rotten", "fresh", "overripe", "rotten"]:
+        _add(ev, taxonomy, "banana", cond)
+    v = ev.verdict(FlagPolicy())
+    assert (v.condition, v.flagged) == ("rotten", True)
+
+
+def test_produce_vote_weighs_confidence_and_completeness(taxonomy: Taxonomy) -> None:
+    ev = Evidence(taxonomy)
+    _add(ev, taxonomy, "tomato", "fresh", conf=0.9, complete=False)  # cut by the frame edge
+    _add(ev, taxonomy, "tomato", "fresh", conf=0.9, complete=False)
+    _add(ev, taxonomy, "orange", "fresh", conf=0.8, complete=True)
+    v = ev.verdict(FlagPolicy())
+    assert v.produce == "orange"  # one full view outweighs two edge views
+    assert v.votes == {"tomato": 2, "orange": 1}
+
+
+def test_sku_override_and_its_condition_row(taxonomy: Taxonomy) -> None:
+    ev = Evidence(taxonomy)
+    cid = taxonomy.class_id("apple", "bruised")
+    for _ in range(3):  # no class scores: the condition vote goes to the SKU's produce row
+        ev.add(cid, 0.9, 0.6, True, None, as_produce="tomato")
+    v = ev.verdict(FlagPolicy(), produce_override="tomato")
+    assert (v.produce, v.condition, v.flagged) == ("tomato", "bruised", True)
+    with pytest.raises(InputError, match="not in the taxonomy"):
+        ev.verdict(FlagPolicy(), produce_override="durian")
+
+
+def test_samples_are_bounded(taxonomy: Taxonomy) -> None:
+    ev = Evidence(taxonomy)
+    for i in range(MAX_SAMPLES * 3):
+        _add(ev, taxonomy, "apple", "fresh", conf=0.5 + 0.4 * (i % 2))
+    assert len(ev.fresh_values) == MAX_SAMPLES
+    assert min(ev.fresh_weights) == pytest.approx(0.9)  # the least-weighted samples went first
+    assert ev.frames == MAX_SAMPLES * 3
+
+
+def test_no_observation_has_no_verdict(taxonomy: Taxonomy) -> None:
+    with pytest.raises(InputError, match="no observations"):
+        Evidence(taxonomy).verdict(FlagPolicy())
+
+
+@pytest.mark.parametrize(
+    ("policy", "produce", "freshness", "flagged", "error"),
+    [
+        (FlagPolicy(), "apple", 0.79, True, None),
+        (FlagPolicy(), "apple", 0.8, False, None),
+        (FlagPolicy(default=0.5, per_produce={"banana": 0.9}), "banana", 0.85, True, None),
+        (FlagPolicy(default=0.5, per_produce={"banana": 0.9}), "apple", 0.85, False, None),
+        (None, None, None, None, "within \\[0, 1\\]"),
+    ],
+)
+def test_flag_policy(policy, produce, freshness, flagged, error) -> None:
+    if error:
+        with pytest.raises(InputError, match=error):
+            FlagPolicy(default=1.5)
+        return
+    assert policy.flagged(produce, freshness) is flagged
+
+
+def test_flag_policy_names_unknown_produce(taxonomy: Taxonomy) -> None:
+    with pytest.raises(InputError, match="durian"):
+        FlagPolicy(per_produce={"durian": 0.5}).check(taxonomy)
+
+
+def test_evidence_snapshot_round_trip(taxonomy: Taxonomy) -> None:
+    ev = Evidence(taxonomy)
+    for cond in ["fresh", "bruised", "bruised"]:
+        _add(ev, taxonomy, "orange", cond)
+    back = Evidence.from_state(taxonomy, json.loads(json.dumps(ev.to_state())))
+    assert back.verdict(FlagPolicy()) == ev.verdict(FlagPolicy())
+    small = Taxonomy.from_dict({"produce": ["apple"], "conditions": [{"name": "fresh", "freshness": 1.0}]})
+    with pytest.raises(InputError, match="does not match the taxonomy"):
+        Evidence.from_state(small, ev.to_state())
+
+
+def test_item_to_dict_is_json_and_hides_crop_bytes() -> None:
+    item = Item(
+        camera_id="c", track_id=3, first_seq=1, last_seq=5, first_seen_at=0.1, last_seen_at=0.5, counted_seq=3,
+        produce="apple", condition="rotten", freshness=0.1, flagged=True, votes={"apple": 5}, frames=5,
+        best_box=(1.0, 2.0, 3.0, 4.0), best_seq=2, best_crop_jpeg=b"\xff\xd8jpeg",
+    )
+    d = json.loads(json.dumps(item.to_dict()))
+    assert d["has_crop"] is True and "best_crop_jpeg" not in d
+    assert "jpeg" not in repr(item)
