@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 
 
@@ -19,3 +21,27 @@ def register(app: typer.Typer) -> None:
     from edge.inspect import inspect
 
     app.command("inspect")(inspect)
+    from edge.bench.command import bench
+
+    app.command("bench")(bench)
+    from edge.feed.cli import app as waste_app
+
+    app.add_typer(waste_app, name="waste")
+    from edge.review.cli import app as users_app
+
+    app.add_typer(users_app, name="users")
+    from edge.retrain.cli import from_reviews
+
+    _group_command(app, "dataset", "from-reviews", from_reviews)
+
+
+def _group_command(app: typer.Typer, group: str, name: str, command: Callable[..., None]) -> None:
+    """Add ``command`` to the root's ``group``, which another package may also contribute to (`qc dataset` is
+    training's): joined when the group is already registered; otherwise registered here and merged by the root."""
+    for info in app.registered_groups:
+        if info.name == group and info.typer_instance is not None:
+            info.typer_instance.command(name)(command)
+            return
+    sub = typer.Typer(help="Data sets for training.", no_args_is_help=True)
+    sub.command(name)(command)
+    app.add_typer(sub, name=group)

@@ -150,6 +150,10 @@ class CountingSection(_Section):
     skus: dict[str, str] = Field(
         default_factory=dict, description="SKU tag -> produce kind; a tagged frame's items take that produce."
     )
+    frame_history: int = Field(
+        150, ge=0, description="Recent frames (JPEG) kept per camera so the whole frame a flagged item was seen best "
+        "in is stored for review; 0 stores none."
+    )
 
     @field_validator("flag_below")
     @classmethod

@@ -211,7 +211,9 @@ def write_crops(items: list[Item], folder: Path) -> list[Path]:
 
 
 def inspect(
-    video: Annotated[Path, typer.Argument(help="Video file to inspect (anything OpenCV decodes, e.g. a qc synth clip).")],
+    video: Annotated[
+        Path, typer.Argument(help="Video file to inspect (anything OpenCV decodes, e.g. a qc synth clip).")
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object on stdout.")] = False,
     model: Annotated[
         Path | None, typer.Option(help="ONNX model to use instead of the registry's production model.")
@@ -247,6 +249,7 @@ def inspect(
         if not code or not produce:
             raise InputError(f"--sku {sku!r}: expected CODE=PRODUCE")
         sku_tag, sku_map = code, {code: produce}
+    truth_doc = _read_truth(truth) if truth is not None else None  # fail before the long run, not after
     detector, info = load_detector(model, conf)
     if sku_tag and not sku_map and sku_tag.strip().lower() not in detector.taxonomy.produce:
         raise InputError(
@@ -271,8 +274,8 @@ def inspect(
         report, items = inspect_video(
             video, detector, line=counting_line, config=config, sku=sku_tag, model_info=info, on_progress=advance
         )
-    if truth is not None:
-        report["truth"] = score_against_truth(items, _read_truth(truth), CountingLine.from_dict(report["line"]))
+    if truth_doc is not None:
+        report["truth"] = score_against_truth(items, truth_doc, CountingLine.from_dict(report["line"]))
     if crops is not None:
         report["crops"] = [str(p) for p in write_crops(items, crops)]
     if json_out:
@@ -284,7 +287,7 @@ def inspect(
 def _read_truth(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not text at all
         raise InputError(f"cannot read truth file {path}: {exc}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("items"), list):
         raise InputError(f"truth file {path} has no 'items' list (expected a qc synth clip truth.json)")
@@ -295,7 +298,8 @@ def _print_table(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{report['video']}: {report['frames']} frames, belt {report['belt_speed_px_per_frame']} px/frame")
+    speed = report["belt_speed_px_per_frame"]
+    table = Table(title=f"{report['video']}: {report['frames']} frames, belt {speed} px/frame")
     truth = report.get("truth", {}).get("per_produce", {})
     table.add_column("produce")
     table.add_column("counted", justify="right")

@@ -94,6 +94,7 @@ class Code(str, Enum):
     TOO_MANY_PIXELS = "too_many_pixels"  # width x height over the cap (decompression bomb), read before decoding
     CAMERA_MISMATCH = "camera_mismatch"  # header camera_id differs from the authenticated camera
     SEQ_OUT_OF_ORDER = "seq_out_of_order"  # older than the camera's last processed frame and never seen
+    ALREADY_DROPPED = "already_dropped"  # a resend of a frame that was dropped before (status "dropped")
     NOT_BINARY = "not_binary"  # a text message where a frame was expected
     UNKNOWN_CAMERA = "unknown_camera"
     MISSING_TOKEN = "missing_token"
@@ -347,6 +348,8 @@ def header_from_http(headers: Mapping[str, str]) -> FrameHeader:
 
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG, DAC share the range
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: no length field
+# Real JPEGs have a dozen segments before the frame header; a cap keeps a crafted one from costing a long scan.
+MAX_SEGMENTS_BEFORE_SOF = 256
 
 
 def jpeg_dimensions(payload: bytes) -> tuple[int, int]:
@@ -357,7 +360,11 @@ def jpeg_dimensions(payload: bytes) -> tuple[int, int]:
         raise ProtocolError(Code.NOT_JPEG, f"payload is not a JPEG (starts with {payload[:4].hex()}, not ffd8ff)")
     pos = 2
     n = len(payload)
+    segments = 0
     while pos + 4 <= n:
+        segments += 1
+        if segments > MAX_SEGMENTS_BEFORE_SOF:
+            raise ProtocolError(Code.CORRUPT_JPEG, f"JPEG has over {MAX_SEGMENTS_BEFORE_SOF} segments before its frame header")
         if payload[pos] != 0xFF:
             raise ProtocolError(Code.CORRUPT_JPEG, f"JPEG marker expected at byte {pos}, found {payload[pos]:#04x}")
         marker = payload[pos + 1]

@@ -13,13 +13,9 @@ itself and ultralytics' ``*.cache`` files are not part of it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from training.yolo_dataset import (
     IMAGE_SUFFIXES,
@@ -29,78 +25,29 @@ from training.yolo_dataset import (
     load_dataset,
     read_label_file,
 )
+from vision.dataset_manifest import (
+    HASH_SCHEME,
+    MANIFEST_FILE,
+    Manifest,
+    ManifestImage,
+    SplitCounts,
+    file_sha256,
+    manifest_of,
+    relative_name,
+)
+from vision.errors import InputError
 
-MANIFEST_FILE = "manifest.json"
-HASH_SCHEME = "conveyor-qc-dataset/v1"
-_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class SplitCounts:
-    """What one split holds: images, images without boxes, boxes, and boxes per class name (every class listed)."""
-
-    images: int
-    negatives: int
-    boxes: int
-    instances: dict[str, int]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"images": self.images, "negatives": self.negatives, "boxes": self.boxes, "instances": self.instances}
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """Content hash and counts of a data set; ``instances`` totals boxes per class name over all splits."""
-
-    content_hash: str
-    names: tuple[str, ...]
-    images: int
-    files: int
-    splits: dict[str, SplitCounts]
-    instances: dict[str, int]
-    hash_scheme: str = HASH_SCHEME
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form written to ``manifest.json``."""
-        return {
-            "hash_scheme": self.hash_scheme,
-            "content_hash": self.content_hash,
-            "names": dict(enumerate(self.names)),
-            "images": self.images,
-            "files": self.files,
-            "splits": {name: counts.to_dict() for name, counts in self.splits.items()},
-            "instances": self.instances,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
-
-    @classmethod
-    def from_dict(cls, raw: Any, source: str = "manifest") -> Manifest:
-        """Parse the JSON form; raises DatasetError naming ``source`` if it is malformed."""
-        try:
-            names_raw = raw["names"]
-            names = tuple(str(names_raw[k]) for k in sorted(names_raw, key=int))
-            splits = {
-                str(name): SplitCounts(
-                    images=int(s["images"]),
-                    negatives=int(s["negatives"]),
-                    boxes=int(s["boxes"]),
-                    instances={str(k): int(v) for k, v in s["instances"].items()},
-                )
-                for name, s in raw["splits"].items()
-            }
-            return cls(
-                content_hash=str(raw["content_hash"]),
-                names=names,
-                images=int(raw["images"]),
-                files=int(raw["files"]),
-                splits=splits,
-                instances={str(k): int(v) for k, v in raw["instances"].items()},
-                hash_scheme=str(raw["hash_scheme"]),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise DatasetError(f"{source}: malformed manifest ({exc!r})") from exc
+__all__ = [
+    "HASH_SCHEME",
+    "MANIFEST_FILE",
+    "Manifest",
+    "SplitCounts",
+    "build_manifest",
+    "dataset_hash",
+    "read_manifest",
+    "verify_manifest",
+    "write_manifest",
+]
 
 
 def build_manifest(dataset_dir: str | os.PathLike[str]) -> Manifest:
@@ -113,33 +60,20 @@ def build_manifest(dataset_dir: str | os.PathLike[str]) -> Manifest:
     dataset = load_dataset(os.path.abspath(dataset_dir))
     # abspath, not resolve(): a symlinked image inside the folder belongs to the folder.
     root = Path(os.path.abspath(dataset.root))
-    entries: list[tuple[str, str, str]] = []
-    splits: dict[str, SplitCounts] = {}
+    splits: dict[str, list[ManifestImage]] = {}
     for split, sources in dataset.splits.items():
-        per_class = dict.fromkeys(dataset.names, 0)
-        images = negatives = 0
+        images = splits.setdefault(split, [])
         for image in _split_images(sources, dataset):
-            entries.append((split, _relative(image, root, dataset), _file_sha256(image)))
             label = label_path_for(image)
-            boxes = 0
+            label_rel = label_sha = None
+            class_ids: tuple[int, ...] = ()
             if label.is_file():
-                entries.append((split, _relative(label, root, dataset), _file_sha256(label)))
-                truth = read_label_file(label, len(dataset.names), 1, 1)
-                boxes = len(truth)
-                for cls in truth.class_id.tolist():
-                    per_class[dataset.names[cls]] += 1
-            images += 1
-            negatives += boxes == 0
-        splits[split] = SplitCounts(images, negatives, sum(per_class.values()), per_class)
-    totals = {name: sum(s.instances[name] for s in splits.values()) for name in dataset.names}
-    return Manifest(
-        content_hash=_content_hash(dataset.names, entries),
-        names=dataset.names,
-        images=sum(s.images for s in splits.values()),
-        files=len(entries),
-        splits=splits,
-        instances=totals,
-    )
+                label_rel, label_sha = _relative(label, root, dataset), file_sha256(label)
+                class_ids = tuple(read_label_file(label, len(dataset.names), 1, 1).class_id.tolist())
+            images.append(
+                ManifestImage(_relative(image, root, dataset), file_sha256(image), label_rel, label_sha, class_ids)
+            )
+    return manifest_of(dataset.names, splits)
 
 
 def write_manifest(dataset_dir: Path) -> Manifest:
@@ -158,7 +92,10 @@ def read_manifest(dataset_dir: str | os.PathLike[str]) -> Manifest:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc})") from exc
-    return Manifest.from_dict(raw, source=str(path))
+    try:
+        return Manifest.from_dict(raw, source=str(path))
+    except InputError as exc:
+        raise DatasetError(str(exc)) from exc
 
 
 def verify_manifest(dataset_dir: str | os.PathLike[str]) -> Manifest:
@@ -183,15 +120,6 @@ def dataset_hash(dataset_dir: str | os.PathLike[str]) -> str:
     return build_manifest(dataset_dir).content_hash
 
 
-def _content_hash(names: tuple[str, ...], entries: list[tuple[str, str, str]]) -> str:
-    digest = hashlib.sha256()
-    digest.update(f"{HASH_SCHEME}\n".encode())
-    digest.update(("names\t" + json.dumps(list(names), ensure_ascii=False) + "\n").encode())
-    for split, rel, file_hash in sorted(entries):
-        digest.update(f"{split}\t{rel}\t{file_hash}\n".encode())
-    return digest.hexdigest()
-
-
 def _split_images(sources: tuple[Path, ...], dataset: YoloDataset) -> list[Path]:
     found: set[Path] = set()
     for source in sources:
@@ -213,17 +141,7 @@ def _split_images(sources: tuple[Path, ...], dataset: YoloDataset) -> list[Path]
 
 def _relative(path: Path, root: Path, dataset: YoloDataset) -> str:
     try:
-        rel = Path(os.path.abspath(path)).relative_to(root)
+        return relative_name(path, root)
     except ValueError:
         # A path outside the root would tie the hash to where the data set lives on this machine.
         raise DatasetError(f"{dataset.yaml_path}: {path} lies outside the data set root {root}") from None
-    # NFC: macOS file systems hand out decomposed names; the same name must hash the same everywhere.
-    return unicodedata.normalize("NFC", rel.as_posix())
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -25,7 +25,19 @@ def build_app() -> typer.Typer:
     )
     for ep in sorted(entry_points(group="qc.commands"), key=lambda e: e.name):
         ep.load()(app)
+    _merge_groups(app)
     return app
+
+
+def _merge_groups(app: typer.Typer) -> None:
+    """Groups that several packages register under one name (`qc dataset`: training + edge) become one."""
+    last = {info.name: info for info in app.registered_groups}
+    for info in list(app.registered_groups):
+        keep = last[info.name]
+        if info is not keep and info.typer_instance is not None and keep.typer_instance is not None:
+            keep.typer_instance.registered_commands.extend(info.typer_instance.registered_commands)
+            keep.typer_instance.registered_groups.extend(info.typer_instance.registered_groups)
+            app.registered_groups.remove(info)
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import ast
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from vision.decode import NmsBy, check_thresholds, decode
 from vision.detections import Detections
 from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
-from vision.letterbox import Letterbox, letterbox, rect_shape
+from vision.letterbox import Letterbox, letterbox_into, normalise_table, rect_shape
 from vision.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,23 @@ DEFAULT_PROVIDERS: tuple[str, ...] = ("TensorrtExecutionProvider", "CUDAExecutio
 DEFAULT_IMGSZ = 640
 DEFAULT_MAX_PIXELS = 40_000_000
 _INPUT_DTYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16)}
+# GPU arenas grow by exactly what a run asks for, not to the next power of two: an edge node's memory stays near
+# the peak of its largest batch instead of doubling (a caller's own provider_options win).
+GPU_ARENA_DEFAULTS: Mapping[str, Mapping[str, str]] = {
+    "CUDAExecutionProvider": {"arena_extend_strategy": "kSameAsRequested"},
+}
+
+# Allocates a pre-processing buffer of a shape and dtype (a pipeline passes one that recycles its buffers).
+Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Images of one `Detector.prepare` call that share an input shape, pre-processed: one session call's input."""
+
+    indices: tuple[int, ...]  # where these images are in the caller's list
+    tensor: np.ndarray  # (B, 3, H, W) in the model's dtype
+    letterboxes: tuple[Letterbox, ...]
 
 
 def choose_providers(preference: Sequence[str] | None, available: Sequence[str]) -> tuple[list[str], str]:
@@ -82,13 +100,17 @@ class Detector:
         intra_op_threads: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+        cpu_mem_arena: bool = True,
     ) -> None:
         """Load ``model_path`` and check it against ``taxonomy``.
 
         ``imgsz``: the size images are fitted into for models with dynamic H/W (default: the size recorded in the
         model's ultralytics metadata, else 640); a model with static H/W always uses its own input size.
         ``providers``: execution-provider preference (default TensorRT ▸ CUDA ▸ CPU, whatever is available).
-        ``provider_options``: per-provider ONNX Runtime options, e.g. TensorRT's engine cache settings.
+        ``provider_options``: per-provider ONNX Runtime options, e.g. TensorRT's engine cache settings; the CUDA
+        arena defaults to ``arena_extend_strategy=kSameAsRequested`` (`GPU_ARENA_DEFAULTS`).
+        ``cpu_mem_arena=False`` turns ONNX Runtime's CPU arena off: tensors come from malloc and go back after each
+        run, so memory never stays at a past peak (ORT's ``enable_cpu_mem_arena``), at some cost per run.
         Post-processing: ``conf_threshold``, ``iou_threshold``, ``max_det``, ``nms_by`` (see `vision.decode.decode`).
         Raises ModelLoadError for a missing, corrupt or mismatched model and InputError for bad settings.
         """
@@ -112,8 +134,10 @@ class Detector:
             raise ModelLoadError(f"model file {what}: {self.model_path}")
 
         chosen, self.requested_provider = choose_providers(providers, ort.get_available_providers())
-        options = [dict(provider_options.get(p, {})) if provider_options else {} for p in chosen]
+        given = provider_options or {}
+        options = [{**GPU_ARENA_DEFAULTS.get(p, {}), **given.get(p, {})} for p in chosen]
         sess_options = ort.SessionOptions()
+        sess_options.enable_cpu_mem_arena = bool(cpu_mem_arena)
         if intra_op_threads:
             sess_options.intra_op_num_threads = intra_op_threads
         try:
@@ -136,6 +160,7 @@ class Detector:
             log.info("ONNX Runtime runs %s on %s", self.model_path.name, self.provider)
 
         self._inspect_graph(imgsz)
+        self._table = normalise_table(self.input_dtype)
 
     # --- loading -------------------------------------------------------------------------------------------------
 
@@ -241,25 +266,34 @@ class Detector:
             return self.input_hw
         return rect_shape([image_shape[:2]], self.imgsz, self.stride)
 
-    def preprocess(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, list[Letterbox]]:
+    def preprocess(
+        self, images: Sequence[np.ndarray], out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[Letterbox]]:
         """Letterbox BGR uint8 images into one (B, 3, H, W) RGB [0, 1] tensor of the model's dtype, C-contiguous.
 
         Every image is fitted into the model's input size (static models) or ``imgsz`` (dynamic models) and padded,
         centered, to the batch's common shape: the static size, or `rect_shape` of the batch (minimal padding).
+        Each image is written straight into its slot of the tensor (`letterbox_into`), bit for bit what ultralytics'
+        letterbox, ``[..., ::-1].transpose(2, 0, 1)`` and ``/ 255`` give. ``out``: a C-contiguous buffer of exactly
+        that shape and dtype to fill instead of a new one (a pipeline recycles its buffers).
         """
         self._check_images(images)
-        if self.dynamic_hw:
-            canvas: tuple[int, int] | None = rect_shape([im.shape[:2] for im in images], self.imgsz, self.stride)
-        else:
-            canvas = None
-        batch = np.empty((len(images), 3, *(canvas or self.imgsz)), dtype=self.input_dtype)
-        boxes: list[Letterbox] = []
-        for i, im in enumerate(images):
-            padded, box = letterbox(im, self.imgsz, auto=False, stride=self.stride, canvas=canvas)
-            batch[i] = padded[..., ::-1].transpose(2, 0, 1)  # BGR -> RGB, HWC -> CHW; uint8 -> model dtype
-            boxes.append(box)
-        batch /= 255  # divide (not multiply by 1/255), exactly as ultralytics does, in the model's dtype
-        return batch, boxes
+        canvas = self.batch_input_shape([im.shape for im in images])
+        shape = (len(images), 3, *canvas)
+        if out is None:
+            out = np.empty(shape, dtype=self.input_dtype)
+        elif out.shape != shape or out.dtype != self.input_dtype or not out.flags.c_contiguous:
+            raise InputError(
+                f"preprocess out buffer is {out.shape} {out.dtype}, needs a C-contiguous {shape} {self.input_dtype}"
+            )
+        boxes = [letterbox_into(im, out[i], self.imgsz, self._table, stride=self.stride) for i, im in enumerate(images)]
+        return out, boxes
+
+    def batch_input_shape(self, image_shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
+        """The (h, w) one tensor holding images of these shapes gets: the static size, or their `rect_shape`."""
+        if self.input_hw is not None:
+            return self.input_hw
+        return rect_shape([s[:2] for s in image_shapes], self.imgsz, self.stride)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the session on a preprocessed batch; returns the raw (B, 4+nc, A) output.
@@ -278,6 +312,29 @@ class Detector:
             chunks.append(self._session.run([self._output_name], {self.input_name: part})[0][:n])
         return np.concatenate(chunks)
 
+    def prepare(self, images: Sequence[np.ndarray], allocate: Allocator | None = None) -> list[PreparedBatch]:
+        """Group images by `input_shape` and pre-process each group: the CPU half of `detect`, before the model.
+
+        ``allocate(shape, dtype)`` supplies each group's tensor (default: a new array). A pipeline calls this for
+        batch k+1 in a worker thread while the session runs batch k, then `infer` and `finish`.
+        """
+        self._check_images(images)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault(self.input_shape(im.shape), []).append(i)
+        prepared = []
+        for (h, w), indices in groups.items():
+            out = allocate((len(indices), 3, h, w), self.input_dtype) if allocate is not None else None
+            tensor, boxes = self.preprocess([images[i] for i in indices], out=out)
+            prepared.append(PreparedBatch(tuple(indices), tensor, tuple(boxes)))
+        return prepared
+
+    def finish(self, prepared: PreparedBatch, raw: np.ndarray) -> list[Detections]:
+        """The `Detections` of a prepared batch from its raw model output (`infer`), in the batch's order."""
+        return decode(
+            raw, prepared.letterboxes, self.taxonomy, self.conf_threshold, self.iou_threshold, self.max_det, self.nms_by
+        )
+
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Detect on a batch of BGR uint8 H x W x 3 images (sizes may differ); one `Detections` per image, in order.
 
@@ -286,16 +343,9 @@ class Detector:
         shape would change its detections with the company it keeps, so each image gets exactly the input it
         would get alone, and ultralytics' ``predict`` on it gives the same boxes (``nms_by="class"``).
         """
-        self._check_images(images)
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, im in enumerate(images):
-            groups.setdefault(self.input_shape(im.shape), []).append(i)
         results: list[Detections | None] = [None] * len(images)
-        for indices in groups.values():
-            batch, boxes = self.preprocess([images[i] for i in indices])
-            raw = self.infer(batch)
-            dets = decode(raw, boxes, self.taxonomy, self.conf_threshold, self.iou_threshold, self.max_det, self.nms_by)
-            for i, d in zip(indices, dets):
+        for prepared in self.prepare(images):
+            for i, d in zip(prepared.indices, self.finish(prepared, self.infer(prepared.tensor))):
                 results[i] = d
         return [d for d in results if d is not None]
 

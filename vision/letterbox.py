@@ -81,6 +81,46 @@ def _fit(original: tuple[int, int], fit: tuple[int, int], scaleup: bool) -> tupl
     return r, (max(round(h * r), 1), max(round(w * r), 1))
 
 
+def _plan(
+    original: tuple[int, int],
+    new_shape: int | Sequence[int],
+    auto: bool,
+    stride: int,
+    scaleup: bool,
+    canvas: Sequence[int] | None,
+) -> tuple[float, tuple[int, int], tuple[int, int, int, int]]:
+    """Ultralytics' ratio, rounded resized (h, w) and (top, bottom, left, right) padding for one image."""
+    target = _as_hw(new_shape, "letterbox new_shape")
+    r, (new_h, new_w) = _fit(original, target, scaleup)
+    if canvas is not None:
+        if auto:
+            raise InputError("letterbox: pass either auto=True or a canvas, not both")
+        out_h, out_w = _as_hw(canvas, "letterbox canvas")
+        if out_h < new_h or out_w < new_w:
+            raise InputError(f"letterbox canvas {(out_h, out_w)} cannot hold the resized image {(new_h, new_w)}")
+        dw, dh = out_w - new_w, out_h - new_h
+    else:
+        dw, dh = target[1] - new_w, target[0] - new_h
+        if auto:
+            dw, dh = dw % stride, dh % stride
+    # Same float arithmetic as ultralytics: halve, then round(x - 0.1) before and round(x + 0.1) after.
+    half_w, half_h = dw / 2, dh / 2
+    pads = (round(half_h - 0.1), round(half_h + 0.1), round(half_w - 0.1), round(half_w + 0.1))
+    return r, (new_h, new_w), pads
+
+
+def _check_image(image: object) -> None:
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"letterbox needs a non-empty H x W (x C) image, got {getattr(image, 'shape', type(image))}")
+
+
+def _resized(image: np.ndarray, new_h: int, new_w: int) -> np.ndarray:
+    img = np.ascontiguousarray(image)  # OpenCV rejects views with negative strides (flips, BGR<->RGB slices)
+    if (img.shape[0], img.shape[1]) != (new_h, new_w):
+        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return img
+
+
 def letterbox(
     image: np.ndarray,
     new_shape: int | Sequence[int],
@@ -99,31 +139,10 @@ def letterbox(
     images shares one input shape; it must hold the resized image and excludes ``auto``.
     Returns the padded image and the `Letterbox` that maps boxes back.
     """
-    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.shape[0] == 0 or image.shape[1] == 0:
-        raise InputError(f"letterbox needs a non-empty H x W (x C) image, got {getattr(image, 'shape', type(image))}")
-    target = _as_hw(new_shape, "letterbox new_shape")
+    _check_image(image)
     original = (int(image.shape[0]), int(image.shape[1]))
-    r, (new_h, new_w) = _fit(original, target, scaleup)
-
-    if canvas is not None:
-        if auto:
-            raise InputError("letterbox: pass either auto=True or a canvas, not both")
-        out_h, out_w = _as_hw(canvas, "letterbox canvas")
-        if out_h < new_h or out_w < new_w:
-            raise InputError(f"letterbox canvas {(out_h, out_w)} cannot hold the resized image {(new_h, new_w)}")
-        dw, dh = out_w - new_w, out_h - new_h
-    else:
-        dw, dh = target[1] - new_w, target[0] - new_h
-        if auto:
-            dw, dh = dw % stride, dh % stride
-    # Same float arithmetic as ultralytics: halve, then round(x - 0.1) before and round(x + 0.1) after.
-    half_w, half_h = dw / 2, dh / 2
-    top, bottom = round(half_h - 0.1), round(half_h + 0.1)
-    left, right = round(half_w - 0.1), round(half_w + 0.1)
-
-    img = np.ascontiguousarray(image)  # OpenCV rejects views with negative strides (flips, BGR<->RGB slices)
-    if (img.shape[0], img.shape[1]) != (new_h, new_w):
-        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    r, (new_h, new_w), (top, bottom, left, right) = _plan(original, new_shape, auto, stride, scaleup, canvas)
+    img = _resized(image, new_h, new_w)
     if img.ndim == 2:
         img = img[..., None]
     channels = img.shape[2]
@@ -142,6 +161,58 @@ def letterbox(
         resized=(new_h, new_w),
     )
     return img, box
+
+
+def normalise_table(dtype: np.dtype | type) -> np.ndarray:
+    """The 256 values ``uint8 / 255`` in ``dtype``, computed exactly as ultralytics does (``x.float(); x /= 255``).
+
+    Looking a pixel up in this table gives bit for bit the value the divide gives, in one pass and no temporary.
+    """
+    table = np.arange(256, dtype=np.uint8).astype(dtype)
+    table /= 255  # divide (not multiply by 1/255), in the model's dtype, exactly as ultralytics does
+    return table
+
+
+def letterbox_into(
+    image: np.ndarray,
+    out: np.ndarray,
+    new_shape: int | Sequence[int],
+    table: np.ndarray,
+    *,
+    stride: int = 32,
+    pad_value: int = 114,
+    scaleup: bool = True,
+) -> Letterbox:
+    """`letterbox` of a BGR image straight into a network input plane set: ``out`` is (3, H, W), RGB, ``table``-scaled.
+
+    One fused pass instead of pad, BGR->RGB, HWC->CHW, cast and divide: the image is fitted into ``new_shape``
+    and centered on the (H, W) canvas of ``out`` exactly as ``letterbox(image, new_shape, auto=False,
+    canvas=(H, W))`` places it; pixels go through ``table`` (`normalise_table`), so ``out`` holds exactly
+    ``letterbox(...)[..., ::-1].transpose(2, 0, 1) / 255`` in ``out``'s dtype, without allocating the padded image.
+    """
+    _check_image(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"letterbox_into needs an H x W x 3 BGR image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise InputError(f"letterbox_into needs a uint8 image, got {image.dtype}")
+    if out.ndim != 3 or out.shape[0] != 3 or out.dtype != table.dtype:
+        raise InputError(f"letterbox_into needs a (3, H, W) output of the table's dtype, got {out.shape} {out.dtype}")
+    original = (int(image.shape[0]), int(image.shape[1]))
+    canvas = (int(out.shape[1]), int(out.shape[2]))
+    r, (new_h, new_w), (top, bottom, left, right) = _plan(original, new_shape, False, stride, scaleup, canvas)
+    resized = _resized(image, new_h, new_w)
+    pad = table[pad_value]
+    # Fill only the border; the image area is written once below.
+    out[:, :top] = pad
+    out[:, top + new_h :] = pad
+    out[:, top : top + new_h, :left] = pad
+    out[:, top : top + new_h, left + new_w :] = pad
+    # cv2.LUT maps uint8 -> float32 in one GIL-free pass; float16 has no OpenCV LUT, numpy indexing does it.
+    values = cv2.LUT(resized, table) if table.dtype == np.float32 else table[resized]
+    out[:, top : top + new_h, left : left + new_w] = values.transpose(2, 0, 1)[::-1]  # BGR -> RGB, HWC -> CHW
+    return Letterbox(
+        scale=float(r), pad_left=int(left), pad_top=int(top), input=canvas, original=original, resized=(new_h, new_w)
+    )
 
 
 def rect_shape(

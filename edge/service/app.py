@@ -99,22 +99,23 @@ def start_model(runtime: Runtime) -> None:
 
 
 async def _load_and_open(runtime: Runtime) -> None:
-    try:
-        model = await asyncio.to_thread(load_model, runtime.config.model)
-        check_against_model(runtime.config, model)
-    except QCError as exc:
-        runtime.slot.fail(exc)
-        return
-    det = model.detector
-    runtime.metrics.model_loaded_as(model.version, model.card.onnx_sha256, det.provider, det.requested_provider,
-                                    det.fell_back)
     store, pipeline = runtime.store, runtime.pipeline
     if store is None or pipeline is None:
         raise RuntimeError("the store and pipeline start before the model")
-    await asyncio.to_thread(
-        store.record_model_version, model.version, model.card.onnx_sha256, model.card.stage, time.time(), det.provider
-    )
-    await pipeline.restore()
+    try:
+        model = await asyncio.to_thread(load_model, runtime.config.model)
+        check_against_model(runtime.config, model)
+        det = model.detector
+        await asyncio.to_thread(
+            store.record_model_version, model.version, model.card.onnx_sha256, model.card.stage, time.time(),
+            det.provider,
+        )
+        await pipeline.restore()
+    except QCError as exc:  # the service stays up, not ready, and says why on /readyz
+        runtime.slot.fail(exc)
+        return
+    runtime.metrics.model_loaded_as(model.version, model.card.onnx_sha256, det.provider, det.requested_provider,
+                                    det.fell_back)
     runtime.slot.set(model)
     pipeline.ready = True
     log.info("ready: model %s on %s, %d camera(s)", model.version, det.provider, len(runtime.config.cameras))

@@ -56,10 +56,22 @@ def readiness(runtime: Runtime) -> Readiness:
     )
 
 
+def dead_tasks(runtime: Runtime) -> list[str]:
+    """Background tasks that ended with an error (the worker must run as long as the service does)."""
+    return [
+        f"{t.get_name()}: {t.exception()!r}"
+        for t in runtime.tasks
+        if t.done() and not t.cancelled() and t.exception() is not None
+    ]
+
+
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Liveness: the event loop answers."""
-    return {"status": "ok"}
+async def healthz(runtime: RuntimeDep) -> JSONResponse:
+    """Liveness: the event loop answers and no background task died (503 then: restart the process)."""
+    dead = dead_tasks(runtime)
+    if dead:
+        return JSONResponse({"status": "failed", "tasks": dead}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/readyz")

@@ -112,7 +112,13 @@ async def stream(websocket: WebSocket, camera_id: str, config: ConfigDep, pipeli
 
     async def handle(data: bytes, received_at: float) -> None:
         header, payload, error = split_message(data, limits)
-        ack = await check_and_submit(pipeline, metrics, limits, camera, header, payload, received_at, error)
+        try:
+            ack = await check_and_submit(pipeline, metrics, limits, camera, header, payload, received_at, error)
+        except Exception as exc:  # a bug must not leave the frame unanswered: the daemon resends it later
+            log.exception("frame of camera %s failed in admission", camera.id)
+            seq = header.seq if header is not None and header.camera_id == camera.id else None
+            ack = Ack(camera.id, seq, "retry", f"the service failed on this frame: {type(exc).__name__}",
+                      Code.INTERNAL.value)
         try:
             await send(ack)
         except (WebSocketDisconnect, RuntimeError, OSError):
@@ -126,6 +132,7 @@ async def stream(websocket: WebSocket, camera_id: str, config: ConfigDep, pipeli
                 break
             data = message.get("bytes")
             if data is None:
+                metrics.frames_received.labels(camera.id).inc()
                 err = ProtocolError(Code.NOT_BINARY, "frames are binary messages; text messages are not accepted")
                 metrics.frames_dropped.labels(camera.id, err.code.value).inc()
                 await send(error_ack(camera.id, None, err))
@@ -133,6 +140,7 @@ async def stream(websocket: WebSocket, camera_id: str, config: ConfigDep, pipeli
             if len(pending) >= MAX_PENDING_PER_CONNECTION:
                 header = peek_header(data, limits)
                 seq = header.seq if header is not None and header.camera_id == camera.id else None
+                metrics.frames_received.labels(camera.id).inc()
                 metrics.frames_retry.labels(camera.id, Code.OVERLOADED.value).inc()
                 await send(Ack(camera.id, seq, "retry", "too many frames awaiting acks on this connection",
                                Code.OVERLOADED.value))

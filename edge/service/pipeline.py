@@ -18,7 +18,9 @@ from typing import Any
 from edge.config import CameraSection, ServeConfig
 from edge.protocol import Ack, Code, FrameHeader, ProtocolError
 from edge.service.batcher import Batcher, Job
+from edge.service.frame_history import FrameHistory
 from edge.service.metrics import Metrics
+from edge.store.errors import StoreUnavailableError
 from edge.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ class Lane:
     failures: dict[int, int] = field(default_factory=dict)  # seq -> times it failed inside the service
     checkpoint: dict[str, Any] | None = None  # counter state committed with the last processed frame
     counter: Any = None  # the camera's counter, built by the worker on the first frame (needs the frame size)
+    history: FrameHistory = field(default_factory=lambda: FrameHistory(0))  # recent frames, for flagged items
 
     @property
     def high_seq(self) -> int | None:
@@ -70,7 +73,9 @@ class Pipeline:
         self.batcher = batcher
         self.metrics = metrics
         self._clock = clock
-        self.lanes: dict[str, Lane] = {c.id: Lane(camera=c) for c in config.cameras}
+        self.lanes: dict[str, Lane] = {
+            c.id: Lane(camera=c, history=FrameHistory(config.counting.frame_history)) for c in config.cameras
+        }
         self.ready = False  # set once the model is loaded and lanes restored
         self.stopping = False
 
@@ -103,17 +108,22 @@ class Pipeline:
             ack = await asyncio.shield(running.done)
             return self._as_duplicate(ack)
 
+        if lane.barrier is not None and self._clock() >= lane.barrier_until:
+            lane.barrier = None  # the hold lapsed: the daemon gave that frame up (or will get seq_out_of_order)
         if lane.barrier is not None:
-            if seq <= lane.barrier or self._clock() >= lane.barrier_until:
-                lane.barrier = None
-            else:
+            if seq > lane.barrier:
                 return self._retry(
                     header, Code.BLOCKED, f"frame {lane.barrier} of camera {cam} was answered retry; resend from it"
                 )
+            if seq == lane.barrier:
+                lane.barrier = None  # the awaited resend; an older frame is answered as usual and lifts nothing
 
         high = lane.high_seq
         if high is not None and seq <= high:
-            return await self._answer_old(header, received_at)
+            try:
+                return await self._answer_old(header, received_at)
+            except StoreUnavailableError as exc:
+                return self._retry(header, Code.STORE_UNAVAILABLE, str(exc))
         failures = lane.failures.get(seq, 0)
         if error is None and failures >= self.config.batcher.max_failures:
             # A poison frame: finish it as dropped (in the camera's order) rather than stall the camera.
@@ -145,7 +155,7 @@ class Pipeline:
         self.metrics.frames_duplicate.labels(cam).inc()
         if status == "processed":
             return ack_of(header, "duplicate", None, f"frame {seq} of camera {cam} was processed before")
-        return ack_of(header, "dropped", "already_dropped", f"frame {seq} of camera {cam} was dropped before")
+        return ack_of(header, "dropped", Code.ALREADY_DROPPED, f"frame {seq} of camera {cam} was dropped before")
 
     @staticmethod
     def _as_duplicate(ack: Ack) -> Ack:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+import sys
 
 import uvicorn
 
@@ -30,5 +32,8 @@ def uvicorn_config(config: ServeConfig, *, make_counter: CounterFactory | None =
 
 def run(config: ServeConfig, sock: socket.socket | None = None) -> None:
     """Serve until SIGINT/SIGTERM. ``sock``: an already bound socket (tests bind port 0 and pass it)."""
+    logging.basicConfig(
+        stream=sys.stderr, level=config.service.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     server = uvicorn.Server(uvicorn_config(config))
     server.run(sockets=[sock] if sock is not None else None)

@@ -20,12 +20,14 @@ from typing import Any, Protocol
 from edge.config import CameraSection
 from edge.protocol import Code, Limits, ProtocolError, decode_jpeg
 from edge.service.batcher import Batcher, Job
+from edge.service.frame_history import PastFrame
 from edge.service.metrics import Metrics
 from edge.service.model import LoadedModel, ModelSlot
 from edge.service.pipeline import Lane, Pipeline, ack_of
 from edge.store.errors import StoreUnavailableError
 from edge.store.store import Store
 from vision.detections import Detections
+from vision.errors import QCError
 from vision.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class CountResultLike(Protocol):
     """What a counter's update returns (`edge.tracking.counter.CountResult`)."""
 
     counted: list[Any]
+    tracked: Detections
 
 
 class CounterLike(Protocol):
@@ -172,11 +175,19 @@ class Worker:
         if lane.counter is None:
             lane.counter = self.make_counter(lane.camera, model, frame)
             if lane.checkpoint is not None:
-                lane.counter.restore(lane.checkpoint)
+                try:
+                    lane.counter.restore(lane.checkpoint)
+                except QCError as exc:
+                    # e.g. a checkpoint of an older counter format: start fresh rather than stall the camera;
+                    # items in view right now may then be counted again, so say so loudly.
+                    log.error("camera %s: checkpoint unusable (%s); its counter starts fresh", h.camera_id, exc)
+                    lane.checkpoint = None
+                    lane.counter = self.make_counter(lane.camera, model, frame)
         counter = lane.counter
-        result = counter.update(frame, job.detections)
-        state = counter.state()
-        try:
+        try:  # whatever fails from here, the counter goes back to what the store holds
+            result = counter.update(frame, job.detections)
+            state = counter.state()
+            self._save_flagged_frames(lane, job, result, model)
             committed = self.store.commit_frame(
                 h.camera_id, h.seq, h.captured_at, job.received_at, model.version, len(job.detections),
                 result.counted, state,
@@ -189,6 +200,23 @@ class Worker:
             return Outcome("duplicate", reason=f"frame {h.seq} of camera {h.camera_id} was finished before")
         lane.checkpoint = state
         return Outcome("ok", counted=list(result.counted))
+
+    def _save_flagged_frames(self, lane: Lane, job: Job, result: CountResultLike, model: LoadedModel) -> None:
+        """Remember this frame; store the frame each flagged item was seen best in (before the commit, so a flag
+        never exists without its frame when the frame was still remembered; storing is idempotent)."""
+        h = job.header
+        image = job.image
+        if image is None:
+            return
+        height, width = image.shape[:2]
+        lane.history.add(PastFrame(h.seq, job.payload, width, height, h.captured_at, result.tracked))
+        for item in result.counted:
+            past = lane.history.get(item.best_seq) if item.flagged else None
+            if past is not None:
+                self.store.save_frame_image(
+                    h.camera_id, past.seq, past.jpeg, past.width, past.height, past.tracked, past.captured_at,
+                    taxonomy=model.detector.taxonomy,
+                )
 
     @staticmethod
     def _rewind(lane: Lane) -> None:

@@ -1,4 +1,5 @@
-"""The edge store: frames seen (idempotency), items, flags + crops, tracker checkpoints, model versions.
+"""The edge store: frames seen (idempotency), items, flags + crops, tracker checkpoints, model versions; reviews,
+whole frames, users and the waste feed (issue 4).
 
 SQLite (WAL) by default, PostgreSQL by URL, one schema, alembic migrations run by `Store.open`.
 """
@@ -13,9 +14,31 @@ from edge.store.records import (
     ModelVersionRecord,
     ProduceCount,
 )
+from edge.store.reviews import (
+    Dashboard,
+    DashboardRow,
+    FrameDetection,
+    FrameImage,
+    PrecisionPoint,
+    QueueEntry,
+    Review,
+    ReviewConflictError,
+    User,
+)
 from edge.store.store import Store
+from edge.store.waste import WasteRow
 
 __all__ = [
+    "Dashboard",
+    "DashboardRow",
+    "FrameDetection",
+    "FrameImage",
+    "PrecisionPoint",
+    "QueueEntry",
+    "Review",
+    "ReviewConflictError",
+    "User",
+    "WasteRow",
     "FlagRecord",
     "FlagStatus",
     "FrameStatus",

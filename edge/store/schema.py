@@ -15,16 +15,19 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from edge.store.timestamps import UTCDateTime
@@ -153,4 +156,144 @@ model_loads = Table(
     Column("provider", String(64), nullable=False),
     Column("loaded_at", UTCDateTime, nullable=False),
     Index(None, "version", "loaded_at"),
+)
+
+
+# ---- revision 0002: whole frames, reviews, users, the waste feed ----------------------------------------------------
+
+# The whole frame (JPEG as received) in which a flagged item was seen best: shown on demand with the box drawn, and
+# the image of a retraining sample. One row per (camera_id, seq), written idempotently.
+frame_images = Table(
+    "frame_images",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("camera_id", String(128), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("captured_at", UTCDateTime, nullable=True),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("jpeg", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("camera_id", "seq"),
+    CheckConstraint("width > 0 AND height > 0", name="size_positive"),
+    sqlite_autoincrement=True,
+)
+
+# Every detection in a stored frame, flagged or not: retraining labels the whole frame, other items included.
+# track_id is the counter's item id (items.track_id of the same camera) when the box was tracked.
+frame_detections = Table(
+    "frame_detections",
+    metadata,
+    Column("frame_image_id", Id, ForeignKey("frame_images.id", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True),  # position in the frame's detections
+    Column("x0", Float, nullable=False),
+    Column("y0", Float, nullable=False),
+    Column("x1", Float, nullable=False),
+    Column("y1", Float, nullable=False),
+    Column("produce", String(64), nullable=False),
+    Column("condition", String(64), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("freshness", Float, nullable=True),
+    Column("track_id", BigInteger, nullable=True),
+)
+
+# A flag's labels as corrected by reviewers (NULL: the model's value stands) and the decision now in force. One row
+# per reviewed flag; flags.status holds the status itself. Undo restores these from the review row it reverts.
+flag_labels = Table(
+    "flag_labels",
+    metadata,
+    Column("flag_id", Id, ForeignKey("flags.id", ondelete="CASCADE"), primary_key=True),
+    Column("produce", String(64), nullable=True),
+    Column("condition", String(64), nullable=True),
+    Column("box_x0", Float, nullable=True),
+    Column("box_y0", Float, nullable=True),
+    Column("box_x1", Float, nullable=True),
+    Column("box_y1", Float, nullable=True),
+    Column("reviewed_by", String(64), nullable=True),
+    Column("reviewed_at", UTCDateTime, nullable=True),
+)
+
+# The audit trail: every decision on a flag, never updated except to point at the undo that reverted it.
+# produce/condition/box_*: what the action set (relabel, fix_box) or restored (undo); prev_*: the flag's state just
+# before, which is what an undo of this row restores.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("flag_id", Id, ForeignKey("flags.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", Id, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("reviewer", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # the flag's status after this review
+    Column("produce", String(64), nullable=True),
+    Column("condition", String(64), nullable=True),
+    Column("box_x0", Float, nullable=True),
+    Column("box_y0", Float, nullable=True),
+    Column("box_x1", Float, nullable=True),
+    Column("box_y1", Float, nullable=True),
+    Column("prev_status", String(16), nullable=False),
+    Column("prev_produce", String(64), nullable=True),
+    Column("prev_condition", String(64), nullable=True),
+    Column("prev_box_x0", Float, nullable=True),
+    Column("prev_box_y0", Float, nullable=True),
+    Column("prev_box_x1", Float, nullable=True),
+    Column("prev_box_y1", Float, nullable=True),
+    Column("prev_reviewed_by", String(64), nullable=True),
+    Column("prev_reviewed_at", UTCDateTime, nullable=True),
+    Column("undoes", Id, ForeignKey("reviews.id", ondelete="CASCADE"), nullable=True),
+    Column("batch_id", String(36), nullable=True),
+    UniqueConstraint("undoes"),  # a review is undone at most once
+    CheckConstraint("action IN ('confirm_waste', 'not_waste', 'relabel', 'fix_box', 'undo')", name="action"),
+    CheckConstraint("(action = 'undo') = (undoes IS NOT NULL)", name="undo_target"),
+    Index(None, "reviewer", "id"),
+    Index(None, "flag_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# People who may sign in to the review page. password_hash is a self-describing scrypt string (edge.store.users).
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+    CheckConstraint("role IN ('ops', 'admin')", name="role"),
+)
+
+# The waste feed the forecasting side reads: per site, camera, product (SKU, else produce kind), day and hour (NULL in
+# daily rows). Written by `qc waste export` (an upsert of the exported window); updated_at changes only with the row.
+waste_feed = Table(
+    "waste_feed",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("site", String(64), nullable=False),
+    Column("camera_id", String(128), nullable=False),
+    Column("product", String(128), nullable=False),
+    Column("produce", String(64), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("hour", SmallInteger, nullable=True),
+    Column("items_inspected", Integer, nullable=False),
+    Column("predicted_waste", Integer, nullable=False),
+    Column("confirmed_waste", Integer, nullable=False),
+    Column("false_flags", Integer, nullable=False),
+    Column("pending_review", Integer, nullable=False),
+    Column("model_versions", Text, nullable=False),  # sorted, comma-separated
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("site", "camera_id", "product", "day", "hour"),
+    CheckConstraint("hour IS NULL OR (hour >= 0 AND hour <= 23)", name="hour_range"),
+    # Both backends treat NULLs as distinct in a unique constraint: daily rows get their own partial unique index.
+    Index(
+        "uq_waste_feed_daily",
+        "site",
+        "camera_id",
+        "product",
+        "day",
+        unique=True,
+        sqlite_where=text("hour IS NULL"),
+        postgresql_where=text("hour IS NULL"),
+    ),
+    Index(None, "day"),
 )

@@ -30,6 +30,7 @@ from edge.store.records import (
     ModelVersionRecord,
     ProduceCount,
 )
+from edge.store.review_methods import ReviewMethods
 from edge.store.timestamps import Timestamp, to_utc, utc_now
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 _MAX_ID_LEN = 128  # camera ids and model versions: the String(128) columns
 
 
-class Store:
-    """Frames seen (the idempotency record), items, flags with crops, tracker checkpoints and model versions."""
+class Store(ReviewMethods):
+    """Frames seen (the idempotency record), items, flags with crops, tracker checkpoints and model versions; plus
+    reviews, whole frames, the waste feed and users (`ReviewMethods`, contract in `edge.store.reviews`)."""
 
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine whose database is already at head; use `Store.open`."""

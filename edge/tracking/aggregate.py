@@ -53,7 +53,8 @@ class FlagPolicy:
     per_produce: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, value in {"default": self.default, **{f"per_produce[{k!r}]": v for k, v in self.per_produce.items()}}.items():
+        named = {"default": self.default, **{f"per_produce[{k!r}]": v for k, v in self.per_produce.items()}}
+        for name, value in named.items():
             if not 0.0 <= float(value) <= 1.0:
                 raise InputError(f"flag threshold {name} must be within [0, 1], got {value}")
 
@@ -207,7 +208,8 @@ class Evidence:
             fw = [float(x) for x in raw["fresh_weights"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"item evidence snapshot is malformed ({exc!r})") from exc
-        if pw.shape != ev.produce_weight.shape or pf.shape != ev.produce_frames.shape or cw.shape != ev.condition_weight.shape:
+        shapes = (pw.shape, pf.shape, cw.shape)
+        if shapes != (ev.produce_weight.shape, ev.produce_frames.shape, ev.condition_weight.shape):
             raise InputError("item evidence snapshot does not match the taxonomy (different produce/condition counts)")
         if len(fv) != len(fw):
             raise InputError("item evidence snapshot: freshness values and weights differ in length")

@@ -165,6 +165,7 @@ class BeltMotion:
             self._lo = -0.05 * extent
             self._hist = np.zeros(int(math.ceil(self.config.max_step * extent - self._lo)) + 2)
         self._hist *= 0.5 ** (dt / self.config.half_life)
+        self._hist[self._hist < 1e-3] = 0.0  # forgotten votes: keeps the histogram (and its snapshot) sparse
         steps, weights = pair_displacements(
             box_geometry(self._prev, self.direction, frame_wh), box_geometry(boxes, self.direction, frame_wh), dt
         )
@@ -222,7 +223,8 @@ class BeltMotion:
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
             "lo": self._lo,
-            "hist": None if self._hist is None else self._hist.tolist(),
+            "bins": None if self._hist is None else len(self._hist),
+            "hist": None if self._hist is None else [[int(i), float(self._hist[i])] for i in np.flatnonzero(self._hist)],
             "prev": self._prev.tolist(),
         }
 
@@ -234,7 +236,12 @@ class BeltMotion:
             self.first_seq = None if raw["first_seq"] is None else int(raw["first_seq"])
             self.last_seq = None if raw["last_seq"] is None else int(raw["last_seq"])
             self._lo = float(raw["lo"])
-            self._hist = None if raw["hist"] is None else np.asarray(raw["hist"], dtype=np.float64)
+            if raw["bins"] is None:
+                self._hist = None
+            else:
+                self._hist = np.zeros(int(raw["bins"]), dtype=np.float64)
+                for i, v in raw["hist"]:
+                    self._hist[int(i)] = float(v)
             self._prev = np.asarray(raw["prev"], dtype=np.float64).reshape(-1, 4)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"belt motion snapshot is malformed ({exc!r})") from exc

@@ -5,16 +5,21 @@ Counting rules (each guards against a way peer line counters fail):
 * An item counts when its box centre is seen upstream of the line and later downstream, in the belt's direction
   only; it counts at most once, ever. A box jittering across the line, or a track running backwards, cannot count
   twice or count the wrong way (supervision #2600, #1720; ultralytics #3823).
-* Items are the counter's, tracks the tracker's. A track born where the belt motion says an item we already know
-  should be now (its last box in belt coordinates, carried forward by the belt) is that item again, not a new one:
-  its observations join the item and, if the item was already handed on, it is suppressed. So a tracker id switch
-  mid-view never counts an item twice (ultralytics #9197, PR #9998).
+* Items are the counter's, tracks the tracker's. When a new track is confirmed (its ``min_hits``-th sighting)
+  where the belt motion says an item we already know should be now (the item's last box in belt coordinates,
+  carried forward by the belt), it is that item again, not a new one: its sightings join the item, or, if the item
+  was already handed on, it is reported under the item's id and never counted. So a tracker id switch mid-view
+  never counts an item twice (ultralytics #9197, PR #9998). Checking at confirmation rather than at birth keeps a
+  one-frame false positive near a lost item from joining it.
+* Two boxes on one object (per-produce NMS lets an unsure model say "apple" and "orange" for the same item) are
+  one sighting: the surer box is tracked, the other adds its class vote (`edge.tracking.boxes.twins`).
 * Crossings that were not seen are inferred from the belt motion: a track that leaves the frame downstream before
   it was ever observed beyond a line near the frame edge counts when it exits (supervision #1838); a track first
-  seen downstream of the line whose belt-extrapolated position ``infer_missed_frames`` frames earlier was upstream
-  counts too (the detector missed the frames in between). An item already downstream when the stream started
-  (seen first downstream, and still downstream when carried back that many frames) crossed before we looked and is
-  not counted. Either inference needs ``min_hits`` observations, so a one-frame false positive never counts.
+  seen on or past the line whose belt-extrapolated position ``infer_missed_frames`` frames earlier was upstream
+  counts too (the detector missed the frames in between, or the line sits at the upstream edge). An item already
+  past the line when the stream started (seen first downstream in the first frames, or still downstream when
+  carried back) crossed before we looked and is not counted. Inferred counts need ``inferred_min_hits``
+  sightings, so a false positive that happens to line up with the belt once does not count.
 * An item's class is a vote over its frames and its freshness a weighted median (`edge.tracking.aggregate`), so
   a flickering class (fresh → bruised → fresh) does not change what it is.
 
@@ -28,18 +33,19 @@ that checkpoints after each frame resumes exactly where it stopped and never cou
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edge.tracking.aggregate import PARTIAL_WEIGHT, Evidence, FlagPolicy
 from edge.tracking.belt import EDGE_MARGIN_PX, box_geometry
-from edge.tracking.item import MAX_CROP_BYTES, Item
+from edge.tracking.boxes import area, centre, complete, iou, overlap_of_smaller, twins
+from edge.tracking.crop import encode_crop
+from edge.tracking.item import Item
 from edge.tracking.line import DOWNSTREAM, UPSTREAM, CountingLine
+from edge.tracking.record import ItemRecord
 from edge.tracking.tracker import BeltTracker, EndedTrack, TrackerConfig
 from vision.detections import Detections
 from vision.errors import InputError
@@ -47,8 +53,7 @@ from vision.frame import Frame
 from vision.taxonomy import Taxonomy
 
 STATE_FORMAT = 1
-TWIN_IOU = 0.6  # two boxes this alike are one object (see `twins`)
-TWIN_IOS = 0.8
+SHADOW_IOS = 0.6  # a new track whose box lies this much inside an older item's box in the same frame is that item
 MEMORY_PER_HIT = 10  # frames an ended item is remembered per sighting: a blip is forgotten sooner than a real item
 
 
@@ -56,13 +61,14 @@ MEMORY_PER_HIT = 10  # frames an ended item is remembered per sighting: a blip i
 class CounterConfig:
     """One camera's counting settings.
 
-    ``min_hits``: observations an item needs before any count; ``inferred_min_hits`` before a count whose crossing
-    was not seen but inferred (a few false positives can line up with the belt by chance). ``infer_missed_frames``: how many missed frames
-    before its first sighting a track born downstream may be assumed to have been upstream (0: never infer).
-    ``dedup_gate``: a newborn track is a known item when its box centre is within this share of the item's box size
-    of where the belt has carried the item (or the two overlap with IoU >= ``dedup_iou``). ``memory``: frames an
-    ended item is remembered for that (at most `MEMORY_PER_HIT` per sighting). ``sku_produce``: warehouse SKU -> produce kind (a SKU that is itself a produce
-    name needs no entry). ``crop_max_side``/``crop_quality``: the best crop's size and JPEG quality.
+    ``min_hits``: observations an item needs before any count; ``inferred_min_hits`` before a count whose
+    crossing was not seen but inferred (a few false positives can line up with the belt by chance).
+    ``infer_missed_frames``: how many missed frames before its first sighting a track born downstream may be assumed
+    to have been upstream (0: never infer). ``dedup_gate``: a newly confirmed track is a known item when its box
+    centre is within this share of the larger box's size of where the belt has carried the item (or the two overlap
+    with IoU >= ``dedup_iou``). ``memory``: frames an ended item is remembered for that (at most `MEMORY_PER_HIT`
+    per sighting). ``sku_produce``: warehouse SKU -> produce kind (a SKU that is itself a produce name needs no
+    entry). ``crop_max_side``/``crop_quality``: the best crop's size and JPEG quality.
     """
 
     line: CountingLine
@@ -101,68 +107,6 @@ class CountResult:
     tracked: Detections
 
 
-class _Live:
-    """The counter's record of one item (mutable)."""
-
-    def __init__(self, item_id: int, taxonomy: Taxonomy) -> None:
-        self.id = item_id
-        self.tracks: set[int] = set()
-        self.first_seq = self.last_seq = -1
-        self.first_seen_at = self.last_seen_at = 0.0
-        self.hits = 0
-        self.belt_box = np.zeros(4)
-        self.last_box = np.zeros(4)
-        self.last_along = 0.0
-        self.seen_upstream = False
-        self.first_along = 0.0
-        self.counted_seq: int | None = None
-        self.inferred = False
-        self.evidence = Evidence(taxonomy)
-        self.skus: dict[str, int] = {}
-        self.best_score = -1.0
-        self.best_seq = -1
-        self.best_box = np.zeros(4)
-        self.best_crop: bytes | None = None
-        self.emitted = False
-        self.ended_seq: int | None = None
-
-    def to_state(self, include_crop: bool) -> dict[str, Any]:
-        crop = self.best_crop if include_crop else None
-        return {
-            "id": self.id, "tracks": sorted(self.tracks), "first_seq": self.first_seq, "last_seq": self.last_seq,
-            "first_seen_at": self.first_seen_at, "last_seen_at": self.last_seen_at, "hits": self.hits,
-            "belt_box": self.belt_box.tolist(), "last_box": self.last_box.tolist(), "last_along": self.last_along,
-            "seen_upstream": self.seen_upstream,
-            "first_along": self.first_along, "counted_seq": self.counted_seq, "inferred": self.inferred,
-            "evidence": self.evidence.to_state(), "skus": dict(self.skus), "best_score": self.best_score,
-            "best_seq": self.best_seq, "best_box": self.best_box.tolist(),
-            "best_crop": None if crop is None else base64.b64encode(crop).decode("ascii"),
-            "emitted": self.emitted, "ended_seq": self.ended_seq,
-        }
-
-    @classmethod
-    def from_state(cls, raw: Mapping[str, Any], taxonomy: Taxonomy) -> _Live:
-        it = cls(int(raw["id"]), taxonomy)
-        it.tracks = {int(t) for t in raw["tracks"]}
-        it.first_seq, it.last_seq = int(raw["first_seq"]), int(raw["last_seq"])
-        it.first_seen_at, it.last_seen_at = float(raw["first_seen_at"]), float(raw["last_seen_at"])
-        it.hits = int(raw["hits"])
-        it.belt_box = np.asarray(raw["belt_box"], dtype=np.float64).reshape(4)
-        it.last_box = np.asarray(raw["last_box"], dtype=np.float64).reshape(4)
-        it.last_along = float(raw["last_along"])
-        it.seen_upstream, it.first_along = bool(raw["seen_upstream"]), float(raw["first_along"])
-        it.counted_seq = None if raw["counted_seq"] is None else int(raw["counted_seq"])
-        it.inferred = bool(raw["inferred"])
-        it.evidence = Evidence.from_state(taxonomy, raw["evidence"])
-        it.skus = {str(k): int(v) for k, v in raw["skus"].items()}
-        it.best_score, it.best_seq = float(raw["best_score"]), int(raw["best_seq"])
-        it.best_box = np.asarray(raw["best_box"], dtype=np.float64).reshape(4)
-        it.best_crop = None if raw["best_crop"] is None else base64.b64decode(raw["best_crop"])
-        it.emitted = bool(raw["emitted"])
-        it.ended_seq = None if raw["ended_seq"] is None else int(raw["ended_seq"])
-        return it
-
-
 class CameraCounter:
     """Tracks one camera's detections and counts each item once as it crosses the camera's line."""
 
@@ -183,7 +127,7 @@ class CameraCounter:
         self.model_version = model_version
         self.line = config.line
         self.tracker = BeltTracker(config.line.direction, config.tracker)
-        self._items: dict[int, _Live] = {}
+        self._items: dict[int, ItemRecord] = {}
         self._owner: dict[int, int] = {}  # live track id -> item id
         self._frame_wh: tuple[int, int] | None = None
 
@@ -211,17 +155,18 @@ class CameraCounter:
         ids = np.full(len(dets), -1, dtype=np.int64)
         ids[kept] = step.track_ids
         for track_id in step.born:
-            item = _Live(track_id, self.taxonomy)
+            item = ItemRecord(track_id, self.taxonomy)
             item.tracks.add(track_id)
             self._items[item.id] = item
             self._owner[track_id] = item.id
-        seen_now = {self._owner[int(t)] for t in ids if t != -1}
+        seen_now = {self._owner[int(ids[d])]: dets.xyxy[d].astype(np.float64) for d in np.flatnonzero(ids != -1)}
         item_ids = np.full(len(dets), -1, dtype=np.int64)
         for det in np.flatnonzero(ids != -1):
-            item = self._items[self._owner[int(ids[det])]]
+            item: ItemRecord | None = self._items[self._owner[int(ids[det])]]
             if not item.emitted:  # else a re-born track of an item already handed on: reported, never recounted
                 item = self._observe(item, frame, dets, int(det), seen_now)
-            item_ids[det] = item.id
+            if item is not None:
+                item_ids[det] = item.id
         for det in np.flatnonzero(twin_of >= 0):
             # A second box on the same object (another produce kind survives per-produce NMS): one more class vote.
             twin_item = item_ids[twin_of[det]]
@@ -231,13 +176,15 @@ class CameraCounter:
         self._forget(seq)
         tracked = dets[item_ids != -1]
         tracked = Detections(
-            tracked.xyxy, tracked.confidence, tracked.class_id, tracked.freshness, item_ids[item_ids != -1], tracked.data
+            tracked.xyxy, tracked.confidence, tracked.class_id, tracked.freshness, item_ids[item_ids != -1],
+            tracked.data,
         )
         return CountResult(counted=counted, tracked=tracked)
 
     def flush(self) -> list[Item]:
         """End of stream: end every track and hand on the counted items still in view."""
-        seq = self.tracker.belt.last_seq or 0
+        last = self.tracker.belt.last_seq
+        seq = 0 if last is None else last
         return [item for e in self.tracker.end_all() if (item := self._end_track(e, seq)) is not None]
 
     def state(self, include_crops: bool = True) -> dict[str, Any]:
@@ -263,7 +210,7 @@ class CameraCounter:
         if state.get("camera_id") != self.camera_id:
             raise InputError(f"counter snapshot is of camera {state.get('camera_id')!r}, not {self.camera_id!r}")
         try:
-            items = [_Live.from_state(raw, self.taxonomy) for raw in state["items"]]
+            items = [ItemRecord.from_state(raw, self.taxonomy) for raw in state["items"]]
             owner = {int(t): int(i) for t, i in state["owner"]}
             wh = state["frame_wh"]
             frame_wh = None if wh is None else (int(wh[0]), int(wh[1]))
@@ -276,7 +223,7 @@ class CameraCounter:
 
     # --- internals -----------------------------------------------------------------------------------------------
 
-    def _known_item(self, box: np.ndarray, seq: int, exclude: set[int]) -> _Live | None:
+    def _known_item(self, box: np.ndarray, seq: int, exclude: set[int]) -> ItemRecord | None:
         """The confirmed item, not seen this frame, that the belt has carried to where ``box`` is, if any."""
         candidates = [
             it for it in self._items.values()
@@ -292,21 +239,28 @@ class CameraCounter:
         where[:, [1, 3]] = np.clip(where[:, [1, 3]], 0, h)
         b = np.asarray(box, dtype=np.float64)
         # Relative to the larger of the two boxes: a box cut by occlusion or the frame edge is still the same item.
-        size = np.sqrt(np.maximum(np.maximum(_area(np.array([it.belt_box for it in candidates])), _area(b[None])), 1.0))
+        size = np.sqrt(np.maximum(np.maximum(area(np.array([it.belt_box for it in candidates])), area(b[None])), 1.0))
         dist = np.linalg.norm((where[:, :2] + where[:, 2:]) / 2 - (b[:2] + b[2:]) / 2, axis=1) / size
-        iou = _iou(where, b)
-        ok = ((dist <= self.config.dedup_gate) | (iou >= self.config.dedup_iou)) & (_area(where) > 0)
+        overlap = iou(where, b)
+        ok = ((dist <= self.config.dedup_gate) | (overlap >= self.config.dedup_iou)) & (area(where) > 0)
         if not ok.any():
             return None
         return candidates[int(np.argmin(np.where(ok, dist, np.inf)))]
 
-    def _observe(self, item: _Live, frame: Frame, dets: Detections, det: int, seen_now: set[int]) -> _Live:
-        """Record one sighting; when it confirms a new item, check it is not a known item re-born; count it if it
-        crossed. Returns the item the sighting ended up with."""
+    def _observe(
+        self, item: ItemRecord, frame: Frame, dets: Detections, det: int, seen_now: dict[int, np.ndarray]
+    ) -> ItemRecord | None:
+        """Record one sighting; when it confirms a new item, check it is neither a second track on an item in view
+        nor a known item re-born; count it if it crossed. Returns the item the sighting ended up with (None: it
+        was folded into another item in view and is not reported)."""
         self._record(item, frame, dets, det)
         if item.hits == self.config.min_hits:
             # Checked at confirmation, not at birth: a one-frame false positive near a known item must not join it.
-            known = self._known_item(item.last_box, frame.seq, seen_now)
+            twin = self._twin_in_view(item, seen_now)
+            if twin is not None:
+                self._fold(twin, item)
+                return None
+            known = self._known_item(item.last_box, frame.seq, set(seen_now))
             if known is not None:
                 item = self._absorb(known, item)
                 if item.emitted:
@@ -321,13 +275,37 @@ class CameraCounter:
                 (item.seen_upstream and item.hits >= self.config.min_hits)
                 or (self._missed_upstream(item) and item.hits >= self.config.inferred_min_hits)
             )
-            and self.line.spans(_centre(item.last_box))
+            and self.line.spans(centre(item.last_box))
         ):
             item.counted_seq = frame.seq
             item.inferred = not item.seen_upstream
         return item
 
-    def _absorb(self, known: _Live, new: _Live) -> _Live:
+    def _twin_in_view(self, item: ItemRecord, seen_now: dict[int, np.ndarray]) -> ItemRecord | None:
+        """An older item seen in this frame whose box mostly covers this newly confirmed item's box: the model
+        keeps drawing two boxes on one object (a long diagonal banana split in two) and they slipped past `twins`."""
+        best, best_overlap = None, SHADOW_IOS
+        for other_id, other_box in seen_now.items():
+            other = self._items.get(other_id)
+            if other is None or other is item or other.emitted:
+                continue
+            # The older one stays, whatever the order the boxes come in (-1: born this frame, not recorded yet).
+            if other.first_seq < 0 or (other.first_seq, other.id) > (item.first_seq, item.id):
+                continue
+            overlap = overlap_of_smaller(item.last_box, other_box)
+            if overlap >= best_overlap:
+                best, best_overlap = other, overlap
+        return best
+
+    def _fold(self, into: ItemRecord, item: ItemRecord) -> None:
+        """``item`` was a second track on ``into``: keep its class votes, drop the track and the item."""
+        into.evidence.absorb(item.evidence)
+        for t in item.tracks:
+            self.tracker.drop(t)
+            self._owner.pop(t, None)
+        del self._items[item.id]
+
+    def _absorb(self, known: ItemRecord, new: ItemRecord) -> ItemRecord:
         """A newly confirmed item is ``known`` seen again (the tracker lost it and started over): ``known`` takes
         over the new track and, unless it was already handed on, the new sightings."""
         for old in list(known.tracks):  # keep one track per item
@@ -353,12 +331,11 @@ class CameraCounter:
             )
         return known
 
-    def _record(self, item: _Live, frame: Frame, dets: Detections, det: int) -> None:
+    def _record(self, item: ItemRecord, frame: Frame, dets: Detections, det: int) -> None:
         """Add one sighting to the item: where and when, class and freshness evidence, best view."""
         seq = frame.seq
         box = dets.xyxy[det].astype(np.float64)
-        h, w = frame.image.shape[:2]
-        along = float(self.line.along(_centre(box))[0])
+        along = float(self.line.along(centre(box))[0])
         if item.hits == 0:
             item.first_seq, item.first_seen_at, item.first_along = seq, frame.captured_at, along
         item.hits += 1
@@ -369,7 +346,7 @@ class CameraCounter:
             item.seen_upstream = True
         self._add_evidence(item, frame, dets, det)
 
-    def _add_evidence(self, item: _Live, frame: Frame, dets: Detections, det: int) -> None:
+    def _add_evidence(self, item: ItemRecord, frame: Frame, dets: Detections, det: int) -> None:
         """Add one box's class, freshness and view to the item's evidence."""
         seq = frame.seq
         box = dets.xyxy[det].astype(np.float64)
@@ -382,19 +359,21 @@ class CameraCounter:
         scores = dets.data.get("class_scores")
         row = None if scores is None else np.asarray(scores[det], dtype=np.float32)
         freshness = float(dets.freshness[det])
-        complete = _complete(box, w, h)
+        whole = complete(box, w, h)
         conf = float(dets.confidence[det])
-        item.evidence.add(int(dets.class_id[det]), conf, freshness, complete, row, as_produce)
-        score = conf * (1.0 if complete else PARTIAL_WEIGHT)
+        item.evidence.add(int(dets.class_id[det]), conf, freshness, whole, row, as_produce)
+        score = conf * (1.0 if whole else PARTIAL_WEIGHT)
         if score > item.best_score:
             item.best_score, item.best_seq, item.best_box = score, seq, box
-            item.best_crop = self._crop(frame.image, box)
-    def _missed_upstream(self, item: _Live) -> bool:
+            item.best_crop = encode_crop(frame.image, box, self.config.crop_max_side, self.config.crop_quality)
+
+    def _missed_upstream(self, item: ItemRecord) -> bool:
         """Whether an item first seen on or past the line was upstream ``infer_missed_frames`` frames of belt travel
         before that (with today's speed estimate, which at the first sighting may not have settled yet), while the
         stream was already running: the detector missed it there."""
         start = self.tracker.belt.first_seq
-        back_frames = min(self.config.infer_missed_frames, item.first_seq - (item.first_seq if start is None else start))
+        since_start = item.first_seq - (item.first_seq if start is None else start)
+        back_frames = min(self.config.infer_missed_frames, since_start)
         return back_frames > 0 and self.line.side(item.first_along - self.belt_speed * back_frames) == UPSTREAM
 
     def _sku_produce(self, sku: str) -> str | None:
@@ -402,25 +381,6 @@ class CameraCounter:
             return self.config.sku_produce[sku]
         low = sku.strip().lower()
         return low if low in self.taxonomy.produce else None
-
-    def _crop(self, image: np.ndarray, box: np.ndarray) -> bytes | None:
-        h, w = image.shape[:2]
-        pad = 0.1 * max(box[2] - box[0], box[3] - box[1])
-        x0, y0 = int(max(0, box[0] - pad)), int(max(0, box[1] - pad))
-        x1, y1 = int(min(w, box[2] + pad)), int(min(h, box[3] + pad))
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return None
-        crop = image[y0:y1, x0:x1]
-        scale = self.config.crop_max_side / max(crop.shape[:2])
-        if scale < 1:
-            crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
-                              interpolation=cv2.INTER_AREA)
-        quality = self.config.crop_quality
-        while True:
-            ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            if ok and (len(buf) <= MAX_CROP_BYTES or quality <= 30):
-                return bytes(buf) if len(buf) <= MAX_CROP_BYTES else None
-            quality -= 20
 
     def _end_track(self, ended: EndedTrack, seq: int) -> Item | None:
         """A track ended: if its item has no other live track, decide its count (inferring an exit crossing) and
@@ -447,9 +407,12 @@ class CameraCounter:
         if item.counted_seq is None:
             return None
         item.emitted = True
-        return self._item(item)
+        handed_on = self._item(item)
+        # Kept only to recognise a re-born track now: the evidence and crop went out with the Item.
+        item.evidence, item.best_crop, item.skus = Evidence(self.taxonomy), None, {}
+        return handed_on
 
-    def _crossing_unseen(self, item: _Live) -> bool:
+    def _crossing_unseen(self, item: ItemRecord) -> bool:
         """Whether an item carried out of the view downstream crossed the line where we could not see it: it was
         last seen at most ``infer_missed_frames`` frames of belt travel before the line, or the line is so close to
         the frame edge that the item's box is cut by the edge while its centre is on the line."""
@@ -467,7 +430,7 @@ class CameraCounter:
         half_length = float(geo.down[0] - geo.up[0]) / 2
         return half_length >= room - EDGE_MARGIN_PX
 
-    def _item(self, item: _Live) -> Item:
+    def _item(self, item: ItemRecord) -> Item:
         produce = None
         if item.skus:
             sku = max(item.skus.items(), key=lambda kv: (kv[1], kv[0]))[0]
@@ -496,60 +459,16 @@ class CameraCounter:
         )
 
     def _forget(self, seq: int) -> None:
-        """Drop ended items older than ``memory`` frames (kept until then to recognise a re-born track)."""
-        stale = [
-            i for i, it in self._items.items()
-            if not it.tracks and it.ended_seq is not None and seq - it.last_seq > self.config.memory
-        ]
-        for i in stale:
-            del self._items[i]
-
-
-def twins(xyxy: np.ndarray, confidence: np.ndarray, iou: float = TWIN_IOU, ios: float = TWIN_IOS) -> np.ndarray:
-    """For each box, the index of a more confident box on the same object, or -1 when it is its object's best.
-
-    Same object: IoU >= ``iou``, or the smaller box lies >= ``ios`` inside the larger (a part detected alone).
-    The detector's NMS runs per produce kind, so an item the model is unsure about can come as an apple box and an
-    orange box; tracking both would make two items out of one.
-    """
-    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
-    out = np.full(len(b), -1, dtype=np.int64)
-    if len(b) < 2:
-        return out
-    area = _area(b)
-    ix = np.clip(np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    same = (inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-9) >= iou) | (
-        inter / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9) >= ios
-    )
-    order = np.argsort(-np.asarray(confidence, dtype=np.float64), kind="stable")
-    kept: list[int] = []
-    for i in order:
-        owner = next((k for k in kept if same[i, k]), None)
-        if owner is None:
-            kept.append(int(i))
-        else:
-            out[i] = owner
-    return out
-
-
-def _centre(box: np.ndarray) -> np.ndarray:
-    return (box[:2] + box[2:]) / 2
-
-
-def _complete(box: np.ndarray, w: int, h: int) -> bool:
-    m = EDGE_MARGIN_PX
-    return bool(box[0] > m and box[1] > m and box[2] < w - m and box[3] < h - m)
-
-
-def _area(boxes: np.ndarray) -> np.ndarray:
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-
-
-def _iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
-    ix = np.clip(np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0]), 0, None)
-    iy = np.clip(np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1]), 0, None)
-    inter = ix * iy
-    union = _area(boxes) + (box[2] - box[0]) * (box[3] - box[1]) - inter
-    return inter / np.maximum(union, 1e-9)
+        """Drop ended items that can no longer come back: older than ``memory`` frames, or carried by the belt out
+        of the view (no track can be born on them any more). Until then they are kept to recognise a re-born track."""
+        ended = [it for it in self._items.values() if not it.tracks and it.ended_seq is not None]
+        if not ended:
+            return
+        gone = np.zeros(len(ended), dtype=bool)
+        if self._frame_wh is not None:
+            w, h = self._frame_wh
+            where = self.tracker.belt.to_image(np.array([it.belt_box for it in ended]))
+            gone = (where[:, 0] >= w) | (where[:, 2] <= 0) | (where[:, 1] >= h) | (where[:, 3] <= 0)
+        for it, out_of_view in zip(ended, gone):
+            if out_of_view or seq - it.last_seq > self.config.memory:
+                del self._items[it.id]

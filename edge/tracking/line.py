@@ -92,7 +92,9 @@ class CountingLine:
         """From ``"x=320"``, ``"x=320:-x"``, ``"y=200:+y"`` (position, then the downstream direction; default +x/+y)."""
         m = _SPEC.match(spec)
         if not m:
-            raise InputError(f"counting line {spec!r}: expected 'x=POS' or 'y=POS', optionally ':+x' / ':-x' / ':+y' / ':-y'")
+            raise InputError(
+                f"counting line {spec!r}: expected 'x=POS' or 'y=POS', optionally ':+x' / ':-x' / ':+y' / ':-y'"
+            )
         axis, pos, direction = m.group(1), float(m.group(2)), m.group(3) or f"+{m.group(1)}"
         if direction[1] != axis:
             raise InputError(f"counting line {spec!r}: a line {axis}=... needs a downstream direction along {axis}")

@@ -104,6 +104,8 @@ def score_against_truth(items: Sequence[Item], truth: Mapping[str, Any], line: C
         "spurious": spurious,
         "wrong_produce": wrong_produce,
         "flag_precision": round(flag_tp / (flag_tp + flag_fp), 4) if flag_tp + flag_fp else None,
-        "flag_recall": round(len(flagged_truth & set(spoiled_truth)) / len(spoiled_truth), 4) if spoiled_truth else None,
+        "flag_recall": (
+            round(len(flagged_truth & set(spoiled_truth)) / len(spoiled_truth), 4) if spoiled_truth else None
+        ),
         "max_count_error": round(max(errors), 4) if errors else 0.0,
     }

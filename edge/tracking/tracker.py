@@ -40,6 +40,7 @@ from edge.tracking.belt import BeltConfig, BeltMotion, box_geometry
 from vision.errors import InputError
 
 EndReason = Literal["exited", "lost", "dropped"]
+_KF_KEYS = ("state", "state_covariance")
 _IOU = IoU()
 
 
@@ -52,13 +53,13 @@ class TrackerConfig:
     ``match_iou``: the least IoU for a match. ``centre_gate``: the third stage's largest centre distance, as a share
     of the larger box's size. ``max_lost``: frames a confirmed track survives unmatched, but no more than
     ``lost_per_hit`` per time it was matched (a track made of a few scattered false positives must not live long
-    enough to collect more); a tentative one, seen once, survives ``max_lost_tentative``. ``exit_visible``: a track has exited once less than this share of its
-    extrapolated box is inside the frame on the downstream side.
+    enough to collect more); a tentative one, seen once, survives ``max_lost_tentative``. ``exit_visible``: a track
+    has exited once less than this share of its extrapolated box is inside the frame on the downstream side.
     """
 
-    high_conf: float = 0.45
+    high_conf: float = 0.3
     low_conf: float = 0.1
-    new_track_conf: float = 0.45
+    new_track_conf: float = 0.3
     match_iou: float = 0.3
     centre_gate: float = 0.5
     max_lost: int = 30
@@ -119,7 +120,9 @@ class _Track:
             "age": t.age,
             "time_since_update": t.time_since_update,
             "consecutive": t.number_of_successful_consecutive_updates,
-            "kf": {k: np.asarray(v).tolist() for k, v in t.state_estimator.get_state().items()},
+            # The filter's matrices are rebuilt from the noise settings on every predict; its state and covariance
+            # are all that a snapshot needs.
+            "kf": {k: np.asarray(v).tolist() for k, v in t.state_estimator.get_state().items() if k in _KF_KEYS},
         }
 
     @classmethod
@@ -131,7 +134,9 @@ class _Track:
         t.age = int(raw["age"])
         t.time_since_update = int(raw["time_since_update"])
         t.number_of_successful_consecutive_updates = int(raw["consecutive"])
-        t.state_estimator.set_state({k: np.asarray(v, dtype=np.float64) for k, v in raw["kf"].items()})
+        kf = t.state_estimator.get_state()
+        kf.update({k: np.asarray(raw["kf"][k], dtype=np.float64) for k in _KF_KEYS})
+        t.state_estimator.set_state(kf)
         return track
 
 
@@ -150,13 +155,6 @@ class BeltTracker:
     def direction(self) -> np.ndarray:
         """Unit vector of belt motion in the image."""
         return self.belt.direction
-
-    def last_belt_box(self, track_id: int) -> np.ndarray | None:
-        """The track's last observed box in belt coordinates, or None if no such live track."""
-        for t in self._tracks:
-            if t.id == track_id:
-                return t.last_belt_box
-        return None
 
     @property
     def live_ids(self) -> list[int]:

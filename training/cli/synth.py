@@ -31,6 +31,19 @@ def _check_size(imgsz: tuple[int, int]) -> tuple[int, int]:
     return w, h
 
 
+def _parse_mix(text: str) -> dict[str, float]:
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            mix[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise typer.BadParameter(f"expected condition=weight pairs, got {part!r}", param_hint="--spoiled-mix")
+    return mix
+
+
 @app.command("frames")
 def frames(
     out: Annotated[Path, typer.Option(help="Output folder (created): images/, labels/, data.yaml, manifest.json.")],
@@ -42,6 +55,10 @@ def frames(
     ] = SPOILED_SHARE_DEFAULT,
     val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of frames in the val split.")] = 0.1,
     test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of frames in the test split.")] = 0.1,
+    spoiled_mix: Annotated[
+        str | None,
+        typer.Option(help="Relative weights of the spoiled conditions, e.g. 'bruised=2,overripe=1,rotten=1' (default even)."),
+    ] = None,
 ) -> None:
     """Render an ultralytics-format data set of top-down conveyor frames with exact YOLO labels."""
     from training.manifest import write_manifest
@@ -52,9 +69,13 @@ def frames(
     if val + test >= 1.0:
         raise typer.BadParameter(f"val + test must leave frames for training, got {val} + {test}", param_hint="--val/--test")
     taxonomy = Taxonomy.load()
+    mix = _parse_mix(spoiled_mix) if spoiled_mix else None
     progress, advance = _progress("frames", count)
     with progress:
-        report = generate_frames(out, count, seed, taxonomy, w, h, spoiled, val, test, on_frame=advance)
+        try:
+            report = generate_frames(out, count, seed, taxonomy, w, h, spoiled, val, test, on_frame=advance, spoiled_mix=mix)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--spoiled-mix") from None
     manifest = write_manifest(out)
     typer.echo(json.dumps({"out": str(out), "images": report.images, "instances": report.instances,
                            "hash": manifest.content_hash}, indent=1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +67,13 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
 
 
 def render_frame(
-    index: int, seed: int, width: int, height: int, taxonomy: Taxonomy, spoiled_share: float
+    index: int,
+    seed: int,
+    width: int,
+    height: int,
+    taxonomy: Taxonomy,
+    spoiled_share: float,
+    spoiled_mix: Mapping[str, float] | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, tuple[float, float, float, float]]]]:
     """One frame and its labels ``[(class_id, (x0, y0, x1, y1)), ...]``; frame ``index`` of ``seed`` is always the same."""
     rng = np.random.default_rng([seed, index])
@@ -75,7 +81,7 @@ def render_frame(
     belt = make_belt(height, width + 64, px_per_m, rng)
     background = belt_view(belt, width, offset_px=float(rng.uniform(0, 64)))
     n_items = int(rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 8, 10], p=[0.03, 0.07, 0.1, 0.14, 0.15, 0.15, 0.13, 0.1, 0.08, 0.05]))
-    specs = [sample_item(taxonomy, px_per_m, spoiled_share, rng) for _ in range(n_items)]
+    specs = [sample_item(taxonomy, px_per_m, spoiled_share, rng, spoiled_mix) for _ in range(n_items)]
     sprites = [s.render(rng) for s in specs]
     items = _place_items(specs, sprites, width, belt.belt_rows, rng)
     distractors = []
@@ -126,6 +132,7 @@ def generate_frames(
     val_share: float = 0.1,
     test_share: float = 0.1,
     on_frame: Callable[[int], None] | None = None,
+    spoiled_mix: Mapping[str, float] | None = None,
 ) -> FramesReport:
     """Write ``count`` frames as an ultralytics data set under ``out`` (images/, labels/, data.yaml)."""
     report = FramesReport(out=out)
@@ -133,7 +140,7 @@ def generate_frames(
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        image, labels = render_frame(i, seed, width, height, taxonomy, spoiled_share)
+        image, labels = render_frame(i, seed, width, height, taxonomy, spoiled_share, spoiled_mix)
         split = split_of(i, val_share, test_share)
         stem = f"f{seed}_{i:06d}"
         cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])

@@ -1,10 +1,17 @@
-"""Fixtures of the service tests: a model registry holding a real ONNX model in production."""
+"""Fixtures of the service tests: a model registry holding a real ONNX model in production; store backends."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from edge.store.engine import parse_url
+from edge.store.scratch import scratch_postgres_schema
 
 from vision.model_card import ModelCardDraft
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
@@ -25,3 +32,25 @@ def served_registry(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy
     )
     Registry.open(root, seed_from=None).register(onnx_path, draft, stage="production")
     return root
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store on each backend: a SQLite file, or a throw-away schema on the real PostgreSQL server
+    (``QC_TEST_POSTGRES_URL``; skipped when unreachable unless ``QC_TEST_POSTGRES_REQUIRED=1``)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        return
+    base = os.environ.get("QC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    engine = create_engine(parse_url(base), connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        if os.environ.get("QC_TEST_POSTGRES_REQUIRED") == "1":
+            pytest.fail(f"PostgreSQL at {base} unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {base} unreachable")
+    finally:
+        engine.dispose()
+    with scratch_postgres_schema(base) as url:
+        yield url

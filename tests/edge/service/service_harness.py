@@ -58,7 +58,8 @@ def service_config(tmp: Path, registry_root: Path, **sections: Any) -> ServeConf
     raw: dict[str, Any] = {
         "data_dir": str(tmp),
         "cameras": [{"id": cam, "token": tok, "line": {"x": 0.5}} for cam, tok in TOKENS.items()],
-        "model": {"registry_root": str(registry_root), "providers": ["CPUExecutionProvider"]},
+        # imgsz 320 whatever the model was trained at: these tests check plumbing, on a shared 2-core CPU
+        "model": {"registry_root": str(registry_root), "providers": ["CPUExecutionProvider"], "imgsz": 320},
         "service": {"host": "127.0.0.1", "port": 0, "log_level": "warning", "shutdown_grace_s": 5},
         "batcher": {"max_batch": 4, "max_wait_ms": 5, "queue_limit": 32},
     }

@@ -108,8 +108,8 @@ def per_camera(port: int, series: str = "qc_frames_processed_total") -> dict[str
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(series + "{"):
-            series, _, value = line.rpartition(" ")
-            out[series.split('camera="')[1].split('"')[0]] = float(value)
+            labels, _, value = line.rpartition(" ")
+            out[labels.split('camera="')[1].split('"')[0]] = float(value)
     return out
 
 
@@ -140,7 +140,7 @@ def test_exactly_once_with_service_and_daemon_killed_and_a_clip_resent(
         "service": {"host": "127.0.0.1", "port": port, "log_level": "warning", "shutdown_grace_s": 2},
         "data_dir": str(tmp_path / "data"),
         "cameras": [{"id": c, "token": token(c), "line": {"x": 0.5}, "direction": "+x"} for c in CAMERAS],
-        "model": {"registry_root": str(served_registry), "providers": ["CPUExecutionProvider"]},
+        "model": {"registry_root": str(served_registry), "providers": ["CPUExecutionProvider"], "imgsz": 320},
         "batcher": {"max_batch": 8, "max_wait_ms": 10, "queue_limit": 64},
     }
     config_path = tmp_path / "serve.yaml"

@@ -85,9 +85,10 @@ def test_not_ready_when_the_execution_provider_fell_back(tmp_path: Path, served_
                         requested="CUDAExecutionProvider") == 1
 
 
-def test_after_a_restart_committed_frames_are_duplicates_and_the_stream_resumes(tmp_path: Path,
-                                                                              served_registry: Path) -> None:
-    config = service_config(tmp_path, served_registry)
+def test_after_a_restart_committed_frames_are_duplicates_and_the_stream_resumes(
+    tmp_path: Path, served_registry: Path, store_url: str
+) -> None:
+    config = service_config(tmp_path, served_registry, store={"url": store_url})
     with running(config) as svc, open_stream(svc, "cam1") as ws:
         assert [send_and_ack(ws, message("cam1", s)).status for s in range(6)] == ["ok"] * 6
     with Store.open(config.store_url) as store:

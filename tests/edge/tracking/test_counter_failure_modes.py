@@ -73,7 +73,8 @@ def test_line_near_the_frame_edge_fires(taxonomy: Taxonomy, step: float, line_x:
     frames = int((W + 200 * n) / step) + 12
     paths = [item_path(i, apple(taxonomy), x0=-90 - 200 * i, y=60 + 50 * (i % 5), size=90, step=step,
                        frames=range(0, frames)) for i in range(n)]
-    items, sources = run_counter(counter(taxonomy, CountingLine.vertical(line_x)), iter(scripted(taxonomy, paths, frames)))
+    c = counter(taxonomy, CountingLine.vertical(line_x))
+    items, sources = run_counter(c, iter(scripted(taxonomy, paths, frames)))
     assert truth_ids_counted(items, sources) == list(range(n)), side
 
 
@@ -158,7 +159,30 @@ def test_produce_flicker_is_voted_away(taxonomy: Taxonomy) -> None:
     assert items[0].votes["banana"] > items[0].votes.get("tomato", 0)
 
 
-# --- false positives, items already past the line, missed first frames -------------------------------------------------
+def test_a_long_item_drawn_as_two_overlapping_boxes_is_one_item(taxonomy: Taxonomy) -> None:
+    """A diagonal banana the model covers with two boxes that overlap too little to be merged on sight (IoU ~0.4):
+    the second track is folded into the first when it is confirmed, and the item counts once."""
+    banana = taxonomy.class_id("banana", "fresh")
+    whole = item_path(1, banana, x0=-40, y=60, size=120, step=30, frames=range(0, 30))
+    front, back = {}, {}
+    for k, (box, cid, conf, tid) in whole.items():
+        x0, y0, x1, y1 = box
+        front[k] = ([x0, y0, x1 - 20, y1 - 20], cid, 0.7, tid)
+        back[k] = ([x0 + 20, y0 + 20, x1, y1], cid, 0.6, tid)
+    ov = front[10][0], back[10][0]
+    assert 0.4 < _iou(*ov) < 0.5  # more than neighbours ever overlap, less than `twins` merges on sight
+    items, sources = run_counter(counter(taxonomy), iter(scripted(taxonomy, [front, back], 30)))
+    assert truth_ids_counted(items, sources) == [1]
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return ix * iy / (area - ix * iy)
+
+
+# --- false positives, items already past the line, missed first frames ---------------------------------------------
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -209,3 +233,26 @@ def test_item_missed_until_past_the_line_is_counted_by_belt_extrapolation(taxono
     items, sources = run_counter(counter(taxonomy), iter(scripted(taxonomy, [*paths[:3], late, *paths[4:]], 30)))
     assert truth_ids_counted(items, sources) == [0, 1, 2, 3, 4, 5]
     assert [it.inferred for it in items if sources[it.track_id].get(3)] == [True]
+
+
+def test_belt_speeding_up_mid_stream_still_counts_each_item_once(taxonomy: Taxonomy) -> None:
+    """The belt runs at 20 px/frame, then 45: the speed estimate follows and no item is lost or counted twice."""
+    def position(k: int) -> float:
+        return 20.0 * min(k, 60) + 45.0 * max(0, k - 60)
+
+    paths: list[dict[int, Box]] = []
+    for i in range(14):
+        path = {}
+        for k in range(130):
+            left = -80 - 170 * i + position(k)
+            a, b = max(0.0, left), min(float(W), left + 70)
+            if b - a >= 28:
+                path[k] = ([a, 40.0 + 60 * (i % 5), b, 110.0 + 60 * (i % 5)], apple(taxonomy), 0.85, i)
+        paths.append(path)
+    c = counter(taxonomy)
+    items, sources = run_counter(c, iter(scripted(taxonomy, paths, 130)))
+    centres = {i: [(p[k][0][0] + p[k][0][2]) / 2 for k in sorted(p)] for i, p in enumerate(paths) if p}
+    crossing = [i for i, cx in centres.items() if cx[0] < 320 <= cx[-1]]
+    assert len(crossing) >= 10
+    assert truth_ids_counted(items, sources) == crossing
+    assert c.belt_speed == pytest.approx(45.0, abs=1.0)

@@ -133,8 +133,7 @@ def test_sku_tag_decides_the_produce(taxonomy: Taxonomy, sku, sku_produce, produ
 
 
 def test_flagged_items_carry_their_best_crop(taxonomy: Taxonomy) -> None:
-    image = np.zeros((H, W, 3), np.uint8)
-    cv2.randu(image, 0, 255)  # noise: the worst case for JPEG size
+    image = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)  # noise: JPEG's worst case
     rotten = item_path(1, taxonomy.class_id("orange", "rotten"), x0=0, y=60, size=150, step=40, frames=range(0, 20))
     fresh = item_path(2, taxonomy.class_id("orange", "fresh"), x0=-200, y=200, size=90, step=40, frames=range(0, 20))
     c = new_counter(taxonomy, flags=FlagPolicy(default=0.5))

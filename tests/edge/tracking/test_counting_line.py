@@ -86,6 +86,8 @@ def test_json_round_trip_and_malformed() -> None:
         CountingLine.from_dict({"a": [1, 2]})
 
 
-@pytest.mark.parametrize(("distance", "speed", "expected"), [(-30.0, 10.0, 3.0), (20.0, 10.0, -2.0), (-30.0, 0.0, None)])
+@pytest.mark.parametrize(
+    ("distance", "speed", "expected"), [(-30.0, 10.0, 3.0), (20.0, 10.0, -2.0), (-30.0, 0.0, None)]
+)
 def test_frames_to_cross(distance: float, speed: float, expected: float | None) -> None:
     assert frames_to_cross(distance, speed) == expected

@@ -1,0 +1,64 @@
+"""`qc bench`: the detector against the limit and the peer, and the service under camera streams, in one run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge.bench.run import BenchOptions, run_bench
+
+
+def bench(
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout instead of the table.")
+    ] = False,
+    model: Annotated[
+        Path | None, typer.Option(help="ONNX model to measure (default: the shipped vision/default_model/model.onnx).")
+    ] = None,
+    frames: Annotated[int, typer.Option(help="Distinct conveyor frames (JPEG) every detector path runs over.")] = 128,
+    batch: Annotated[
+        list[int] | None,
+        typer.Option(help="Batch size; repeat for several (the first is the headline and the service's max_batch)."),
+    ] = None,
+    streams: Annotated[
+        int, typer.Option(help="Concurrent camera streams against `qc serve` (0: skip the service).")
+    ] = 4,
+    fps: Annotated[float, typer.Option(help="Frames per second each camera stream sends.")] = 15.0,
+    seconds: Annotated[float, typer.Option(help="How long the camera streams run.")] = 20.0,
+    rounds: Annotated[int, typer.Option(help="Timed rounds per detector path; figures are the median.")] = 3,
+    frame_size: Annotated[
+        tuple[int, int], typer.Option(help="Width and height of the frames, as the capture daemon sends them.")
+    ] = (640, 360),
+    source: Annotated[
+        Path | None, typer.Option(help="A video or a folder of .jpg to take frames from (default: `qc synth clip`).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the rendered frames.")] = 7,
+    queue_limit: Annotated[int, typer.Option(help="The service's batcher.queue_limit (bounded queue).")] = 64,
+    peer: Annotated[bool, typer.Option("--peer/--no-peer", help="Measure ultralytics' predict when installed.")] = True,
+    cpu_arena: Annotated[
+        bool, typer.Option("--cpu-arena/--no-cpu-arena", help="ONNX Runtime's CPU memory arena for (a)-(c).")
+    ] = True,
+    soak: Annotated[
+        float | None,
+        typer.Option(help="Soak: only the service, under the streams for this many seconds; reports RSS growth."),
+    ] = None,
+) -> None:
+    """Measure (a) ONNX Runtime alone, (b) our detector from JPEG bytes, (c) ultralytics' predict, and (d) `qc serve`
+    under concurrent camera streams: frames/s, ratios, latency, drops, memory."""
+    options = BenchOptions(
+        model=model, frames=frames, batches=tuple(batch or (8,)), streams=streams, fps=fps, seconds=seconds,
+        rounds=rounds, frame_size=frame_size, source=source, seed=seed, queue_limit=queue_limit, peer=peer,
+        cpu_mem_arena=cpu_arena, soak_s=soak,
+    )
+    # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
+    with contextlib.redirect_stdout(sys.stderr):
+        report = run_bench(options, log=lambda message: typer.echo(message, err=True))
+    if json_out:
+        typer.echo(json.dumps(report.to_json(), indent=1))
+    else:
+        typer.echo(report.table())

@@ -1,0 +1,139 @@
+"""Measurements (a) the limit, (b) our detector end to end, (c) the peer, on the same frames and batch size.
+
+All three run in rounds, interleaved (limit, ours, ours without overlap, peer; repeat), so a slow spell of a shared
+machine hits each of them; a figure is the median of its rounds. Every run covers all frames once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vision.detector import Detector
+from vision.pipelined import PipelinedDetector
+
+PEER_UNAVAILABLE = "ultralytics is not installed (pip install 'conveyor-qc[train]' to measure the peer)"
+
+
+@dataclass
+class Measure:
+    """One measured path: seconds of each round over all frames, and detections per frame (sanity)."""
+
+    name: str
+    frames: int
+    seconds: list[float] = field(default_factory=list)
+    detections_per_frame: float | None = None
+    unavailable: str | None = None  # why it was not measured
+
+    @property
+    def fps(self) -> float | None:
+        """Frames per second of the median round."""
+        if not self.seconds:
+            return None
+        return self.frames / sorted(self.seconds)[len(self.seconds) // 2]
+
+    def to_json(self) -> dict[str, Any]:
+        """Its figures as a JSON object."""
+        fps = self.fps
+        return {"fps": fps, "ms_per_frame": 1000 / fps if fps else None, "rounds_s": self.seconds,
+                "detections_per_frame": self.detections_per_frame, "unavailable": self.unavailable}
+
+
+def batches_of(items: Sequence[Any], size: int) -> list[list[Any]]:
+    """Consecutive batches of ``size`` (the last may be shorter)."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def decode(jpeg: bytes) -> np.ndarray:
+    """A JPEG as a BGR image, the way every path here decodes it."""
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+class Peer:
+    """ultralytics' own ``predict`` on the same ONNX model: JPEG bytes decoded with cv2, then ``predict(list)``."""
+
+    def __init__(self, model: Path, imgsz: int, conf: float, iou: float) -> None:
+        """Raises ImportError when ultralytics is not installed."""
+        from ultralytics import YOLO  # the training extra; an edge node has no ultralytics
+
+        self._yolo = YOLO(str(model), task="detect")
+        self._args = {"imgsz": imgsz, "conf": conf, "iou": iou, "verbose": False}
+
+    def run(self, batches: list[list[bytes]]) -> int:
+        """Predict every batch; the number of boxes found."""
+        found = 0
+        for batch in batches:
+            results = self._yolo.predict([decode(j) for j in batch], batch=len(batch), **self._args)
+            found += sum(len(r.boxes) for r in results)
+        return found
+
+
+def open_peer(model: Path, imgsz: int, conf: float, iou: float) -> tuple[Peer | None, str | None]:
+    """The peer, or None and why not."""
+    try:
+        return Peer(model, imgsz, conf, iou), None
+    except ImportError:
+        return None, PEER_UNAVAILABLE
+
+
+def _timed(run: Callable[[], int]) -> tuple[float, int]:
+    start = time.perf_counter()
+    found = run()
+    return time.perf_counter() - start, found
+
+
+def measure_batch(
+    detector: Detector,
+    jpegs: list[bytes],
+    batch: int,
+    rounds: int,
+    peer: Peer | None,
+    peer_unavailable: str | None,
+    on_round: Callable[[str], None] = lambda name: None,
+) -> dict[str, Measure]:
+    """(a) ``limit``, (b) ``detector`` (pipelined), ``serial`` (ours without overlap) and (c) ``peer`` at ``batch``."""
+    n = len(jpegs)
+    jpeg_batches = batches_of(jpegs, batch)
+    # The limit's input: exactly the tensors our detector feeds the session for these frames.
+    tensors = [p.tensor for b in jpeg_batches for p in detector.prepare([decode(j) for j in b])]
+    pipelined = PipelinedDetector(detector)
+
+    def limit() -> int:
+        for t in tensors:
+            detector.infer(t)
+        return 0
+
+    def ours() -> int:
+        return sum(len(d) for dets in pipelined.run(jpeg_batches) for d in dets)
+
+    def serial() -> int:
+        return sum(len(d) for b in jpeg_batches for d in detector.detect([decode(j) for j in b]))
+
+    def predict() -> int:
+        return peer.run(jpeg_batches) if peer is not None else 0
+
+    paths: dict[str, Callable[[], int]] = {"limit": limit, "detector": ours, "serial": serial}
+    if peer is not None:
+        paths["peer"] = predict
+    measures = {name: Measure(name, n) for name in ("limit", "detector", "serial", "peer")}
+    measures["peer"].unavailable = peer_unavailable
+    try:
+        for run in paths.values():  # warm-up: first-call allocations, ultralytics' set-up
+            run()
+        for _ in range(rounds):
+            for name, run in paths.items():
+                seconds, found = _timed(run)
+                measures[name].seconds.append(seconds)
+                if name != "limit":
+                    measures[name].detections_per_frame = found / n
+                on_round(name)
+                time.sleep(0.05)  # let thread pools that spin after work (ORT, torch's OpenMP) go idle
+    finally:
+        pipelined.close()
+    return measures

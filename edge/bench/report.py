@@ -1,0 +1,130 @@
+"""The bench's one result: a JSON object (``--json``) and the table a person reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.bench.detector_bench import Measure
+from edge.bench.service_bench import ServiceResult
+from edge.bench.stats import ratio
+
+TARGET_VS_LIMIT = 0.9
+TARGET_VS_PEER = 1.5
+
+_LABELS = {
+    "limit": "(a) limit: ONNX Runtime alone",
+    "detector": "(b) ours: JPEG -> Detections",
+    "serial": "    ours, no overlap",
+    "peer": "(c) peer: ultralytics predict",
+}
+
+
+@dataclass
+class BatchResult:
+    """The detector-side measures at one batch size."""
+
+    batch: int
+    input_shape: tuple[int, int]
+    measures: dict[str, Measure]
+
+    @property
+    def ratio_vs_limit(self) -> float | None:
+        """(b) / (a)."""
+        return ratio(self.measures["detector"].fps, self.measures["limit"].fps)
+
+    @property
+    def ratio_vs_peer(self) -> float | None:
+        """(b) / (c)."""
+        return ratio(self.measures["detector"].fps, self.measures["peer"].fps)
+
+    def to_json(self) -> dict[str, Any]:
+        """As a JSON object."""
+        return {"batch": self.batch, "input_shape": list(self.input_shape),
+                "ratio_vs_limit": self.ratio_vs_limit, "ratio_vs_peer": self.ratio_vs_peer,
+                **{name: m.to_json() for name, m in self.measures.items()}}
+
+
+@dataclass
+class BenchReport:
+    """Everything one `qc bench` run measured."""
+
+    machine: str
+    model: str
+    provider: str
+    imgsz: tuple[int, int]
+    frames: int
+    frame_size: tuple[int, int]  # (width, height)
+    frame_source: str
+    jpeg_bytes_mean: float
+    rounds: int
+    batches: list[BatchResult] = field(default_factory=list)
+    service: ServiceResult | None = None
+    soak: ServiceResult | None = None
+    cpu_mem_arena: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """One object; the headline keys are those of the first batch size."""
+        head = self.batches[0] if self.batches else None
+
+        def fps(name: str) -> float | None:
+            return head.measures[name].fps if head else None
+
+        return {
+            "machine": self.machine, "model": self.model, "provider": self.provider, "imgsz": list(self.imgsz),
+            "frames": self.frames, "frame_size": list(self.frame_size), "frame_source": self.frame_source,
+            "jpeg_bytes_mean": self.jpeg_bytes_mean, "rounds": self.rounds, "cpu_mem_arena": self.cpu_mem_arena,
+            "batch": head.batch if head else None, "input_shape": list(head.input_shape) if head else None,
+            "limit_fps": fps("limit"), "detector_fps": fps("detector"), "detector_serial_fps": fps("serial"),
+            "peer_fps": fps("peer"), "peer_unavailable": head.measures["peer"].unavailable if head else None,
+            "ratio_vs_limit": head.ratio_vs_limit if head else None,
+            "ratio_vs_peer": head.ratio_vs_peer if head else None,
+            "targets": {"ratio_vs_limit": TARGET_VS_LIMIT, "ratio_vs_peer": TARGET_VS_PEER},
+            "by_batch": [b.to_json() for b in self.batches],
+            "service": self.service.to_json() if self.service else None,
+            "soak": self.soak.to_json() if self.soak else None,
+        }
+
+    def table(self) -> str:
+        """The human-readable report."""
+        w, h = self.frame_size
+        lines = [
+            f"qc bench on {self.machine}",
+            f"model {self.model} on {self.provider}, fit {self.imgsz[0]}x{self.imgsz[1]}; {self.frames} frames "
+            f"{w}x{h} JPEG ({self.jpeg_bytes_mean / 1024:.0f} KiB, {self.frame_source}); median of {self.rounds} "
+            f"round(s)",
+        ]
+        if self.batches:
+            head = f"{'batch':>5}  {'input':>9}  {'path':<31} {'frames/s':>9} {'ms/frame':>9} {'dets/frame':>10}"
+            lines += ["", head, "-" * len(head)]
+            for b in self.batches:
+                for name, m in b.measures.items():
+                    fps = m.fps
+                    shown = f"{fps:9.1f} {1000 / fps:9.2f}" if fps else f"{'-':>9} {'-':>9}"
+                    dets = f"{m.detections_per_frame:10.2f}" if m.detections_per_frame is not None else f"{'-':>10}"
+                    note = f"  ({m.unavailable})" if m.unavailable else ""
+                    lines.append(f"{b.batch:>5}  {b.input_shape[0]:>4}x{b.input_shape[1]:<4}  {_LABELS[name]:<31} "
+                                 f"{shown} {dets}{note}")
+                lines.append(f"{'':>5}  ratio_vs_limit {_fmt(b.ratio_vs_limit)} (target >= {TARGET_VS_LIMIT}), "
+                             f"ratio_vs_peer {_fmt(b.ratio_vs_peer)} (target >= {TARGET_VS_PEER})")
+        for title, run in (("service", self.service), ("soak", self.soak)):
+            if run is None:
+                continue
+            j = run.to_json()
+            rss = j["rss"]
+            lines += [
+                "",
+                f"{title}: {run.streams} stream(s) x {run.fps_per_stream:g} fps for {run.seconds:g} s over WebSocket "
+                f"(max_batch {run.batch}, queue_limit {run.queue_limit})",
+                f"  processed {j['throughput_fps']:.1f} frames/s of {j['offered_fps']:.1f} offered; "
+                f"latency capture->verdict p50 {_fmt(j['latency_p50_ms'], 0)} ms, p99 {_fmt(j['latency_p99_ms'], 0)} "
+                f"ms; drops {j['drops']} of {j['frames_sent']} {j['by_status']}; max queue depth "
+                f"{_fmt(j['max_queue_depth'], 0)}",
+                f"  service RSS peak {_fmt(j['peak_rss_mib'], 0)} MiB; after warm-up {_fmt(rss['after_warmup_mib'], 0)}"
+                f" MiB -> end {_fmt(rss['end_mib'], 0)} MiB ({_fmt(rss['growth_pct'], 1)} %)",
+            ]
+        return "\n".join(lines)
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"

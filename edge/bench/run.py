@@ -1,0 +1,101 @@
+"""One bench run: load the model and frames once, measure (a)-(c) per batch size, then (d) the service."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.bench.detector_bench import decode, measure_batch, open_peer
+from edge.bench.frames import load_frames
+from edge.bench.report import BatchResult, BenchReport
+from edge.bench.service_bench import run_service
+from edge.bench.system import machine_name
+from vision.detector import Detector
+from vision.errors import InputError
+from vision.model_card import ModelCard
+from vision.registry import CARD_NAME, DEFAULT_MODEL_DIR, ONNX_NAME
+from vision.taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure and how long; see `qc bench --help`."""
+
+    model: Path | None = None
+    frames: int = 128
+    batches: tuple[int, ...] = (8,)
+    streams: int = 4
+    fps: float = 15.0
+    seconds: float = 20.0
+    rounds: int = 3
+    frame_size: tuple[int, int] = (640, 360)
+    source: Path | None = None
+    seed: int = 7
+    queue_limit: int = 64
+    peer: bool = True
+    cpu_mem_arena: bool = True
+    soak_s: float | None = None
+
+    def check(self) -> None:
+        """Raise InputError naming the first bad option."""
+        if self.frames < 1:
+            raise InputError(f"--frames must be >= 1, got {self.frames}")
+        if not self.batches or any(b < 1 or b > 256 for b in self.batches):
+            raise InputError(f"--batch values must be within 1..256, got {list(self.batches)}")
+        if self.streams < 0 or self.streams > 64:
+            raise InputError(f"--streams must be within 0..64, got {self.streams}")
+        if self.fps <= 0 or self.seconds <= 0 or self.rounds < 1:
+            raise InputError(f"--fps and --seconds must be > 0 and --rounds >= 1 (got {self.fps}, {self.seconds}, "
+                             f"{self.rounds})")
+        if self.soak_s is not None and (self.soak_s <= 0 or self.streams < 1):
+            raise InputError(f"--soak needs a positive duration and --streams >= 1 (got {self.soak_s}, "
+                             f"{self.streams})")
+
+
+def resolve_model(model: Path | None) -> tuple[Path, Taxonomy]:
+    """The ONNX file to bench (default: the shipped model) and its taxonomy (its card's, else the project's)."""
+    path = model if model is not None else DEFAULT_MODEL_DIR / ONNX_NAME
+    if not path.is_file():
+        if model is None:
+            raise InputError(f"the shipped model {path} is not in this installation; pass --model FILE.onnx")
+        raise InputError(f"model file not found: {path}")
+    card = path.with_name(CARD_NAME)
+    if path.name == ONNX_NAME and card.is_file():
+        return path, ModelCard.load(card).taxonomy_obj()
+    return path, Taxonomy.load()
+
+
+def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None) -> BenchReport:
+    """Measure everything ``options`` asks for; progress goes to ``log``."""
+    options.check()
+    model, taxonomy = resolve_model(options.model)
+    detector = Detector(model, taxonomy, cpu_mem_arena=options.cpu_mem_arena)
+    width, height = options.frame_size
+    log(f"frames: {options.frames} at {width}x{height} ...")
+    frames = load_frames(options.frames, width, height, options.seed, options.source)
+    report = BenchReport(
+        machine=machine_name(), model=str(model), provider=detector.provider, imgsz=detector.imgsz,
+        frames=options.frames, frame_size=(width, height), frame_source=frames.source,
+        jpeg_bytes_mean=frames.mean_bytes, rounds=options.rounds, cpu_mem_arena=options.cpu_mem_arena,
+    )
+    input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
+    if options.soak_s is None:
+        peer, why = (open_peer(model, max(detector.imgsz), detector.conf_threshold, detector.iou_threshold)
+                     if options.peer else (None, "skipped (--no-peer)"))
+        for batch in options.batches:
+            log(f"batch {batch}: limit, ours, ours without overlap, peer; {options.rounds} round(s) ...")
+            measures = measure_batch(detector, frames.jpegs, batch, options.rounds, peer, why)
+            report.batches.append(BatchResult(batch, input_shape, measures))
+    del detector  # the service runs its own session in its own process
+    streams_s = options.soak_s if options.soak_s is not None else options.seconds
+    if options.streams > 0:
+        with tempfile.TemporaryDirectory(prefix="qc-bench-") as tmp:
+            result = run_service(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, options.streams,
+                                 options.fps, streams_s, options.batches[0], options.queue_limit, log)
+        if options.soak_s is None:
+            report.service = result
+        else:
+            report.soak = result
+    return report

@@ -1,0 +1,105 @@
+"""Waste-feed rows as Parquet, one file per site and day: ``<out>/<daily|hourly>/date=YYYY-MM-DD/<site>.parquet``.
+
+Hive-style partitions (``pyarrow.dataset.dataset(out / "daily", partitioning="hive")`` reads them back with a
+``date`` column). Files are written byte-for-byte reproducibly (fixed schema, sorted rows, no timestamps in the
+metadata) and only replaced when their bytes change, so an export that changes nothing leaves every file alone.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from edge.store.waste import WasteRow
+
+SCHEMA = pa.schema(
+    [
+        pa.field("site", pa.string(), nullable=False),
+        pa.field("camera_id", pa.string(), nullable=False),
+        pa.field("product", pa.string(), nullable=False),
+        pa.field("produce", pa.string(), nullable=False),
+        pa.field("hour", pa.int8(), nullable=True),  # null in daily files
+        pa.field("items_inspected", pa.int64(), nullable=False),
+        pa.field("predicted_waste", pa.int64(), nullable=False),
+        pa.field("confirmed_waste", pa.int64(), nullable=False),
+        pa.field("false_flags", pa.int64(), nullable=False),
+        pa.field("pending_review", pa.int64(), nullable=False),
+        pa.field("model_versions", pa.string(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ParquetWrite:
+    """What one export did to the Parquet folder (paths relative to it)."""
+
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"written": list(self.written), "unchanged": list(self.unchanged), "removed": list(self.removed)}
+
+
+def partition_path(out: Path, day: date, site: str, hourly: bool) -> Path:
+    """The file holding ``site``'s rows of ``day``."""
+    return out / ("hourly" if hourly else "daily") / f"date={day.isoformat()}" / f"{site}.parquet"
+
+
+def table_bytes(rows: Sequence[WasteRow]) -> bytes:
+    """The Parquet file content for rows of one day (in the order given)."""
+    columns = {name: [getattr(r, name) for r in rows] for name in SCHEMA.names}
+    table = pa.Table.from_pydict(columns, schema=SCHEMA)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", store_schema=False)
+    return buf.getvalue()
+
+
+def write_partitions(
+    out: Path, rows: Sequence[WasteRow], *, site: str, since: date, until: date, hourly: bool
+) -> ParquetWrite:
+    """Make ``site``'s files of every day in [since, until] hold exactly ``rows`` (a day without rows: no file)."""
+    by_day: dict[date, list[WasteRow]] = defaultdict(list)
+    for r in rows:
+        by_day[r.day].append(r)
+    written, unchanged, removed = [], [], []
+    day = since
+    while day <= until:
+        path = partition_path(out, day, site, hourly)
+        rel = path.relative_to(out).as_posix()
+        if day in by_day:
+            data = table_bytes(by_day[day])
+            if path.is_file() and path.read_bytes() == data:
+                unchanged.append(rel)
+            else:
+                _atomic_write(path, data)
+                written.append(rel)
+        elif path.is_file():
+            path.unlink()
+            removed.append(rel)
+        day += timedelta(days=1)
+    return ParquetWrite(tuple(written), tuple(unchanged), tuple(removed))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    # Readers never see half a file: write beside it, then rename over it.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

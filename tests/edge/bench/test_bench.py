@@ -1,0 +1,116 @@
+"""`qc bench`: the real command on a real small model, real frames and a real `qc serve`; keys and sane values only
+(speed is what the bench measures, never what a test asserts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.bench.run import BenchOptions, resolve_model
+from edge.bench.stats import percentile, ratio
+from vision.errors import InputError
+
+HEADLINE = ("detector_fps", "limit_fps", "peer_fps", "ratio_vs_limit", "ratio_vs_peer")
+
+
+def qc_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vision.cli", "bench", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
+    done = qc_bench("--json", "--model", str(untrained_onnx), "--frames", "16", "--streams", "1", "--seconds", "2",
+                    "--rounds", "1", "--batch", "4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)  # stdout is the JSON object and nothing else
+    for key in HEADLINE:
+        assert isinstance(report[key], float) and report[key] > 0, key
+    assert report["ratio_vs_limit"] == pytest.approx(report["detector_fps"] / report["limit_fps"])
+    assert report["ratio_vs_peer"] == pytest.approx(report["detector_fps"] / report["peer_fps"])
+    assert report["frames"] == 16 and report["frame_size"] == [640, 360] and report["batch"] == 4
+    assert report["input_shape"] == [192, 320]  # 640 x 360 fitted into 320, padded to stride 32
+    assert report["frame_source"] == "qc synth clip"
+    (by_batch,) = report["by_batch"]
+    assert len(by_batch["detector"]["rounds_s"]) == 1
+    # Ours and the peer ran the same model on the same frames (untrained: both find nothing).
+    assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"]
+
+    service = report["service"]
+    assert service["streams"] == 1 and service["frames_sent"] == 30  # 2 s x 15 fps
+    assert 0 < service["frames_ok"] <= service["frames_sent"]
+    assert service["drops"] == service["frames_sent"] - service["frames_ok"]
+    assert 0 < service["latency_p50_ms"] <= service["latency_p99_ms"] <= service["latency_max_ms"]
+    assert service["peak_rss_mib"] > 50 and service["queue_limit"] == 64
+    assert 0 <= service["max_queue_depth"] <= service["queue_limit"]
+    assert report["soak"] is None
+
+
+def test_without_peer_and_service_the_table_says_so(untrained_onnx: Path) -> None:
+    done = qc_bench("--model", str(untrained_onnx), "--frames", "4", "--streams", "0", "--rounds", "1", "--no-peer",
+                    "--batch", "2", "--batch", "4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(a) limit: ONNX Runtime alone" in done.stdout and "skipped (--no-peer)" in done.stdout
+    assert done.stdout.count("ratio_vs_limit") == 2  # one line per batch size
+    assert "service:" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--frames", "0"], "--frames must be >= 1"),
+        (["--batch", "0"], "--batch values must be within 1..256"),
+        (["--streams", "-1"], "--streams must be within 0..64"),
+        (["--soak", "5", "--streams", "0"], "--soak needs"),
+        (["--model", "/nonexistent/model.onnx"], "model file not found: /nonexistent/model.onnx"),
+    ],
+    ids=["frames", "batch", "streams", "soak-without-streams", "missing-model"],
+)
+def test_bad_options_are_named(args: list[str], message: str) -> None:
+    done = qc_bench(*args)
+    assert done.returncode == 2
+    assert message in done.stderr and done.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (BenchOptions(frames=0), "--frames"),
+        (BenchOptions(batches=()), "--batch"),
+        (BenchOptions(batches=(8, 300)), "--batch"),
+        (BenchOptions(fps=0), "--fps"),
+        (BenchOptions(rounds=0), "--rounds"),
+        (BenchOptions(soak_s=-1), "--soak"),
+        (BenchOptions(), None),
+    ],
+)
+def test_options_check(options: BenchOptions, message: str | None) -> None:
+    if message is None:
+        options.check()
+        return
+    with pytest.raises(InputError, match=message):
+        options.check()
+
+
+def test_resolve_model_names_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="model file not found"):
+        resolve_model(tmp_path / "none.onnx")
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [([], 50, None), ([3.0], 99, 3.0), ([1.0, 2.0, 3.0, 4.0], 50, 2.5), (list(range(101)), 99, 99.0),
+     ([5.0, 1.0, 3.0], 0, 1.0), ([5.0, 1.0, 3.0], 100, 5.0)],
+)
+def test_percentile(values: list[float], q: float, expected: float | None) -> None:
+    assert percentile(values, q) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"), [(3.0, 2.0, 1.5), (None, 2.0, None), (1.0, None, None), (1.0, 0.0, None)]
+)
+def test_ratio(a: float | None, b: float | None, expected: float | None) -> None:
+    assert ratio(a, b) == expected

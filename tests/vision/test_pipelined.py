@@ -1,0 +1,111 @@
+"""`PipelinedDetector`: decode + pre-processing overlapped with the model gives exactly `Detector.detect`'s answers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vision.detections import Detections
+from vision.detector import Detector
+from vision.errors import InputError
+from vision.pipelined import BufferPool, PipelinedDetector, decode_image
+from vision.taxonomy import Taxonomy
+
+
+@pytest.fixture(scope="module")
+def varied_onnx(untrained_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The untrained YOLO11n with conv weights x2.5 and class biases at -3, so its answers depend on the image
+    (a mix-up of frames between batches shows)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(untrained_onnx))
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "Conv" or node.input[1] not in inits:
+            continue
+        weight = inits[node.input[1]]
+        weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * np.float32(2.5), weight.name))
+        if re.search(r"cv3\.\d\.2/Conv$", node.name):
+            bias = inits[node.input[2]]
+            bias.CopyFrom(numpy_helper.from_array(np.full(bias.dims, -3.0, np.float32), bias.name))
+    path = tmp_path_factory.mktemp("varied") / "varied.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def scene(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 90, np.uint8)
+    for _ in range(6):
+        colour = tuple(int(v) for v in rng.integers(0, 255, 3))
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.circle(img, centre, int(rng.integers(10, max(11, min(h, w) // 4))), colour, -1)
+    return img
+
+
+def jpeg(image: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def identical(a: Detections, b: Detections) -> bool:
+    return (np.array_equal(a.xyxy, b.xyxy) and np.array_equal(a.class_id, b.class_id)
+            and np.array_equal(a.confidence, b.confidence) and np.array_equal(a.freshness, b.freshness))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_stream_equals_detect_frame_by_frame(varied_onnx: Path, taxonomy: Taxonomy, batch: int) -> None:
+    det = Detector(varied_onnx, taxonomy, conf_threshold=0.05)
+    # Mixed sizes in one batch (two input shapes), JPEG bytes and decoded arrays mixed.
+    shapes = [(360, 640), (360, 640), (500, 333), (720, 1280), (360, 640), (320, 320), (360, 640)]
+    payloads: list[bytes | np.ndarray] = [jpeg(scene(h, w, i)) if i % 2 == 0 else scene(h, w, i)
+                                          for i, (h, w) in enumerate(shapes)]
+    batches = [payloads[i : i + batch] for i in range(0, len(payloads), batch)]
+    with PipelinedDetector(det) as pipe:
+        streamed = [d for out in pipe.run(batches) for d in out]
+        single = pipe.detect(payloads)
+    expected = det.detect([decode_image(p) for p in payloads])
+    assert len(streamed) == len(expected) == len(single) == len(payloads)
+    assert sum(len(d) for d in expected) > 0
+    assert len({len(d) for d in expected}) > 1  # frames differ, so a mix-up would show
+    assert all(identical(a, b) for a, b in zip(streamed, expected))
+    assert all(identical(a, b) for a, b in zip(single, expected))
+
+
+def test_empty_stream_yields_nothing(untrained_onnx: Path, taxonomy: Taxonomy) -> None:
+    with PipelinedDetector(Detector(untrained_onnx, taxonomy)) as pipe:
+        assert list(pipe.run([])) == []
+
+
+def test_bad_jpeg_raises_from_its_batch(untrained_onnx: Path, taxonomy: Taxonomy) -> None:
+    good = jpeg(scene(360, 640, 0))
+    with PipelinedDetector(Detector(untrained_onnx, taxonomy)) as pipe:
+        results = pipe.run([[good], [good, b"\xff\xd8 not a jpeg"]])
+        assert len(next(results)) == 1
+        with pytest.raises(InputError, match="image 1: 13 bytes do not decode"):
+            next(results)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"", "expected encoded image bytes"), ("a string", "expected encoded image bytes"),
+     (b"GIF89a....", "do not decode")],
+    ids=["empty", "str", "not-an-image"],
+)
+def test_decode_image_names_the_problem(data: object, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        decode_image(data, 0)  # type: ignore[arg-type]
+
+
+def test_buffer_pool_recycles_by_shape_and_dtype() -> None:
+    pool = BufferPool(keep_per_shape=1)
+    a = pool.take((2, 3, 8, 8), np.dtype(np.float32))
+    pool.give(a)
+    assert pool.take((2, 3, 8, 8), np.dtype(np.float32)) is a
+    pool.give(a)
+    assert pool.take((2, 3, 8, 8), np.dtype(np.float16)) is not a
+    assert pool.take((1, 3, 8, 8), np.dtype(np.float32)).shape == (1, 3, 8, 8)
