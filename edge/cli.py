@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     from edge.service.command import serve
 
     app.command("serve")(serve)
-    from edge.inspect import inspect
+    from edge.inspect_cli import inspect
 
     app.command("inspect")(inspect)
     from edge.bench.command import bench

@@ -13,6 +13,7 @@ Example::
     counting:
       flag_below: {default: 0.5, banana: 0.4}
       skus: {APL-GALA-1KG: apple}
+      idle_flush_s: 5
     cameras:
       - id: belt1
         token: change-me-belt1-token
@@ -24,6 +25,10 @@ Example::
         direction: +x
         flag_below: {apple: 0.6}
         sku: APL-GALA-1KG
+    review:  # the page under /review; more users: `qc users add NAME --role ops`
+      secret_key: change-me-to-a-random-string-of-32-or-more-chars
+      users:
+        - {name: lead, role: admin, password_hash: "scrypt$14$8$1$..."}  # from `qc users hash-password`
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.protocol import CAMERA_ID_PATTERN, Limits
+from edge.review.settings import ReviewSection
 from vision.errors import QCError
 
 Direction = Literal["+x", "-x", "+y", "-y"]
@@ -154,6 +160,11 @@ class CountingSection(_Section):
         150, ge=0, description="Recent frames (JPEG) kept per camera so the whole frame a flagged item was seen best "
         "in is stored for review; 0 stores none."
     )
+    idle_flush_s: float = Field(
+        5.0, ge=0, description="A counted item is committed when its track ends; when a camera has sent no frame "
+        "for this many seconds (and none of its frames is in flight) the items still in view are committed and its "
+        "tracks ended, so a stream that stops loses none. 0 = never."
+    )
 
     @field_validator("flag_below")
     @classmethod
@@ -234,6 +245,9 @@ class ServeConfig(BaseSettings):
     store: StoreSection = Field(default_factory=StoreSection, description="Where results are committed.")
     model: ModelSection = Field(default_factory=ModelSection, description="Which model to serve, and how.")
     limits: LimitsSection = Field(default_factory=LimitsSection, description="Input size caps.")
+    review: ReviewSection = Field(
+        default_factory=ReviewSection, description="The review page under /review: users, sessions, page size."
+    )
 
     @classmethod
     def settings_customise_sources(

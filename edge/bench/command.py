@@ -10,8 +10,6 @@ from typing import Annotated
 
 import typer
 
-from edge.bench.run import BenchOptions, run_bench
-
 
 def bench(
     json_out: Annotated[
@@ -50,6 +48,8 @@ def bench(
 ) -> None:
     """Measure (a) ONNX Runtime alone, (b) our detector from JPEG bytes, (c) ultralytics' predict, and (d) `qc serve`
     under concurrent camera streams: frames/s, ratios, latency, drops, memory."""
+    from edge.bench.run import BenchOptions, run_bench  # here: registering the command must stay cheap
+
     options = BenchOptions(
         model=model, frames=frames, batches=tuple(batch or (8,)), streams=streams, fps=fps, seconds=seconds,
         rounds=rounds, frame_size=frame_size, source=source, seed=seed, queue_limit=queue_limit, peer=peer,

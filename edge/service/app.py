@@ -16,14 +16,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.requests import HTTPConnection
 
 from edge.config import ConfigError, ServeConfig
 from edge.protocol import Code
+from edge.review import include_review
 from edge.service import health, ingest
 from edge.service.batcher import Batcher
 from edge.service.model import LoadedModel, load_model
 from edge.service.pipeline import Pipeline
-from edge.service.runtime import Runtime
+from edge.service.runtime import Runtime, get_runtime
 from edge.service.worker import CounterFactory, Worker
 from edge.store.store import Store
 from vision.errors import QCError
@@ -58,7 +60,16 @@ def create_app(config: ServeConfig, *, make_counter: CounterFactory | None = Non
     )
     app.include_router(ingest.router)
     app.include_router(health.router)
+    include_review(app, review_store, config.review)
     return app
+
+
+def review_store(conn: HTTPConnection) -> Store:
+    """The store the review page works on: the running service's own."""
+    store = get_runtime(conn).store
+    if store is None:
+        raise RuntimeError("the store is not open")
+    return store
 
 
 def start_metrics(runtime: Runtime) -> None:

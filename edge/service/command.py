@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from edge.config import load_config
-
 
 def serve(
     config: Annotated[
@@ -21,6 +19,8 @@ def serve(
     ] = False,
 ) -> None:
     """Run the inference service: camera frames in over WebSocket or POST, items counted and scored, /metrics."""
+    from edge.config import load_config  # here, not at the top: registering the command must stay cheap
+
     cfg = load_config(config)  # ConfigError names every bad key; the CLI root prints it and exits 2
     if validate_config:
         summary = {

@@ -62,6 +62,13 @@ class Metrics:
             "qc_items_flagged", "Counted items flagged as spoiled, per camera and produce.", ["camera", "produce"],
             registry=r,
         )
+        self.idle_flushes = Counter(
+            "qc_idle_flushes",
+            "Idle flushes done, per camera: the camera went quiet (counting.idle_flush_s), its tracks were ended and "
+            "the counted items still in view stored (qc_items_counted counts them).",
+            ["camera"],
+            registry=r,
+        )
         self.model = Info("qc_model", "The model being served.", registry=r)
         self.model_loaded = Gauge("qc_model_loaded", "1 when a model is loaded and serving.", registry=r)
         self.provider = Gauge(
@@ -81,6 +88,7 @@ class Metrics:
         self.frames_received.labels(camera)
         self.frames_processed.labels(camera)
         self.frames_duplicate.labels(camera)
+        self.idle_flushes.labels(camera)
         self.connections.labels(camera)
 
     def model_loaded_as(self, version: str, sha256: str, provider: str, requested: str, fell_back: bool) -> None:

@@ -46,6 +46,8 @@ class Lane:
     checkpoint: dict[str, Any] | None = None  # counter state committed with the last processed frame
     counter: Any = None  # the camera's counter, built by the worker on the first frame (needs the frame size)
     history: FrameHistory = field(default_factory=lambda: FrameHistory(0))  # recent frames, for flagged items
+    last_frame_at: float = 0.0  # pipeline clock when the camera last sent a frame (or the service got ready)
+    flushed_seq: int | None = None  # finished_seq at the last idle flush: flushed again only after a newer frame
 
     @property
     def high_seq(self) -> int | None:
@@ -85,6 +87,7 @@ class Pipeline:
             cam = lane.camera.id
             lane.finished_seq = await asyncio.to_thread(self.store.last_seq, cam)
             lane.checkpoint = await asyncio.to_thread(self.store.load_checkpoint, cam)
+            lane.last_frame_at = self._clock()
             if lane.finished_seq is not None:
                 log.info("camera %s resumes after seq %s (checkpoint: %s)", cam, lane.finished_seq,
                          "yes" if lane.checkpoint else "none")
@@ -98,6 +101,7 @@ class Pipeline:
         frame is then finished as dropped with that code, in its camera's order."""
         cam, seq = header.key
         lane = self.lanes[cam]
+        lane.last_frame_at = self._clock()
         if self.stopping:
             return self._retry(header, Code.SHUTTING_DOWN, "the service is shutting down; resend later")
         if not self.ready:
@@ -172,6 +176,18 @@ class Pipeline:
         if lane.barrier is None or seq < lane.barrier:
             lane.barrier = seq
         lane.barrier_until = self._clock() + self.config.batcher.retry_hold_s
+
+    def idle_lanes(self, idle_s: float) -> list[Lane]:
+        """Cameras to flush: silent for ``idle_s`` seconds, no frame of theirs in flight or awaited (a 'retry' hold),
+        and a frame finished since their last flush."""
+        if not self.ready or self.stopping or idle_s <= 0:
+            return []
+        now = self._clock()
+        return [
+            lane for lane in self.lanes.values()
+            if lane.finished_seq is not None and lane.flushed_seq != lane.finished_seq and not lane.inflight
+            and (lane.barrier is None or now >= lane.barrier_until) and now - lane.last_frame_at >= idle_s
+        ]
 
     # --- outcomes (called by the worker, on the event loop) -----------------------------------------------------
 

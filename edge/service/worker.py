@@ -5,6 +5,11 @@ take jobs in queue order, so each camera's frames are counted in seq order. A fr
 `Store.commit_frame` returned: the frame row, its counted items (flagged ones with their crop) and the counter's
 checkpoint are one transaction. When a commit fails the counter goes back to the last committed checkpoint, so the
 resent frame is counted exactly once.
+
+A third task flushes idle cameras: a counted item is handed on when its track ends, so the items still in view when
+a camera stops sending would wait forever. When a camera has sent nothing for ``counting.idle_flush_s`` and none of
+its frames is in flight, its counter's `flush` ends every track, in the post thread like any frame, and
+`Store.commit_flush` commits the items with the emptied checkpoint (idempotent: nothing is stored twice).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import numpy as np
 
 from edge.config import CameraSection
 from edge.protocol import Code, Limits, ProtocolError, decode_jpeg
@@ -44,6 +51,7 @@ class CounterLike(Protocol):
     """The per-camera counter the worker drives (`edge.tracking.counter.CameraCounter`)."""
 
     def update(self, frame: Frame, dets: Detections) -> CountResultLike: ...
+    def flush(self) -> list[Any]: ...
     def state(self) -> dict[str, Any]: ...
     def restore(self, state: dict[str, Any]) -> None: ...
 
@@ -90,7 +98,7 @@ class Worker:
         """Both stages, until cancelled."""
         handoff: asyncio.Queue[list[Job]] = asyncio.Queue(maxsize=1)
         try:
-            await asyncio.gather(self._detect_loop(handoff), self._post_loop(handoff))
+            await asyncio.gather(self._detect_loop(handoff), self._post_loop(handoff), self._idle_loop())
         finally:
             self._detect_pool.shutdown(wait=False, cancel_futures=True)
             self._post_pool.shutdown(wait=False, cancel_futures=True)
@@ -210,13 +218,93 @@ class Worker:
             return
         height, width = image.shape[:2]
         lane.history.add(PastFrame(h.seq, job.payload, width, height, h.captured_at, result.tracked))
-        for item in result.counted:
+        self._save_item_frames(lane, result.counted, model)
+
+    def _save_item_frames(self, lane: Lane, items: list[Any], model: LoadedModel) -> None:
+        """Store the remembered frame each flagged item of ``items`` was seen best in."""
+        for item in items:
             past = lane.history.get(item.best_seq) if item.flagged else None
             if past is not None:
                 self.store.save_frame_image(
-                    h.camera_id, past.seq, past.jpeg, past.width, past.height, past.tracked, past.captured_at,
+                    lane.camera.id, past.seq, past.jpeg, past.width, past.height, past.tracked, past.captured_at,
                     taxonomy=model.detector.taxonomy,
                 )
+
+    # --- idle flush -----------------------------------------------------------------------------------------------
+
+    async def _idle_loop(self) -> None:
+        """Flush every camera that went quiet (see the module docstring), until cancelled."""
+        idle_s = self.pipeline.config.counting.idle_flush_s
+        if idle_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, idle_s / 4))
+            model = self.slot.model
+            if model is None:
+                continue
+            for lane in self.pipeline.idle_lanes(idle_s):
+                after_seq = lane.finished_seq
+                if after_seq is None:
+                    continue
+                try:
+                    stored = await loop.run_in_executor(self._post_pool, self._flush, lane, after_seq, model)
+                except StoreUnavailableError as exc:  # tried again on the next tick
+                    log.warning("camera %s: idle flush postponed, store unavailable: %s", lane.camera.id, exc)
+                    continue
+                except Exception:
+                    log.exception("camera %s: idle flush failed", lane.camera.id)
+                    lane.flushed_seq = after_seq  # not again until a new frame: no error every tick
+                    continue
+                if stored is None:  # a frame slipped in: flush when the camera is quiet again
+                    continue
+                lane.flushed_seq = after_seq
+                self.metrics.idle_flushes.labels(lane.camera.id).inc()
+                if stored:
+                    for item in stored:
+                        self.metrics.items_counted.labels(lane.camera.id, item.produce).inc()
+                        if item.flagged:
+                            self.metrics.items_flagged.labels(lane.camera.id, item.produce).inc()
+                    log.info("camera %s idle: %d item(s) in view committed", lane.camera.id, len(stored))
+
+    def _flush(self, lane: Lane, after_seq: int, model: LoadedModel) -> list[Any] | None:
+        """In the post thread: end the idle camera's tracks and commit the items handed on with the counter's state
+        after. Returns the items stored now ([]: nothing to hand on), None when the flush is stale."""
+        counter = lane.counter if lane.counter is not None else self._counter_from_checkpoint(lane, model, after_seq)
+        if counter is None:
+            return []
+        try:
+            items = counter.flush()
+            state = counter.state()
+            if not items and state == lane.checkpoint:
+                return []
+            self._save_item_frames(lane, items, model)
+            stored = self.store.commit_flush(lane.camera.id, after_seq, items, state, model_version=model.version)
+        except BaseException:
+            self._rewind(lane)
+            raise
+        if stored is None:
+            self._rewind(lane)
+            return None
+        lane.checkpoint = state
+        return stored
+
+    def _counter_from_checkpoint(self, lane: Lane, model: LoadedModel, seq: int) -> CounterLike | None:
+        """After a restart a camera that sends nothing has no counter yet; its checkpoint may still hold items in
+        view. Rebuild the counter from it (sized like the frames it saw), or None when there is nothing to rebuild."""
+        wh = (lane.checkpoint or {}).get("frame_wh")
+        if lane.checkpoint is None or not wh:
+            return None
+        blank = Frame(camera_id=lane.camera.id, seq=seq, captured_at=0.0,
+                      image=np.zeros((int(wh[1]), int(wh[0]), 3), np.uint8))
+        counter = self.make_counter(lane.camera, model, blank)
+        try:
+            counter.restore(lane.checkpoint)
+        except QCError as exc:
+            log.error("camera %s: checkpoint unusable for the idle flush (%s)", lane.camera.id, exc)
+            return None
+        lane.counter = counter
+        return counter
 
     @staticmethod
     def _rewind(lane: Lane) -> None:

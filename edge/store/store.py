@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from edge.store import checkpoints as checkpoint_repo
+from edge.store import flush as flush_repo
 from edge.store import frames as frame_repo
 from edge.store import items as item_repo
 from edge.store import models as model_repo
@@ -147,6 +148,30 @@ class Store(ReviewMethods):
             if checkpoint is not None:
                 checkpoint_repo.save_checkpoint(conn, camera_id, seq, checkpoint, now)
         return True
+
+    def commit_flush(
+        self,
+        camera_id: str,
+        after_seq: int,
+        items: Sequence[Item],
+        checkpoint: Mapping[str, Any],
+        *,
+        model_version: str | None = None,
+    ) -> list[Item] | None:
+        """Commit a camera's idle flush in one transaction: the counted items its counter handed on when its tracks
+        were ended (flagged ones with a pending flag and their crop) and the counter's state after, as of the camera's
+        last finished frame ``after_seq``. Returns the items stored now (an item already stored is skipped), or
+        None, writing nothing, when a frame after ``after_seq`` is already recorded (see `edge.store.flush`)."""
+        _check_key(camera_id, after_seq)
+        rows = [item_repo.item_row(_checked_item(it, camera_id), model_version=model_version) for it in items]
+        crops = [_checked_crop(it) for it in items]
+        _check_checkpoint(checkpoint, camera_id)
+        with self._transaction(write=True) as conn:
+            new = flush_repo.commit_flush(
+                conn, camera_id=camera_id, after_seq=after_seq, rows=rows, crops_jpeg=crops, checkpoint=checkpoint,
+                now=utc_now(),
+            )
+        return None if new is None else [items[i] for i in new]
 
     def record_dropped(
         self,

@@ -224,7 +224,7 @@ class BeltMotion:
             "last_seq": self.last_seq,
             "lo": self._lo,
             "bins": None if self._hist is None else len(self._hist),
-            "hist": None if self._hist is None else [[int(i), float(self._hist[i])] for i in np.flatnonzero(self._hist)],
+            "hist": [] if self._hist is None else [[int(i), float(self._hist[i])] for i in np.flatnonzero(self._hist)],
             "prev": self._prev.tolist(),
         }
 

@@ -2,9 +2,9 @@
 
 A truth item *crosses* when the centre of its first labelled box is upstream of the line and that of its last is
 not (the clip labels an item only while >= 40 % of it shows). A counted item is the truth item whose box in the
-item's best frame overlaps its best box most (IoU >= `MATCH_IOU`); two counted items on one truth item are a
-duplicate, a counted item on no crossing truth item is spurious. Flags are scored per item: precision over flagged
-counted items, recall over the crossing truth items that are not fresh.
+item's best frame overlaps its best box most (IoU >= `MATCH_IOU`, or one box lies inside the other: `MATCH_IOS`);
+two counted items on one truth item are a duplicate, a counted item on no crossing truth item is spurious. Flags
+are scored per item: precision over flagged counted items, recall over the crossing truth items that are not fresh.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from edge.tracking.boxes import overlap_of_smaller
 from edge.tracking.item import Item
 from edge.tracking.line import CountingLine
 
 MATCH_IOU = 0.3
+MATCH_IOS = 0.7  # or a box mostly inside the truth box (or around it): a half-item box on a long banana
 
 
 def crossing_items(truth: Mapping[str, Any], line: CountingLine) -> dict[int, Mapping[str, Any]]:
@@ -54,9 +56,12 @@ def match_items(items: Sequence[Item], truth: Mapping[str, Any]) -> list[int | N
     frames = _truth_boxes_by_frame(truth)
     out: list[int | None] = []
     for it in items:
-        candidates = [(_iou(it.best_box, box), tid) for tid, box in frames.get(it.best_seq, [])]
-        best = max(candidates, default=(0.0, None))
-        out.append(best[1] if best[0] >= MATCH_IOU else None)
+        mine = np.asarray(it.best_box, dtype=np.float64)
+        candidates = [
+            (_iou(mine, box), tid) for tid, box in frames.get(it.best_seq, [])
+            if _iou(mine, box) >= MATCH_IOU or overlap_of_smaller(mine, np.asarray(box, dtype=np.float64)) >= MATCH_IOS
+        ]
+        out.append(max(candidates)[1] if candidates else None)
     return out
 
 

@@ -70,6 +70,19 @@ def test_cli_json_on_stdout_and_truth_comparison(short_clip: Path, untrained_onn
     assert len(report["crops"]) == report["total_flagged"]
 
 
+def test_cli_sku_and_flag_threshold(short_clip: Path, untrained_onnx: Path) -> None:
+    result = CliRunner().invoke(
+        cli(),
+        ["inspect", str(short_clip / "clip.mp4"), "--json", "--model", str(untrained_onnx), "--sku", "4011=banana",
+         "--flag-below", "0.3"],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["sku"] == "4011" and set(report["flag_below"].values()) == {0.3}
+    assert all(it["produce"] == "banana" and it["sku"] == "4011" for it in report["items"])
+    assert all(it["flagged"] == (it["freshness"] < 0.3) for it in report["items"])
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [

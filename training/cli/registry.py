@@ -8,6 +8,7 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from vision.errors import InputError
 from vision.model_card import STAGES, Stage
 
 app = typer.Typer(
@@ -108,7 +109,11 @@ def register_cmd(
     registry: RegistryOpt = None,
     stage: Annotated[str, typer.Option("--stage", help=f"Initial stage: {', '.join(STAGES)}.")] = "candidate",
     eval_report: Annotated[
-        Path | None, typer.Option("--eval", help="`qc eval --json` report to keep with the version.")
+        Path | None,
+        typer.Option(
+            "--eval",
+            help="`qc eval --json` report to keep with the version; fills the card's metrics when the draft has none.",
+        ),
     ] = None,
     parent: Annotated[str | None, typer.Option("--parent", help="Override the card's parent version.")] = None,
 ) -> None:
@@ -117,8 +122,16 @@ def register_cmd(
 
     _check_stage(stage)
     draft = ModelCardDraft.load(card)
+    updates: dict[str, object] = {}
     if parent is not None:
-        draft = ModelCardDraft.model_validate({**draft.model_dump(), "parent_version": parent})
+        updates["parent_version"] = parent
+    if eval_report is not None and eval_report.is_file() and not draft.metrics:
+        report = json.loads(eval_report.read_text())
+        if not isinstance(report, dict):
+            raise InputError(f"{eval_report}: expected the JSON object of `qc eval --json`")
+        updates["metrics"] = {k: v for k, v in report.items() if k != "model"}  # as `qc export --eval` does
+    if updates:
+        draft = ModelCardDraft.model_validate({**draft.model_dump(), **updates})
     reg = _open(registry)
     registered = reg.register(onnx, draft, stage=cast(Stage, stage), eval_report=eval_report)
     typer.echo(

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
+import httpx
 import pytest
 from pydantic import ValidationError
+from review_world import review_app, serve
 
 from edge.review.charts import Series, axis, bar_chart, line_chart
 from edge.review.errors import BadReviewInput, NotFound
 from edge.review.inputs import QueueFilter, parse_box, parse_bulk, parse_filter, parse_id, parse_relabel
 from edge.review.sessions import SessionSigner
 from edge.review.settings import ReviewSection
+from edge.store.store import Store
 from vision.taxonomy import Taxonomy
 
 KEY = b"k" * 32
@@ -196,3 +199,9 @@ def test_charts_escape_labels_and_draw_every_value() -> None:
 def test_review_settings_refuse_bad_values(raw: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ReviewSection(**raw)
+
+
+def test_a_disabled_review_page_adds_no_routes(review_store: Store) -> None:
+    for enabled, status in ((False, 404), (True, 200)):
+        with serve(review_app(review_store, ReviewSection(enabled=enabled))) as url:
+            assert httpx.get(f"{url}/review/login").status_code == status

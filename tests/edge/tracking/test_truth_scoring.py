@@ -1,0 +1,53 @@
+"""Scoring counted items against a clip's truth: crossings, duplicates, misses, spurious items, flag P/R."""
+
+from __future__ import annotations
+
+from edge.tracking.item import Item
+from edge.tracking.line import CountingLine
+from edge.tracking.scoring import crossing_items, score_against_truth
+
+def _truth_item(tid: int, produce: str, condition: str, frames: list[int], boxes: list[list[float]]) -> dict:
+    return {"id": tid, "produce": produce, "condition": condition, "frames": frames, "boxes": boxes}
+
+
+TRUTH = {
+    "items": [
+        _truth_item(0, "apple", "fresh", [0, 1, 2], [[200, 0, 260, 60], [300, 0, 360, 60], [400, 0, 460, 60]]),
+        _truth_item(1, "apple", "rotten", [0, 1], [[250, 100, 310, 160], [350, 100, 410, 160]]),
+        _truth_item(2, "banana", "bruised", [1, 2], [[100, 200, 200, 240], [200, 200, 300, 240]]),  # never crosses
+        _truth_item(3, "tomato", "fresh", [0], [[400, 300, 450, 350]]),  # only seen past the line
+    ]
+}
+
+
+def item(track_id: int, produce: str, seq: int, box: tuple, flagged: bool) -> Item:
+    return Item(
+        camera_id="c", track_id=track_id, first_seq=0, last_seq=2, first_seen_at=0.0, last_seen_at=0.1, counted_seq=1,
+        produce=produce, condition="rotten" if flagged else "fresh", freshness=0.1 if flagged else 0.95,
+        flagged=flagged, votes={produce: 3}, frames=3, best_box=box, best_seq=seq,
+    )
+
+
+def test_crossing_items() -> None:
+    assert sorted(crossing_items(TRUTH, CountingLine.vertical(320))) == [0, 1]
+
+
+def test_score() -> None:
+    items = [
+        item(1, "apple", 1, (302, 2, 361, 59), flagged=False),  # truth 0
+        item(2, "apple", 2, (402, 1, 458, 60), flagged=True),  # truth 0 again: a duplicate, flagged wrongly
+        item(3, "banana", 2, (205, 200, 300, 238), flagged=True),  # truth 2: does not cross -> spurious
+        item(4, "tomato", 0, (0, 0, 10, 10), flagged=False),  # matches nothing -> spurious
+    ]
+    s = score_against_truth(items, TRUTH, CountingLine.vertical(320))
+    assert s["truth_total"] == 2 and s["counted_total"] == 4
+    assert (s["duplicates"], s["missed"], s["spurious"], s["wrong_produce"]) == (1, 1, 2, 0)
+    assert s["per_produce"]["apple"] == {"truth": 2, "counted": 2, "truth_spoiled": 1, "flagged": 1}
+    assert s["flag_precision"] == 0.0  # two flags, on a fresh apple and on an item that does not cross
+    assert s["flag_recall"] == 0.0  # the rotten apple was missed
+    assert s["max_count_error"] == 0.0  # 2 apples counted of 2, yet one is a duplicate: why both are reported
+
+
+def test_score_of_nothing() -> None:
+    s = score_against_truth([], {"items": []}, CountingLine.vertical(320))
+    assert s["truth_total"] == 0 and s["flag_precision"] is None and s["flag_recall"] is None
