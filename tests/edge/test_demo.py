@@ -41,7 +41,7 @@ def test_demo_runs_the_whole_loop_with_the_shipped_model(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--registry", "{tmp}/empty-registry"], "no production model in registry"),
+        (["--registry", "{tmp}/not-onnx.onnx"], "cannot create model registry at {tmp}/not-onnx.onnx"),  # a file
         (["--model", "{tmp}/missing.onnx"], "--model {tmp}/missing.onnx: no such file"),
         (["--model", "{tmp}/not-onnx.onnx"], "ONNX Runtime cannot load it"),
         (["--keep", "{tmp}/used"], "must be a new or empty folder"),
