@@ -78,7 +78,9 @@ def test_export_cli_writes_report_and_registers(exported_and_registered: tuple[P
     assert report["passed"] is True
     assert [m["dtype"] for m in report["models"]] == ["fp32"]
     assert report["models"][0]["parity"]["frames"] == 4
-    assert report["registered"] == [{"dtype": "fp32", "version": "v0001", "stage": "production", "registry": str(root)}]
+    # The empty registry was seeded with the shipped model (v0001), so the export is v0002 and takes over production.
+    assert report["registered"] == [{"dtype": "fp32", "version": "v0002", "stage": "production", "registry": str(root)}]
+    assert Registry(root).get("v0001").stage == "archived"
     assert json.loads((out / "export_report.json").read_text())["registered"] == report["registered"]
     card = Registry(root).production()
     assert card.metrics == {"map50": 0.5, "map50_95": 0.25}
@@ -94,23 +96,24 @@ def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict
         app, ["registry", "register", str(out / "model.onnx"), "--card", str(out / "model.card.json"), *reg]
     )
     assert added.exit_code == 0, added.output
-    assert json.loads(added.stdout)["version"] == "v0002"
+    assert json.loads(added.stdout)["version"] == "v0003"
 
     listed = runner.invoke(app, ["registry", "list", "--json", *reg])
     assert [(c["version"], c["stage"]) for c in json.loads(listed.stdout)] == [
-        ("v0001", "production"),
-        ("v0002", "candidate"),
+        ("v0001", "archived"),  # the shipped model the empty registry was seeded with
+        ("v0002", "production"),
+        ("v0003", "candidate"),
     ]
     table = runner.invoke(app, ["registry", "list", *reg])
-    assert "v0002" in table.stdout and "candidate" in table.stdout
+    assert "v0003" in table.stdout and "candidate" in table.stdout
 
     shown = runner.invoke(app, ["registry", "show", "production", "--verify", *reg])
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.stdout)["version"] == "v0001" and json.loads(shown.stdout)["verified"] is True
+    assert json.loads(shown.stdout)["version"] == "v0002" and json.loads(shown.stdout)["verified"] is True
 
-    promoted = runner.invoke(app, ["registry", "promote", "v0002", *reg])
-    assert json.loads(promoted.stdout) == {"version": "v0002", "stage": "production", "archived": ["v0001"]}
-    assert Registry(root).get("v0001").stage == "archived"
+    promoted = runner.invoke(app, ["registry", "promote", "v0003", *reg])
+    assert json.loads(promoted.stdout) == {"version": "v0003", "stage": "production", "archived": ["v0002"]}
+    assert Registry(root).get("v0002").stage == "archived"
 
 
 @pytest.mark.parametrize(
