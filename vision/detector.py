@@ -101,6 +101,7 @@ class Detector:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         cpu_mem_arena: bool = True,
+        intra_op_spinning: bool = False,
     ) -> None:
         """Load ``model_path`` and check it against ``taxonomy``.
 
@@ -111,6 +112,9 @@ class Detector:
         arena defaults to ``arena_extend_strategy=kSameAsRequested`` (`GPU_ARENA_DEFAULTS`).
         ``cpu_mem_arena=False`` turns ONNX Runtime's CPU arena off: tensors come from malloc and go back after each
         run, so memory never stays at a past peak (ORT's ``enable_cpu_mem_arena``), at some cost per run.
+        ``intra_op_spinning``: whether ONNX Runtime's intra-op threads spin-wait for work between parallel sections
+        (ORT's default). Off by default: in a service the same cores also decode JPEGs, track and commit, and on a
+        shared CPU spinning threads burn the time slices the work they wait for needs (measured by `qc bench`).
         Post-processing: ``conf_threshold``, ``iou_threshold``, ``max_det``, ``nms_by`` (see `vision.decode.decode`).
         Raises ModelLoadError for a missing, corrupt or mismatched model and InputError for bad settings.
         """
@@ -138,6 +142,7 @@ class Detector:
         options = [{**GPU_ARENA_DEFAULTS.get(p, {}), **given.get(p, {})} for p in chosen]
         sess_options = ort.SessionOptions()
         sess_options.enable_cpu_mem_arena = bool(cpu_mem_arena)
+        sess_options.add_session_config_entry("session.intra_op.allow_spinning", "1" if intra_op_spinning else "0")
         if intra_op_threads:
             sess_options.intra_op_num_threads = intra_op_threads
         try:

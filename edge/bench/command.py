@@ -41,6 +41,9 @@ def bench(
     cpu_arena: Annotated[
         bool, typer.Option("--cpu-arena/--no-cpu-arena", help="ONNX Runtime's CPU memory arena for (a)-(c).")
     ] = True,
+    save: Annotated[
+        Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout).")
+    ] = None,
     soak: Annotated[
         float | None,
         typer.Option(help="Soak: only the service, under the streams for this many seconds; reports RSS growth."),
@@ -58,7 +61,10 @@ def bench(
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     with contextlib.redirect_stdout(sys.stderr):
         report = run_bench(options, log=lambda message: typer.echo(message, err=True))
+    text = json.dumps(report.to_json(), indent=1)
+    if save is not None:
+        save.write_text(text + "\n")
     if json_out:
-        typer.echo(json.dumps(report.to_json(), indent=1))
+        typer.echo(text)
     else:
         typer.echo(report.table())

@@ -35,6 +35,7 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
     assert report["input_shape"] == [192, 320]  # 640 x 360 fitted into 320, padded to stride 32
     assert report["frame_source"] == "qc synth clip"
     (by_batch,) = report["by_batch"]
+    assert report["limit_fps"] == max(by_batch["limit"]["fps"], by_batch["limit_default"]["fps"])
     assert len(by_batch["detector"]["rounds_s"]) == 1
     # Ours and the peer ran the same model on the same frames (untrained: both find nothing).
     assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"]
@@ -53,7 +54,7 @@ def test_without_peer_and_service_the_table_says_so(untrained_onnx: Path) -> Non
     done = qc_bench("--model", str(untrained_onnx), "--frames", "4", "--streams", "0", "--rounds", "1", "--no-peer",
                     "--batch", "2", "--batch", "4")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "(a) limit: ONNX Runtime alone" in done.stdout and "skipped (--no-peer)" in done.stdout
+    assert "(a) ORT alone, our session" in done.stdout and "skipped (--no-peer)" in done.stdout
     assert done.stdout.count("ratio_vs_limit") == 2  # one line per batch size
     assert "service:" not in done.stdout
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from oracle_streams import Damage, H, W, item_path, load_truth, oracle_stream, scripted
+from oracle_streams import Damage, H, W, item_path, load_truth, oracle_stream, scripted, truth_ids_counted
 
 from edge.tracking import CameraCounter, CounterConfig, CountingLine, FlagPolicy
 from edge.tracking.item import MAX_CROP_BYTES
@@ -155,3 +155,27 @@ def test_empty_frames_are_fine(taxonomy: Taxonomy) -> None:
         r = c.update(Frame("cam", k, k / 15, image), Detections.empty())
         assert r.counted == [] and len(r.tracked) == 0
     assert c.flush() == []
+
+
+def test_flush_then_resume_after_a_stopped_belt_counts_nothing_twice(taxonomy: Taxonomy) -> None:
+    """The service flushes an idle camera; the belt stood still meanwhile and the camera's seq jumped. Items in view
+    were counted before (or not yet) and must not count again just because the belt motion no longer explains where
+    they are: after a flush the counter starts over as at the start of a stream."""
+    paths = [item_path(i, 0, x0=-60 - 110 * i, y=40 + 70 * (i % 4), size=60, step=20, frames=range(0, 200))
+             for i in range(8)]
+    stream = scripted(taxonomy, paths, 60)
+    resumed = [(Frame(f.camera_id, f.seq + 500, f.captured_at, f.image), d) for f, d in stream[30:]]
+    c = new_counter(taxonomy)
+    items, sources = [], {}
+    for k, (frame, dets) in enumerate(stream[:30] + resumed):
+        if k == 30:
+            items += c.flush()
+        r = c.update(frame, dets)
+        items += r.counted
+        for iid, tid in zip(r.tracked.tracker_id, r.tracked.data["truth_id"]):
+            sources.setdefault(int(iid), {}).setdefault(int(tid), 0)
+            sources[int(iid)][int(tid)] += 1
+    items += c.flush()
+    counted = truth_ids_counted(items, sources)
+    assert len(counted) >= 5
+    assert len(counted) == len(set(counted))
