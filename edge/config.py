@@ -204,6 +204,20 @@ class StoreSection(_Section):
     )
 
 
+class FeedSection(_Section):
+    every_s: float | None = Field(
+        None, gt=0, description="Export the waste feed every this many seconds into the store's waste_feed table "
+        "(and Parquet under `out`); off by default (`qc waste export --every` does the same beside the service)."
+    )
+    days: int = Field(
+        7, ge=1, le=92, description="Days (UTC, through today) each periodic export covers: late reviews in them update "
+        "their rows."
+    )
+    hourly: bool = Field(False, description="Hourly rows instead of daily ones.")
+    site: str = Field("default", min_length=1, max_length=64, description="Site name written into the feed's rows.")
+    out: Path | None = Field(None, description="Folder for the Parquet files; none = the SQL table only.")
+
+
 class ModelSection(_Section):
     registry_root: Path | None = Field(
         None, description="Model registry folder; default $QC_REGISTRY or the XDG data dir's registry."
@@ -248,6 +262,7 @@ class ServeConfig(BaseSettings):
     review: ReviewSection = Field(
         default_factory=ReviewSection, description="The review page under /review: users, sessions, page size."
     )
+    feed: FeedSection = Field(default_factory=FeedSection, description="Periodic export of the waste feed.")
 
     @classmethod
     def settings_customise_sources(

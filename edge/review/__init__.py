@@ -54,7 +54,15 @@ def include_review(
         return
     from starlette.staticfiles import StaticFiles
 
-    from edge.review import admin_routes, auth_routes, dashboard_routes, image_routes, page_routes, queue_routes
+    from edge.review import (
+        admin_routes,
+        auth_routes,
+        dashboard_routes,
+        image_routes,
+        page_routes,
+        queue_routes,
+        waste_routes,
+    )
     from edge.review.context import PREFIX, STATIC_DIR, ReviewContext
     from edge.review.errors import ReviewError
     from edge.review.guard import ReviewGuardMiddleware, error_handler
@@ -63,7 +71,7 @@ def include_review(
 
     ctx = ReviewContext(settings, store_of, taxonomy or Taxonomy.load())
     install_filters(ctx.templates.env)
-    for module in (auth_routes, page_routes, queue_routes, image_routes, dashboard_routes, admin_routes):
+    for module in (auth_routes, page_routes, queue_routes, image_routes, dashboard_routes, admin_routes, waste_routes):
         app.include_router(module.router(ctx))
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="review-static")
     app.add_exception_handler(ReviewError, error_handler(ctx))

@@ -49,6 +49,7 @@ def create_app(config: ServeConfig, *, make_counter: CounterFactory | None = Non
             start_pipeline(runtime)
             start_worker(runtime, make_counter)
             start_model(runtime)
+            start_feed(runtime)
             yield {"runtime": runtime}
         finally:
             await stop(runtime)
@@ -153,6 +154,28 @@ def check_against_model(config: ServeConfig, model: LoadedModel) -> None:
     if bad:
         raise ConfigError(f"settings that do not fit model {model.version} (produce kinds {sorted(known)}): "
                           + "; ".join(bad))
+
+
+def start_feed(runtime: Runtime) -> None:
+    """The periodic waste-feed export, when configured (``feed.every_s``)."""
+    if runtime.config.feed.every_s is not None:
+        runtime.tasks.append(asyncio.create_task(_export_feed_periodically(runtime), name="qc-feed"))
+
+
+async def _export_feed_periodically(runtime: Runtime) -> None:
+    from edge.feed.export import export_waste, export_window
+
+    feed = runtime.config.feed
+    while True:
+        try:  # the window rolls with the clock; a failed run (store unavailable) is retried at the next tick
+            start, end = export_window(None, None, days=feed.days)
+            result = await asyncio.to_thread(
+                export_waste, runtime.store, start, end, hourly=feed.hourly, site=feed.site, out=feed.out
+            )
+            log.info("waste feed exported: %s", result)
+        except Exception as exc:  # noqa: BLE001 - the service outlives a failed export
+            log.warning("waste feed export failed: %s", exc)
+        await asyncio.sleep(feed.every_s or 60.0)
 
 
 async def stop(runtime: Runtime) -> None:

@@ -130,6 +130,7 @@ class CameraCounter:
         self._items: dict[int, ItemRecord] = {}
         self._owner: dict[int, int] = {}  # live track id -> item id
         self._frame_wh: tuple[int, int] | None = None
+        self._start: int | None = None  # first seq of the stream, or since the last flush: nothing before is ours
 
     # --- public API ----------------------------------------------------------------------------------------------
 
@@ -149,6 +150,11 @@ class CameraCounter:
         h, w = frame.image.shape[:2]
         self._frame_wh = (w, h)
         seq = frame.seq
+        last = self.tracker.belt.last_seq
+        if last is not None and seq <= last:  # checked here too, before anything is touched
+            raise InputError(f"counter: frame seq {seq} does not follow {last} (frames of a camera must be in order)")
+        if self._start is None:
+            self._start = seq
         twin_of = twins(dets.xyxy, dets.confidence)
         kept = np.flatnonzero(twin_of < 0)
         step = self.tracker.update(seq, dets.xyxy[kept], dets.confidence[kept], (w, h))
@@ -182,9 +188,12 @@ class CameraCounter:
         return CountResult(counted=counted, tracked=tracked)
 
     def flush(self) -> list[Item]:
-        """End of stream: end every track and hand on the counted items still in view."""
+        """End of stream: end every track and hand on the counted items still in view. Frames may follow (a camera
+        that was idle): the counter then starts over as at the start of a stream — what it sees first past the line
+        is not assumed to have crossed it while nobody looked — but still recognises the items it knew."""
         last = self.tracker.belt.last_seq
         seq = 0 if last is None else last
+        self._start = None
         return [item for e in self.tracker.end_all() if (item := self._end_track(e, seq)) is not None]
 
     def state(self, include_crops: bool = True) -> dict[str, Any]:
@@ -197,6 +206,7 @@ class CameraCounter:
             "items": [it.to_state(include_crops) for it in self._items.values()],
             "owner": [[t, i] for t, i in self._owner.items()],
             "frame_wh": None if self._frame_wh is None else list(self._frame_wh),
+            "start": self._start,
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -214,12 +224,14 @@ class CameraCounter:
             owner = {int(t): int(i) for t, i in state["owner"]}
             wh = state["frame_wh"]
             frame_wh = None if wh is None else (int(wh[0]), int(wh[1]))
+            start = None if state["start"] is None else int(state["start"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"counter snapshot is malformed ({exc!r})") from exc
         self.tracker.load_state(state["tracker"])
         self._items = {it.id: it for it in items}
         self._owner = owner
         self._frame_wh = frame_wh
+        self._start = start
 
     # --- internals -----------------------------------------------------------------------------------------------
 
@@ -371,7 +383,7 @@ class CameraCounter:
         """Whether an item first seen on or past the line was upstream ``infer_missed_frames`` frames of belt travel
         before that (with today's speed estimate, which at the first sighting may not have settled yet), while the
         stream was already running: the detector missed it there."""
-        start = self.tracker.belt.first_seq
+        start = self._start
         since_start = item.first_seq - (item.first_seq if start is None else start)
         back_frames = min(self.config.infer_missed_frames, since_start)
         return back_frames > 0 and self.line.side(item.first_along - self.belt_speed * back_frames) == UPSTREAM

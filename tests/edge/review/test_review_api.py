@@ -135,3 +135,26 @@ def test_dashboard_counts_and_precision(ops_client: tuple[httpx.Client, str], re
     assert '<strong id="precision-overall">67%</strong>' in page.text  # 2 confirmed of 3 reviewed
     assert page.text.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"') == 1 + 4  # precision + 4 kinds
     assert client.get("/review/dashboard", params={"days": "0"}).status_code == 400
+
+
+def test_waste_api_serves_the_feed_aggregates(ops_client: tuple[httpx.Client, str], review_store: Store) -> None:
+    from edge.feed.api import waste_json
+
+    client, _ = ops_client
+    review_store.apply_review(1, "confirm_waste", OPS_USER)
+    got = client.get("/review/api/waste")  # default window: the last 7 days, where the seeded items lie
+    assert got.status_code == 200
+    assert got.headers["cache-control"] == "no-store"
+    body = got.json()
+    assert body == waste_json(review_store)
+    assert sum(row["confirmed_waste"] for row in body["rows"]) == 1
+    assert sum(row["items_inspected"] for row in body["rows"]) == len(review_store.items())
+    old = client.get("/review/api/waste", params={"since": "2000-01-01", "until": "2000-03-01"}).json()
+    assert old["rows"] == []
+    bad = client.get("/review/api/waste", params={"since": "<script>"})
+    assert bad.status_code == 400 and "<script>" not in bad.text
+    assert client.get("/review/api/waste", params={"hourly": "maybe"}).status_code == 400
+
+
+def test_waste_api_needs_a_signed_in_user(review_url: str) -> None:
+    assert httpx.get(f"{review_url}/review/api/waste", follow_redirects=False).status_code in (401, 303)
