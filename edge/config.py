@@ -11,7 +11,7 @@ Example::
     data_dir: /var/lib/conveyor-qc
     model: {registry_root: /var/lib/conveyor-qc/registry, version: null, providers: null}
     counting:
-      flag_below: {default: 0.5, banana: 0.4}
+      flag_below: {default: 0.8, banana: 0.7}
       skus: {APL-GALA-1KG: apple}
       idle_flush_s: 5
     cameras:
@@ -148,9 +148,15 @@ class CameraSection(_Section):
         return self
 
 
+# Flag an item below this freshness unless configured otherwise: fresh is 1.0 and the mildest defect (bruised) 0.6,
+# so 0.8 flags bruised items too (at 0.5 they never are). Equal to edge.tracking.aggregate.DEFAULT_FLAG_THRESHOLD,
+# what `qc inspect` uses (a test keeps the two equal; config does not import the tracking package).
+DEFAULT_FLAG_BELOW = 0.8
+
+
 class CountingSection(_Section):
     flag_below: dict[str, float] = Field(
-        default_factory=lambda: {"default": 0.5},
+        default_factory=lambda: {"default": DEFAULT_FLAG_BELOW},
         description="Freshness below which an item is flagged, per produce kind; key 'default' for the rest.",
     )
     skus: dict[str, str] = Field(
@@ -175,7 +181,7 @@ class CountingSection(_Section):
         """The flag threshold of ``produce`` on ``camera``: camera override, else per-produce, else default."""
         if camera is not None and produce in camera.flag_below:
             return camera.flag_below[produce]
-        return self.flag_below.get(produce, self.flag_below.get("default", 0.5))
+        return self.flag_below.get(produce, self.flag_below.get("default", DEFAULT_FLAG_BELOW))
 
 
 class BatcherSection(_Section):

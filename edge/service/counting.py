@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.config import CameraSection, LineSection, ServeConfig
+from edge.config import DEFAULT_FLAG_BELOW, CameraSection, LineSection, ServeConfig
 from edge.service.model import LoadedModel
 from edge.service.worker import CounterFactory
 from edge.tracking.aggregate import FlagPolicy
@@ -30,7 +30,7 @@ def flag_policy(config: ServeConfig, camera: CameraSection) -> FlagPolicy:
     """Flag thresholds: the camera's overrides over the per-produce ones over the default."""
     per_produce = {k: v for k, v in config.counting.flag_below.items() if k != "default"}
     per_produce.update(camera.flag_below)
-    return FlagPolicy(default=config.counting.flag_below.get("default", 0.5), per_produce=per_produce)
+    return FlagPolicy(default=config.counting.flag_below.get("default", DEFAULT_FLAG_BELOW), per_produce=per_produce)
 
 
 def counter_factory(config: ServeConfig) -> CounterFactory:

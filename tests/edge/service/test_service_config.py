@@ -127,3 +127,12 @@ def test_qc_serve_validate_config(tmp_path: Path) -> None:
                           "--validate-config"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2
     assert "batcher.max_batch (line 17)" in bad.stderr and bad.stderr.startswith("error:")
+
+
+def test_the_service_and_qc_inspect_flag_at_the_same_default_threshold() -> None:
+    from edge.config import DEFAULT_FLAG_BELOW, CountingSection
+    from edge.tracking.aggregate import DEFAULT_FLAG_THRESHOLD
+
+    assert DEFAULT_FLAG_BELOW == DEFAULT_FLAG_THRESHOLD
+    assert CountingSection().threshold("apple") == DEFAULT_FLAG_THRESHOLD
+    assert CountingSection().threshold("apple") > 0.6  # bruised (freshness 0.6) is flagged by default
