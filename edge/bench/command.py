@@ -41,6 +41,9 @@ def bench(
     cpu_arena: Annotated[
         bool, typer.Option("--cpu-arena/--no-cpu-arena", help="ONNX Runtime's CPU memory arena for (a)-(c).")
     ] = True,
+    spin: Annotated[
+        bool, typer.Option("--spin/--no-spin", help="Let our session's intra-op threads spin-wait (ORT's default).")
+    ] = False,
     save: Annotated[
         Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout).")
     ] = None,
@@ -56,7 +59,7 @@ def bench(
     options = BenchOptions(
         model=model, frames=frames, batches=tuple(batch or (8,)), streams=streams, fps=fps, seconds=seconds,
         rounds=rounds, frame_size=frame_size, source=source, seed=seed, queue_limit=queue_limit, peer=peer,
-        cpu_mem_arena=cpu_arena, soak_s=soak,
+        cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     with contextlib.redirect_stdout(sys.stderr):

@@ -69,6 +69,7 @@ class BenchReport:
     service: ServiceResult | None = None
     soak: ServiceResult | None = None
     cpu_mem_arena: bool = True
+    spinning: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """One object; the headline keys are those of the first batch size."""
@@ -81,8 +82,10 @@ class BenchReport:
             "machine": self.machine, "model": self.model, "provider": self.provider, "imgsz": list(self.imgsz),
             "frames": self.frames, "frame_size": list(self.frame_size), "frame_source": self.frame_source,
             "jpeg_bytes_mean": self.jpeg_bytes_mean, "rounds": self.rounds, "cpu_mem_arena": self.cpu_mem_arena,
+            "intra_op_spinning": self.spinning,
             "batch": head.batch if head else None, "input_shape": list(head.input_shape) if head else None,
-            "limit_fps": head.limit_fps if head else None, "detector_fps": fps("detector"), "detector_serial_fps": fps("serial"),
+            "limit_fps": head.limit_fps if head else None, "detector_fps": fps("detector"),
+            "detector_serial_fps": fps("serial"),
             "peer_fps": fps("peer"), "peer_unavailable": head.measures["peer"].unavailable if head else None,
             "ratio_vs_limit": head.ratio_vs_limit if head else None,
             "ratio_vs_peer": head.ratio_vs_peer if head else None,
@@ -98,8 +101,8 @@ class BenchReport:
         lines = [
             f"qc bench on {self.machine}",
             f"model {self.model} on {self.provider}, fit {self.imgsz[0]}x{self.imgsz[1]}; {self.frames} frames "
-            f"{w}x{h} JPEG ({self.jpeg_bytes_mean / 1024:.0f} KiB, {self.frame_source}); median of {self.rounds} "
-            f"round(s)",
+            f"{w}x{h} JPEG ({self.jpeg_bytes_mean / 1024:.0f} KiB, {self.frame_source})"
+            + (f"; median of {self.rounds} round(s)" if self.batches else ""),
         ]
         if self.batches:
             head = f"{'batch':>5}  {'input':>9}  {'path':<31} {'frames/s':>9} {'ms/frame':>9} {'dets/frame':>10}"

@@ -36,6 +36,7 @@ class BenchOptions:
     queue_limit: int = 64
     peer: bool = True
     cpu_mem_arena: bool = True
+    spinning: bool = False
     soak_s: float | None = None
 
     def check(self) -> None:
@@ -71,7 +72,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
     """Measure everything ``options`` asks for; progress goes to ``log``."""
     options.check()
     model, taxonomy = resolve_model(options.model)
-    detector = Detector(model, taxonomy, cpu_mem_arena=options.cpu_mem_arena)
+    detector = Detector(model, taxonomy, cpu_mem_arena=options.cpu_mem_arena, intra_op_spinning=options.spinning)
     width, height = options.frame_size
     log(f"frames: {options.frames} at {width}x{height} ...")
     frames = load_frames(options.frames, width, height, options.seed, options.source)
@@ -79,6 +80,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         machine=machine_name(), model=str(model), provider=detector.provider, imgsz=detector.imgsz,
         frames=options.frames, frame_size=(width, height), frame_source=frames.source,
         jpeg_bytes_mean=frames.mean_bytes, rounds=options.rounds, cpu_mem_arena=options.cpu_mem_arena,
+        spinning=options.spinning,
     )
     input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
     if options.soak_s is None:
