@@ -1,14 +1,18 @@
-"""Store fixtures: every store test runs on a real SQLite file and on the real PostgreSQL server (store_backends)."""
+"""Edge fixtures shared by the store, feed and retraining-data tests: a store on each backend (a real SQLite file and
+the real PostgreSQL server, see tests/edge/store/store_backends.py)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_backends import BACKENDS, empty_database
 
-from edge.store import Store
+sys.path.insert(0, str(Path(__file__).resolve().parent / "store"))  # the store tests' backend helpers
+from store_backends import BACKENDS, empty_database  # noqa: E402
+
+from edge.store import Store  # noqa: E402
 
 
 @pytest.fixture(params=BACKENDS)
