@@ -145,3 +145,21 @@ def metric_value(exposition: str, name: str, **labels: str) -> float | None:
         if series == (f"{name}{{{want}}}" if want else name):
             return float(value)
     return None
+
+
+def clip_as_jpegs(out: Path, seconds: float, seed: int, density: float) -> list[bytes]:
+    """A synthetic conveyor clip (10 fps, 320x180, 1 m/s) rendered into ``out``, as the JPEGs a capture daemon sends."""
+    from training.synth.clip import generate_clip
+    from vision.taxonomy import Taxonomy
+
+    generate_clip(out, seconds, 10.0, seed=seed, taxonomy=Taxonomy.load(), speed=1.0, density=density,
+                  width=320, height=180)
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    jpegs: list[bytes] = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        jpegs.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    cap.release()
+    return jpegs

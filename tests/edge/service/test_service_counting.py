@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import pytest
-from service_harness import open_stream, running, send_and_ack, service_config
+from service_harness import clip_as_jpegs, open_stream, running, send_and_ack, service_config
 
 from edge.protocol import FrameHeader, decode_jpeg, encode_frame, parse_ack
 from edge.service.counting import counter_factory
@@ -20,25 +19,12 @@ from edge.service.model import load_model
 from edge.store.store import Store
 from vision.frame import Frame
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME
-from vision.taxonomy import Taxonomy
 
 
 @pytest.fixture(scope="module")
-def clip_jpegs(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy) -> list[bytes]:
+def clip_jpegs(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     """A 6 s synthetic conveyor clip at 10 fps, as the JPEGs a capture daemon would send."""
-    from training.synth.clip import generate_clip
-
-    out = tmp_path_factory.mktemp("svc_clip")
-    generate_clip(out, 6.0, 10.0, seed=777, taxonomy=taxonomy, speed=1.0, density=4.0, width=320, height=180)
-    cap = cv2.VideoCapture(str(out / "clip.mp4"))
-    jpegs: list[bytes] = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        jpegs.append(buf.tobytes())
-    cap.release()
+    jpegs = clip_as_jpegs(tmp_path_factory.mktemp("svc_clip"), 6.0, seed=777, density=4.0)
     assert len(jpegs) == 60
     return jpegs
 

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import httpx
 import pytest
-from service_harness import metric_value, open_stream, running, service_config
+from service_harness import clip_as_jpegs, metric_value, open_stream, running, service_config
 
 from edge.config import ServeConfig
 from edge.protocol import FrameHeader, decode_jpeg, encode_frame, parse_ack
@@ -23,7 +22,6 @@ from edge.service.counting import counter_factory
 from edge.service.model import load_model
 from edge.store.store import Store
 from vision.frame import Frame
-from vision.taxonomy import Taxonomy
 
 IDLE_S = 1.0
 WINDOW = 16  # below the harness's queue_limit: no 'retry' answers
@@ -31,21 +29,9 @@ T0 = 1_800_000_000.0
 
 
 @pytest.fixture(scope="module")
-def clip_jpegs(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy) -> list[bytes]:
+def clip_jpegs(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     """A 3 s clip at 10 fps, dense enough that items are past the line and still in view at its end."""
-    from training.synth.clip import generate_clip
-
-    out = tmp_path_factory.mktemp("flush_clip")
-    generate_clip(out, 3.0, 10.0, seed=7, taxonomy=taxonomy, speed=1.0, density=6.0, width=320, height=180)
-    cap = cv2.VideoCapture(str(out / "clip.mp4"))
-    jpegs: list[bytes] = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        jpegs.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
-    cap.release()
-    return jpegs
+    return clip_as_jpegs(tmp_path_factory.mktemp("flush_clip"), 3.0, seed=7, density=6.0)
 
 
 def item_keys(items: list[Any]) -> list[tuple[Any, ...]]:
