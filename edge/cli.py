@@ -24,6 +24,9 @@ def register(app: typer.Typer) -> None:
     from edge.bench.command import bench
 
     app.command("bench")(bench)
+    from edge.monitoring.cli import monitor
+
+    app.command("monitor")(monitor)
     from edge.feed.cli import app as waste_app
 
     app.add_typer(waste_app, name="waste")

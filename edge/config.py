@@ -10,6 +10,7 @@ Example::
     service: {host: 0.0.0.0, port: 8000}
     data_dir: /var/lib/conveyor-qc
     model: {registry_root: /var/lib/conveyor-qc/registry, version: null, providers: null}
+    rollout: {watch_s: 10, canary_cameras: [belt2], shadow: true}  # follow the registry (edge.rollout)
     counting:
       flag_below: {default: 0.8, banana: 0.7}
       skus: {APL-GALA-1KG: apple}
@@ -224,9 +225,89 @@ class FeedSection(_Section):
     out: Path | None = Field(None, description="Folder for the Parquet files; none = the SQL table only.")
 
 
+class MonitorSection(_Section):
+    """Model monitoring (`GET /alerts`, `qc monitor`): the rules' windows and thresholds. Every alert names the
+    camera, the model version and the numbers."""
+
+    check_every_s: float = Field(5.0, gt=0, description="How often the rules are checked (alerts logged, gauges set).")
+    flowing_s: float = Field(
+        30.0, gt=0, description="A camera counts as streaming while its last frame came within this many seconds; "
+        "per-camera rules stay quiet for a camera that stopped sending."
+    )
+    no_detections_s: float = Field(
+        300.0, gt=0, description="Alert when a streaming camera's frames have had no detection for this long "
+        "(silence is timed from the model version's first frame on that camera)."
+    )
+    no_detections_min_frames: int = Field(
+        10, ge=1, description="Frames without a detection needed too before no_detections fires (a trickle "
+        "proves nothing)."
+    )
+    bucket_s: float = Field(
+        60.0, gt=0, description="Flag rate and class mix are summed in time buckets of this length (bounded memory)."
+    )
+    recent_s: float = Field(900.0, gt=0, description="The recent window compared with the trailing one.")
+    trailing_s: float = Field(3600.0, gt=0, description="The trailing window, just before the recent one.")
+    flag_rate_delta: float = Field(
+        0.15, gt=0, le=1, description="Alert when the recent flag rate (flagged / counted items) differs from the "
+        "trailing one by more than this (absolute, e.g. 0.05 -> 0.20)."
+    )
+    min_items: int = Field(50, ge=1, description="Counted items each window needs before flag rates are compared.")
+    class_mix_tvd: float = Field(
+        0.3, gt=0, le=1, description="Alert when the total variation distance between the recent and the trailing "
+        "class mix of the detections exceeds this (0 = same mix, 1 = disjoint)."
+    )
+    min_detections: int = Field(300, ge=1, description="Detections each window needs before class mixes are compared.")
+    review_every_s: float = Field(60.0, gt=0, description="How often review decisions are read from the store.")
+    review_last_n: int = Field(
+        100, ge=1, le=500, description="Review precision is computed over each camera's last this many decided flags."
+    )
+    min_reviews: int = Field(20, ge=1, description="Decided flags needed before review precision is judged.")
+    min_precision: float = Field(
+        0.6, ge=0, le=1, description="Alert when review precision (confirmed / (confirmed + rejected)) is below this."
+    )
+    shadow_max_disagreement: float = Field(
+        0.2, ge=0, le=1, description="Alert when the shadow model's disagreement with production (1 - mean "
+        "agreement over the window) is above this."
+    )
+    shadow_window: int = Field(500, ge=1, description="Latest shadow agreements kept per camera (within recent_s).")
+    shadow_min_frames: int = Field(50, ge=1, description="Shadow agreements needed before disagreement is judged.")
+    colour_baseline_s: float = Field(
+        300.0, gt=0, description="A camera's belt colour baseline: the mean over its first this many seconds of "
+        "frames (kept while the service runs)."
+    )
+    colour_window_s: float = Field(
+        60.0, gt=0, description="Time constant of the moving average of the belt colour compared with the baseline."
+    )
+    colour_min_frames: int = Field(
+        10, ge=1, description="Frames the baseline and the moving average each need before colour is judged."
+    )
+    brightness_delta: float = Field(
+        0.25, gt=0, description="Alert (exposure_drift) when the belt's brightness differs from the baseline by "
+        "more than this fraction."
+    )
+    white_balance_delta: float = Field(
+        0.15, gt=0, description="Alert (colour_drift) when the belt's B/G or R/G ratio differs from the baseline by "
+        "more than this fraction."
+    )
+    colour_sample_width: int = Field(
+        80, ge=8, description="Frames are subsampled to about this width before the belt colour is measured."
+    )
+
+    @model_validator(mode="after")
+    def _windows_hold_buckets(self) -> MonitorSection:
+        if self.recent_s < self.bucket_s or self.trailing_s < self.bucket_s:
+            raise ValueError(
+                f"recent_s ({self.recent_s:g}) and trailing_s ({self.trailing_s:g}) must each be at least bucket_s "
+                f"({self.bucket_s:g})"
+            )
+        return self
+
+
 class ModelSection(_Section):
-    registry_root: Path | None = Field(
-        None, description="Model registry folder; default $QC_REGISTRY or the XDG data dir's registry."
+    # A string, not a Path: a Path would turn an object-store URL (s3://bucket/x) into s3:/bucket/x.
+    registry_root: str | None = Field(
+        None, description="Model registry folder or fsspec URL (s3://bucket/registry); default $QC_REGISTRY or the "
+        "XDG data dir's registry."
     )
     version: str | None = Field(None, description="Model version to serve (e.g. v0003); default the production one.")
     providers: list[str] | None = Field(
@@ -236,6 +317,28 @@ class ModelSection(_Section):
     imgsz: int | None = Field(None, ge=32, description="Fit size for dynamic-shape models; default the card's.")
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="Detection confidence threshold.")
     iou_threshold: float = Field(0.6, gt=0, le=1, description="NMS IoU threshold.")
+
+
+class RolloutSection(_Section):
+    """Following the model registry: hot-swap, canary cameras, shadow scoring (see `edge.rollout`)."""
+
+    watch_s: float = Field(
+        10.0, ge=0, description="Every this many seconds the service reads the registry's production, canary and "
+        "shadow versions; a changed one is loaded, verified and warmed up in the background, then swapped in between "
+        "two batches (a model that fails is refused and the current one keeps serving). 0 = never; a pinned "
+        "model.version is never swapped either."
+    )
+    canary_cameras: list[str] = Field(
+        default_factory=list, description="Cameras whose frames the registry's canary version detects while it has "
+        "one; the other cameras keep production."
+    )
+    shadow: bool = Field(
+        True, description="Run the registry's shadow version on the same frames after production (never delaying "
+        "an ack), storing its results apart (table shadow_frames) with its agreement with production."
+    )
+    agreement_iou: float = Field(
+        0.5, gt=0, le=1, description="IoU at which a shadow box matches a production box of the same class."
+    )
 
 
 class LimitsSection(_Section):
@@ -264,11 +367,17 @@ class ServeConfig(BaseSettings):
     batcher: BatcherSection = Field(default_factory=BatcherSection, description="Dynamic batching.")
     store: StoreSection = Field(default_factory=StoreSection, description="Where results are committed.")
     model: ModelSection = Field(default_factory=ModelSection, description="Which model to serve, and how.")
+    rollout: RolloutSection = Field(
+        default_factory=RolloutSection, description="Following the registry: hot-swap, canary, shadow."
+    )
     limits: LimitsSection = Field(default_factory=LimitsSection, description="Input size caps.")
     review: ReviewSection = Field(
         default_factory=ReviewSection, description="The review page under /review: users, sessions, page size."
     )
     feed: FeedSection = Field(default_factory=FeedSection, description="Periodic export of the waste feed.")
+    monitor: MonitorSection = Field(
+        default_factory=MonitorSection, description="Model monitoring: alert rules, windows and thresholds."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -291,6 +400,14 @@ class ServeConfig(BaseSettings):
                 raise ValueError(f"camera id {cam.id!r} appears twice")
             seen.add(cam.id)
         return v
+
+    @model_validator(mode="after")
+    def _canary_cameras_known(self) -> ServeConfig:
+        unknown = [c for c in self.rollout.canary_cameras if self.camera(c) is None]
+        if unknown:
+            raise ValueError(f"rollout.canary_cameras names unknown camera(s) {unknown}; cameras: "
+                             f"{[c.id for c in self.cameras]}")
+        return self
 
     def camera(self, camera_id: str) -> CameraSection | None:
         """The camera with this id, if configured."""

@@ -30,7 +30,9 @@ JSON report (``EvalReport.to_dict()``, printed by ``qc eval --json``); floats ro
       "per_class_map50_95": {class name: float | null},
       "conditions": {condition: {"precision": float | null, "recall": float | null,
                                  "tp": int, "predictions": int, "ground_truth": int}},
-      "produce":    {produce kind: same as conditions}
+      "produce":    {produce kind: same as conditions},
+      "flags":      {"flag_below": float, "precision": float | null, "recall": float | null,
+                     "tp": int, "fp": int, "fn": int}   # item-level flagging (training.item_flags)
     }
 
 Operating-point matching, per condition (and likewise per produce kind): in each image, the predictions of that
@@ -49,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from training.item_flags import DEFAULT_FLAG_BELOW, FlagCounts, item_flags
 from training.yolo_dataset import DatasetError, GroundTruth, YoloDataset, YoloSample, list_samples, load_dataset
 from vision.detections import Detections
 from vision.nms import box_iou
@@ -276,6 +279,7 @@ class EvalReport:
     class_names: tuple[str, ...]
     conditions: dict[str, OperatingPoint]
     produce: dict[str, OperatingPoint]
+    flags: FlagCounts | None = None  # item-level flag precision/recall at the operating point
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``qc eval --json``."""
@@ -299,6 +303,7 @@ class EvalReport:
             "per_class_map50_95": {n: _round(v) for n, v in zip(self.class_names, self.coco.ap50_95)},
             "conditions": {k: v.to_dict() for k, v in self.conditions.items()},
             "produce": {k: v.to_dict() for k, v in self.produce.items()},
+            "flags": None if self.flags is None else self.flags.to_dict(),
         }
 
 
@@ -352,12 +357,14 @@ def evaluate_model(
     split: str | None = None,
     imgsz: int | None = None,
     conf: float = DEFAULT_CONF,
+    flag_below: float = DEFAULT_FLAG_BELOW,
     batch: int = 8,
     providers: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvalReport:
     """Run ``model_path`` (default: the shipped model) through `Detector` on a split and measure it.
 
+    ``flag_below`` is the freshness threshold of the item-level flag metrics (``flags``).
     ``progress(done, total)`` is called after each batch of images. Errors a user can cause (missing files,
     bad labels, class names that differ from the taxonomy, a missing model) raise QCError subclasses.
     """
@@ -412,4 +419,13 @@ def evaluate_model(
                 operating_points(truths, predictions, taxonomy.produce_index(class_ids), len(taxonomy.produce), conf),
             )
         ),
+        flags=item_flags(
+            truths, predictions, _class_freshness(taxonomy), flag_below=flag_below, conf=conf, iou_threshold=MATCH_IOU
+        ),
     )
+
+
+def _class_freshness(taxonomy: Taxonomy) -> np.ndarray:
+    """The labelled freshness of each class id: its condition's value."""
+    values = np.array([c.freshness for c in taxonomy.conditions], np.float32)
+    return values[taxonomy.condition_index(np.arange(taxonomy.num_classes))]

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from training.parity import ParityError, ParityReport, ParityTolerances, check_parity
+from vision.code_version import current_code_version
 from vision.errors import InputError, ModelLoadError, QCError
 from vision.model_card import (
     DatasetRef,
@@ -273,6 +274,7 @@ def export_model(
         fp16_path.with_suffix(".card.json").unlink(missing_ok=True)
 
     train_info = {**checkpoint_info(ckpt), **(training or {})}
+    code_version = current_code_version()
     exported_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     models: list[ExportedModel] = []
     for dtype, path in paths.items():
@@ -286,6 +288,7 @@ def export_model(
             metrics=metrics or {},
             training={**train_info, "export": {"dtype": dtype, "at": exported_at, "dynamic": True, "simplify": True}},
             parent_version=parent_version,
+            code_version=code_version,
         )
         _check_graph(path, draft)
         card_path = draft.save(path.with_suffix(".card.json"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from vision.taxonomy import Taxonomy
 
@@ -34,3 +35,17 @@ def export_onnx_plain(checkpoint: Path, out_dir: Path, imgsz: int = 320, half: b
         shutil.copy2(checkpoint, local)
     exported = YOLO(str(local)).export(format="onnx", dynamic=True, imgsz=imgsz, half=half, simplify=True, verbose=False)
     return Path(exported)
+
+
+def register_untrained_production(registry: Any, taxonomy: Taxonomy, work: Path, imgsz: int = 64, seed: int = 0) -> Any:
+    """Register a randomly initialised YOLO11n (ONNX at ``imgsz`` + its .pt weights) as ``registry``'s production.
+
+    A like-for-like parent for tiny retraining runs in tests: its card, graph and weights are real, its detections
+    meaningless. Returns the production `ModelCard`.
+    """
+    from vision.model_card import ModelCardDraft
+
+    checkpoint = build_untrained_checkpoint(work / "production.pt", taxonomy, seed=seed)
+    onnx = export_onnx_plain(checkpoint, work / "production_onnx", imgsz=imgsz)
+    draft = ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(), input_size=(imgsz, imgsz))
+    return registry.register(onnx, draft, stage="production", weights=checkpoint, reason="test production model")

@@ -68,6 +68,33 @@ def _data_yaml(data: Path) -> Path:
     return path
 
 
+def _first_weight(module: Any) -> Any:
+    """A copy of the first convolution's weights: enough to tell a seeded model from a freshly initialised one."""
+    return next(p for p in module.parameters() if p.ndim == 4).detach().float().clone()
+
+
+def _check_started_from(trainer: Any, start: Any, weights: Path) -> None:
+    """Refuse to go on when the model about to be trained is not the one loaded from ``weights``.
+
+    A retraining run that silently starts from random weights looks like a normal run until its metrics collapse
+    (it happened: ultralytics ignores the loaded .pt when ``pretrained=False``).
+    """
+    import torch
+
+    model = trainer.model.module if hasattr(trainer.model, "module") else trainer.model
+    now = _first_weight(model).to(start.device)
+    if now.shape != start.shape or not torch.allclose(now, start, atol=1e-3):
+        raise TrainError(f"training did not start from {weights}: its first layer differs from the loaded weights")
+
+
+def _drop_ultralytics_mlflow(trainer: Any) -> None:
+    """Remove ultralytics' own MLflow callbacks: with mlflow installed (the ``track`` extra) they would log every run
+    a second time, through MLflow's global fluent state, into a default store in the working directory.
+    `training.tracking` logs our runs instead."""
+    for event, funcs in trainer.callbacks.items():
+        trainer.callbacks[event] = [f for f in funcs if getattr(f, "__module__", "") != "ultralytics.utils.callbacks.mlflow"]
+
+
 def train(config: TrainConfig, on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train with ultralytics and write ``train_report.json``; ``on_epoch(epoch, epochs, metrics)`` after each epoch."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -94,6 +121,10 @@ def train(config: TrainConfig, on_epoch: Callable[[int, int, dict[str, float]], 
             on_epoch(epoch, trainer.epochs, {k: float(v) for k, v in (trainer.metrics or {}).items()})
 
     model.add_callback("on_fit_epoch_end", _epoch_end)
+    model.add_callback("on_pretrain_routine_start", _drop_ultralytics_mlflow)
+    if config.weights is not None:
+        start = _first_weight(model.model)
+        model.add_callback("on_train_start", lambda trainer: _check_started_from(trainer, start, config.weights))
     config.out.mkdir(parents=True, exist_ok=True)
     model.train(
         data=str(data_yaml),
@@ -110,7 +141,9 @@ def train(config: TrainConfig, on_epoch: Callable[[int, int, dict[str, float]], 
         project=str(config.out.resolve().parent),
         name=config.out.name,
         exist_ok=True,
-        pretrained=False,
+        # ultralytics seeds the trained model from the loaded .pt only when pretrained is not False; without weights
+        # there is nothing to seed from (and True would look for a downloadable yolo11n.pt).
+        pretrained=config.weights is not None,
         amp=False,  # the AMP check downloads yolo11n.pt; CPU training has no AMP anyway
         plots=False,  # plotting fetches a font
         verbose=False,

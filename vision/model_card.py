@@ -1,9 +1,10 @@
 """ModelCard: what a registered model version is, and the check that an ONNX file really is that model.
 
-A card is written once by the registry (identity: version, file, sha256, created_at) from a
+A card is written once by the registry (identity: version, files, sha256s, created_at) from a
 `ModelCardDraft` (content: classes, input size, letterbox, dtype, data set, metrics, training run,
-parent). Only ``stage`` changes afterwards. The graph check reads the ONNX file through ONNX Runtime's
-session metadata, so an edge node needs no ``onnx`` package.
+parent, code version). Only ``stage`` and its ``history`` change afterwards. The graph check reads the ONNX
+file through ONNX Runtime's session metadata; the external-data check (`vision.external_data`) reads the
+graph's initializers with the ``onnx`` package (a base dependency: edge nodes verify too).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vision.errors import ModelLoadError, TaxonomyError
+from vision.external_data import check_external_data
 from vision.taxonomy import Taxonomy
 
 Stage = Literal["candidate", "shadow", "canary", "production", "archived"]
@@ -55,6 +57,30 @@ class DatasetRef(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict, description="Image / box counts, e.g. per split.")
 
 
+class CodeVersion(BaseModel):
+    """The code that exported or registered a model: package version and, in a git checkout, the commit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    package: str = Field(description="conveyor-qc package version, e.g. '0.1.0'.")
+    commit: str | None = Field(default=None, description="git commit (40 hex) of the checkout, when run from one.")
+    dirty: bool = Field(default=False, description="The checkout had uncommitted changes to tracked files.")
+
+
+class StageChange(BaseModel):
+    """One entry of a version's stage history: what it became, when, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage: Stage = Field(description="The stage the version moved to.")
+    at: str = Field(description="When, ISO 8601 UTC.")
+    reason: str = Field(default="", description="Why, as given by the person or the program that moved it.")
+    replaced: str | None = Field(
+        default=None, description="For a move to production: the version that was production until then."
+    )
+    rollback: bool = Field(default=False, description="The move was part of a rollback (`Registry.rollback`).")
+
+
 class ModelCardDraft(BaseModel):
     """A model card's content, before the registry assigns its identity (version, file, sha256, stage, time)."""
 
@@ -74,6 +100,9 @@ class ModelCardDraft(BaseModel):
     parent_version: str | None = Field(
         default=None,
         description="Version this model was fine-tuned from, converted from (fp16 of an fp32 version) or replaces.",
+    )
+    code_version: CodeVersion | None = Field(
+        default=None, description="The code that exported the model (filled by export, else at registration)."
     )
 
     @field_validator("input_size")
@@ -130,6 +159,13 @@ class ModelCard(ModelCardDraft):
         default="candidate", description="Rollout stage: candidate, shadow, canary, production, archived."
     )
     created_at: str = Field(description="Registration time, ISO 8601 UTC.")
+    weights_file: str | None = Field(
+        default=None, description="Torch weights (ultralytics .pt) stored with the version, relative to its folder."
+    )
+    weights_sha256: str | None = Field(default=None, description="sha256 of the weights file, lowercase hex.")
+    history: list[StageChange] = Field(
+        default_factory=list, description="Stage changes, oldest first (cards written before it have none)."
+    )
 
     @field_validator("version")
     @classmethod
@@ -145,13 +181,26 @@ class ModelCard(ModelCardDraft):
             raise ValueError(f"onnx_sha256 must be 64 lowercase hex digits, got {v!r}")
         return v
 
-    @field_validator("onnx_file")
+    @field_validator("weights_sha256")
     @classmethod
-    def _plain_name(cls, v: str) -> str:
-        # A bare name keeps the card pointing inside its own version folder.
-        if not v or "/" in v or "\\" in v or v in (".", ".."):
-            raise ValueError(f"onnx_file must be a plain file name, got {v!r}")
+    def _weights_sha_format(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError(f"weights_sha256 must be 64 lowercase hex digits, got {v!r}")
         return v
+
+    @field_validator("onnx_file", "weights_file")
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        # A bare name keeps the card pointing inside its own version folder.
+        if v is not None and (not v or "/" in v or "\\" in v or v in (".", "..")):
+            raise ValueError(f"file names on a card must be plain file names, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _weights_pair(self) -> ModelCard:
+        if (self.weights_file is None) != (self.weights_sha256 is None):
+            raise ValueError("weights_file and weights_sha256 go together (both set or both absent)")
+        return self
 
     def draft(self) -> ModelCardDraft:
         """The content part, e.g. to register the same model in another registry."""
@@ -161,6 +210,15 @@ class ModelCard(ModelCardDraft):
     def load(cls, path: str | os.PathLike[str]) -> ModelCard:  # type: ignore[override]
         """Read a card from JSON; a missing, unreadable or invalid file raises ModelLoadError naming it."""
         return _validate(cls, _read_json(Path(path)), Path(path))
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str) -> ModelCard:
+        """Parse a card from JSON text read elsewhere (e.g. an object store); errors name ``source``."""
+        try:
+            raw = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelLoadError(f"{source}: not a readable JSON model card ({exc})") from exc
+        return _validate(cls, raw, source)
 
 
 def _read_json(path: Path) -> Any:
@@ -172,7 +230,7 @@ def _read_json(path: Path) -> Any:
         raise ModelLoadError(f"{path}: not a readable JSON model card ({exc})") from exc
 
 
-def _validate(cls: type[Any], raw: Any, path: Path) -> Any:
+def _validate(cls: type[Any], raw: Any, path: Path | str) -> Any:
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:
@@ -274,7 +332,8 @@ def _embedded_names(session: Any) -> list[str] | None:
 
 
 def verify_against_graph(card: ModelCard, onnx_path: str | os.PathLike[str], session: Any = None) -> None:
-    """Refuse an ONNX file that is not the model its card describes: sha256 first, then the graph.
+    """Refuse an ONNX file that is not the model its card describes: sha256 first, then external-data paths
+    (none may leave the file's folder, see `vision.external_data`), then the graph.
 
     ``session`` lets a caller that already built an ONNX Runtime session (e.g. on a GPU) reuse it;
     otherwise a CPU session is opened just to read the graph's inputs, outputs and metadata.
@@ -289,6 +348,8 @@ def verify_against_graph(card: ModelCard, onnx_path: str | os.PathLike[str], ses
             f"{path}: sha256 {digest} does not match card {card.version} ({card.onnx_sha256}); "
             "the file is corrupt or was replaced"
         )
+    # Before ONNX Runtime opens the graph: it would read whatever files the external-data paths name.
+    check_external_data(path)
     if session is None:
         import onnxruntime as ort
 

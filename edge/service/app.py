@@ -1,8 +1,10 @@
 """The app factory: `create_app(config)`; its lifespan runs ordered ``start_*`` steps and stops on one event.
 
-Start-up, in order: metrics, store (migrated to head), batcher + pipeline, worker, then the model loads in the
-background (the service answers /healthz and 'retry' meanwhile); once loaded, every camera's counter resumes from
-its last committed checkpoint and the pipeline admits frames. Shutdown: admission stops, queued frames are answered
+Start-up, in order: metrics, store (migrated to head), batcher + pipeline, monitor (model monitoring's periodic
+check, `edge.service.alerts`), worker, then the model loads in the background (the service answers /healthz and
+'retry' meanwhile); once loaded, every camera's counter resumes from
+its last committed checkpoint and the pipeline admits frames; from then on the rollout follows the registry (hot-swap,
+canary, shadow: `edge.rollout`). Shutdown: admission stops, queued frames are answered
 'retry', frames in the worker get ``service.shutdown_grace_s`` to commit, then the store closes.
 """
 
@@ -22,6 +24,7 @@ from edge.config import ConfigError, ServeConfig
 from edge.protocol import Code
 from edge.review import include_review
 from edge.service import health, ingest
+from edge.service import alerts as alert_routes
 from edge.service.batcher import Batcher
 from edge.service.model import LoadedModel, load_model
 from edge.service.pipeline import Pipeline
@@ -47,8 +50,10 @@ def create_app(config: ServeConfig, *, make_counter: CounterFactory | None = Non
             start_metrics(runtime)
             await start_store(runtime)
             start_pipeline(runtime)
+            start_monitor(runtime)
             start_worker(runtime, make_counter)
             start_model(runtime)
+            start_rollout(runtime)
             start_feed(runtime)
             yield {"runtime": runtime}
         finally:
@@ -61,6 +66,7 @@ def create_app(config: ServeConfig, *, make_counter: CounterFactory | None = Non
     )
     app.include_router(ingest.router)
     app.include_router(health.router)
+    app.include_router(alert_routes.router)
     include_review(app, review_store, config.review)
     return app
 
@@ -96,12 +102,23 @@ def start_pipeline(runtime: Runtime) -> None:
     runtime.pipeline = Pipeline(runtime.config, runtime.store, runtime.batcher, runtime.metrics)
 
 
+def start_monitor(runtime: Runtime) -> None:
+    """Model monitoring: the monitor the worker (and rollout's shadow) feed, and its periodic check (before the
+    worker, which takes the monitor)."""
+    from edge.monitoring import Monitor
+
+    runtime.monitor = Monitor(runtime.config.monitor)
+    for camera in runtime.config.cameras:
+        runtime.metrics.alerts.init_camera(camera.id)
+    runtime.tasks.append(asyncio.create_task(alert_routes.watch_alerts(runtime, runtime.monitor), name="qc-monitor"))
+
+
 def start_worker(runtime: Runtime, make_counter: CounterFactory) -> None:
     """The detect and post stages, as one background task."""
     if runtime.pipeline is None or runtime.batcher is None or runtime.store is None:
         raise RuntimeError("start_pipeline must run before start_worker")
     worker = Worker(runtime.pipeline, runtime.batcher, runtime.slot, runtime.store, runtime.metrics,
-                    runtime.config.limits.protocol(), make_counter)
+                    runtime.config.limits.protocol(), make_counter, monitor=runtime.monitor)
     runtime.tasks.append(asyncio.create_task(worker.run(), name="qc-worker"))
 
 
@@ -111,11 +128,14 @@ def start_model(runtime: Runtime) -> None:
 
 
 async def _load_and_open(runtime: Runtime) -> None:
+    from edge.rollout.candidate import warm_up
+
     store, pipeline = runtime.store, runtime.pipeline
     if store is None or pipeline is None:
         raise RuntimeError("the store and pipeline start before the model")
     try:
         model = await asyncio.to_thread(load_model, runtime.config.model)
+        await asyncio.to_thread(warm_up, model)  # a model that cannot run one inference never serves
         check_against_model(runtime.config, model)
         det = model.detector
         await asyncio.to_thread(
@@ -154,6 +174,17 @@ def check_against_model(config: ServeConfig, model: LoadedModel) -> None:
     if bad:
         raise ConfigError(f"settings that do not fit model {model.version} (produce kinds {sorted(known)}): "
                           + "; ".join(bad))
+
+
+def start_rollout(runtime: Runtime) -> None:
+    """Follow the registry's production, canary and shadow versions (`edge.rollout`), unless a version is pinned."""
+    from edge.rollout.follower import RegistryFollower, follows_registry
+
+    if runtime.store is None:
+        raise RuntimeError("start_store must run before start_rollout")
+    if follows_registry(runtime.config):
+        follower = RegistryFollower(runtime.config, runtime.slot, runtime.metrics, runtime.store)
+        runtime.tasks.append(asyncio.create_task(follower.run(), name="qc-rollout"))
 
 
 def start_feed(runtime: Runtime) -> None:

@@ -1,12 +1,15 @@
-"""``/healthz`` (the process is alive), ``/readyz`` (it can take frames) and ``/metrics`` (Prometheus)."""
+"""``/healthz`` (the process is alive), ``/readyz`` (it can take frames), ``/model`` (what serves, what was refused)
+and ``/metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
+from edge.service.model import ModelSlot
 from edge.service.runtime import MetricsDep, Runtime, RuntimeDep
 
 router = APIRouter(tags=["health"])
@@ -81,6 +84,29 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     body = {"ready": r.ready, "checks": r.checks, "model_version": r.model_version, "provider": r.provider,
             "requested_provider": r.requested_provider}
     return JSONResponse(body, status_code=200 if r.ready else 503)
+
+
+def model_status(slot: ModelSlot) -> dict[str, Any]:
+    """The body of GET /model: the version (and provider) in each rollout role, refusals, swaps since start-up."""
+    serving = slot.serving
+    production = canary = shadow = None
+    if serving is not None:
+        production = {"version": serving.production.version, "provider": serving.production.detector.provider}
+        if serving.canary is not None:
+            canary = {"version": serving.canary.version, "provider": serving.canary.detector.provider,
+                      "cameras": sorted(serving.canary_cameras)}
+        if serving.shadow is not None:
+            shadow = {"version": serving.shadow.version, "provider": serving.shadow.detector.provider}
+    refused = [{"version": r.version, "reason": r.reason, "role": r.role, "at": r.at} for r in slot.refusals]
+    return {"production": production, "canary": canary, "shadow": shadow, "refused": refused, "swaps": slot.swaps,
+            "error": slot.error}
+
+
+@router.get("/model")
+async def model(runtime: RuntimeDep) -> JSONResponse:
+    """The models serving (production; canary with its cameras; shadow), refused versions and why, swaps since
+    start-up, and the error that stopped the first load (if it failed)."""
+    return JSONResponse(model_status(runtime.slot))
 
 
 @router.get("/metrics")

@@ -5,6 +5,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from edge.monitoring.metrics import AlertMetrics
+from edge.rollout.metrics import RolloutMetrics
+
 # Batch sizes are small integers; latencies span a CPU (hundreds of ms) and a GPU (a few ms) edge node.
 BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -82,6 +85,8 @@ class Metrics:
             registry=r,
         )
         self.connections = Gauge("qc_ws_connections", "Open WebSocket connections, per camera.", ["camera"], registry=r)
+        self.rollout = RolloutMetrics(r)  # hot-swaps, refusals, shadow agreement (edge.rollout)
+        self.alerts = AlertMetrics(r)  # model monitoring alerts (edge.monitoring)
 
     def init_camera(self, camera: str) -> None:
         """Create a camera's zero-valued series so they show before its first frame."""

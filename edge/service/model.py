@@ -1,9 +1,15 @@
-"""The served model: loaded from the registry in the background, so the service answers /healthz while it loads."""
+"""The served models: loaded from the registry in the background, so the service answers /healthz while they load.
+
+What serves is one immutable `ServingSet` (production, and the canary and shadow versions when the registry has
+them); a hot-swap replaces the whole set in one assignment, so a batch that took a snapshot of it keeps the models
+it started with (see `edge.rollout`).
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from edge.config import ModelSection
 from vision.detector import Detector
@@ -12,6 +18,9 @@ from vision.model_card import ModelCard
 from vision.registry import Registry
 
 log = logging.getLogger(__name__)
+
+# Refusals kept for GET /model (the latest ones; older ones are in the log).
+MAX_REFUSALS = 20
 
 
 @dataclass(frozen=True)
@@ -27,13 +36,60 @@ class LoadedModel:
         return self.card.version
 
 
+@dataclass(frozen=True)
+class ServingSet:
+    """The models serving now: production for every camera, except ``canary_cameras`` while there is a canary;
+    ``shadow`` scores the same frames apart. Replaced whole on a swap, never changed in place."""
+
+    production: LoadedModel
+    canary: LoadedModel | None = None
+    canary_cameras: frozenset[str] = frozenset()
+    shadow: LoadedModel | None = None
+
+    def model_for(self, camera_id: str) -> LoadedModel:
+        """The model that detects ``camera_id``'s frames."""
+        if self.canary is not None and camera_id in self.canary_cameras:
+            return self.canary
+        return self.production
+
+    def with_role(self, role: str, model: LoadedModel | None) -> ServingSet:
+        """This set with ``role`` ("production" | "canary" | "shadow") served by ``model`` (None: no such role)."""
+        if role == "production":
+            if model is None:
+                raise ValueError("production cannot be empty")
+            return replace(self, production=model)
+        if role not in ("canary", "shadow"):
+            raise ValueError(f"unknown role {role!r}")
+        return replace(self, **{role: model})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A model version the service refused to serve, and why (it is not tried again until the registry changes)."""
+
+    version: str
+    role: str  # production | canary | shadow: what the registry wanted it for
+    reason: str
+    at: float  # unix seconds
+
+
 def load_model(section: ModelSection) -> LoadedModel:
     """Open the registry, verify the pinned (or production) version against its card, start an ORT session.
 
     Blocking (seconds; minutes for a first TensorRT engine build): run it in a thread. Raises QCError subclasses.
     """
+    return load_version(section, section.version)
+
+
+def load_version(section: ModelSection, version: str | None) -> LoadedModel:
+    """`load_model` for ``version`` (None: production) of ``section``'s registry, with ``section``'s settings."""
     registry = Registry.open(section.registry_root)
-    card, path = registry.load_verified(section.version)
+    card, path = registry.load_verified(version)
+    return detector_for(section, card, path)
+
+
+def detector_for(section: ModelSection, card: ModelCard, path: Path) -> LoadedModel:
+    """An ONNX Runtime session of a verified model file, with ``section``'s providers and thresholds."""
     detector = Detector(
         path,
         card.taxonomy_obj(),
@@ -42,21 +98,38 @@ def load_model(section: ModelSection) -> LoadedModel:
         conf_threshold=section.conf_threshold,
         iou_threshold=section.iou_threshold,
     )
-    log.info("serving model %s (%s) on %s", card.version, path, detector.provider)
+    log.info("model %s (%s) loaded on %s", card.version, path, detector.provider)
     return LoadedModel(card=card, detector=detector)
 
 
+@dataclass(eq=False)
 class ModelSlot:
-    """Holds the model once loaded, or the error that stopped it loading; read by /readyz and the worker."""
+    """What serves (a `ServingSet`, once loaded) or the error that stopped the first load; the refusals and swaps
+    since start-up. Read by /readyz, GET /model and the worker; written by the model start-up and the rollout."""
 
-    def __init__(self) -> None:
-        self.model: LoadedModel | None = None
-        self.error: str | None = None
+    serving: ServingSet | None = None
+    error: str | None = None
+    refusals: list[Refusal] = field(default_factory=list)
+    swaps: int = 0
+
+    @property
+    def model(self) -> LoadedModel | None:
+        """The production model (None until loaded)."""
+        return None if self.serving is None else self.serving.production
 
     def set(self, model: LoadedModel) -> None:
-        """The model finished loading."""
-        self.model = model
+        """The first model finished loading: it serves every camera."""
+        self.serving = ServingSet(production=model)
         self.error = None
+
+    def swap(self, serving: ServingSet) -> None:
+        """Serve ``serving`` from the next batch on (one assignment: a batch sees the old set or the new one)."""
+        self.serving = serving
+        self.swaps += 1
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Remember a refused version (the latest `MAX_REFUSALS`)."""
+        self.refusals = [*self.refusals, refusal][-MAX_REFUSALS:]
 
     def fail(self, exc: QCError) -> None:
         """The model could not be loaded; the service stays up and not ready."""

@@ -14,6 +14,7 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from edge.config import ServeConfig
+from edge.monitoring import Monitor
 from edge.service.batcher import Batcher
 from edge.service.metrics import Metrics
 from edge.service.model import ModelSlot
@@ -32,6 +33,7 @@ class Runtime:
     store: Store | None = None
     batcher: Batcher | None = None
     pipeline: Pipeline | None = None
+    monitor: Monitor | None = None  # model monitoring (start_monitor); the worker and rollout feed it
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 

@@ -6,6 +6,11 @@ take jobs in queue order, so each camera's frames are counted in seq order. A fr
 checkpoint are one transaction. When a commit fails the counter goes back to the last committed checkpoint, so the
 resent frame is counted exactly once.
 
+The detect stage takes one snapshot of the served models per batch (`ServingSet`: production, the canary for canary
+cameras, the shadow), so a hot-swap (`edge.rollout`) takes effect between two batches; each frame is committed with
+the version that detected it, and the cameras' counters carry on across a swap. The shadow model scores the batch
+apart, after the hand-off, on a thread of its own (`edge.rollout.shadow`).
+
 A third task flushes idle cameras: a counted item is handed on when its track ends, so the items still in view when
 a camera stops sending would wait forever. When a camera has sent nothing for ``counting.idle_flush_s`` and none of
 its frames is in flight, its counter's `flush` ends every track, in the post thread like any frame, and
@@ -25,11 +30,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge.config import CameraSection
+from edge.monitoring import Monitor, frame_observation
 from edge.protocol import Code, Limits, ProtocolError, decode_jpeg
+from edge.rollout.shadow import ShadowScorer, shadow_inputs
 from edge.service.batcher import Batcher, Job
 from edge.service.frame_history import PastFrame
 from edge.service.metrics import Metrics
-from edge.service.model import LoadedModel, ModelSlot
+from edge.service.model import LoadedModel, ModelSlot, ServingSet
 from edge.service.pipeline import Lane, Pipeline, ack_of
 from edge.store.errors import StoreUnavailableError
 from edge.store.store import Store
@@ -60,6 +67,15 @@ class CounterLike(Protocol):
 CounterFactory = Callable[[CameraSection, LoadedModel, Frame], CounterLike]
 
 
+@dataclass(frozen=True)
+class DetectedBatch:
+    """A batch handed from the detect stage to the post stage, with the model that detected each frame (a batch is
+    detected with one snapshot of the served models: a swap takes effect between batches, never inside one)."""
+
+    jobs: list[Job]
+    models: dict[Job, LoadedModel]  # frames that were detected (not those whose payload failed to decode)
+
+
 @dataclass
 class Outcome:
     """What the post stage did with one frame (computed in the worker thread, applied on the event loop)."""
@@ -82,6 +98,7 @@ class Worker:
         metrics: Metrics,
         limits: Limits,
         make_counter: CounterFactory,
+        monitor: Monitor | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.batcher = batcher
@@ -90,66 +107,99 @@ class Worker:
         self.metrics = metrics
         self.limits = limits
         self.make_counter = make_counter
+        self.monitor = monitor  # told what each committed frame showed (model monitoring)
         # One thread per stage: ONNX Runtime and cv2 release the GIL; the counters are only touched by `_post`.
         self._detect_pool = ThreadPoolExecutor(1, thread_name_prefix="qc-detect")
         self._post_pool = ThreadPoolExecutor(1, thread_name_prefix="qc-post")
+        # The shadow model (edge.rollout) scores frames on a thread of its own, after production, never in its way.
+        self.shadow = ShadowScorer(store, metrics.rollout, pipeline.config.rollout.agreement_iou,
+                                   observer=lambda: self.monitor)
 
     async def run(self) -> None:
         """Both stages, until cancelled."""
-        handoff: asyncio.Queue[list[Job]] = asyncio.Queue(maxsize=1)
+        handoff: asyncio.Queue[DetectedBatch] = asyncio.Queue(maxsize=1)
         try:
             await asyncio.gather(self._detect_loop(handoff), self._post_loop(handoff), self._idle_loop())
         finally:
             self._detect_pool.shutdown(wait=False, cancel_futures=True)
             self._post_pool.shutdown(wait=False, cancel_futures=True)
+            self.shadow.close()
 
     # --- stage 1: decode + detect ---------------------------------------------------------------------------------
 
-    async def _detect_loop(self, handoff: asyncio.Queue[list[Job]]) -> None:
+    async def _detect_loop(self, handoff: asyncio.Queue[DetectedBatch]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self.batcher.next_batch()
             live = [j for j in batch if not j.done.done()]  # frames answered 'retry' while they queued are skipped
             if not live:
                 continue
-            model = self.slot.model
-            if model is None:  # cannot happen once ready; never leave a frame unanswered
+            serving = self.slot.serving  # one snapshot per batch: a hot-swap takes effect from the next batch on
+            if serving is None:  # cannot happen once ready; never leave a frame unanswered
                 for job in live:
                     self.pipeline.retry(job, Code.NOT_READY, "the model is not loaded")
                 continue
             t0 = time.perf_counter()
             try:
-                await loop.run_in_executor(self._detect_pool, self._decode_and_detect, live, model)
-            except Exception as exc:  # ORT failure: nothing is committed; the frames are resent
-                log.exception("detector failed on a batch of %d frames", len(live))
+                models, failed = await loop.run_in_executor(
+                    self._detect_pool, self._decode_and_detect, live, serving
+                )
+            except Exception as exc:  # decoding itself failed: nothing is committed; the frames are resent
+                log.exception("decoding failed on a batch of %d frames", len(live))
                 for job in live:
-                    self._failed(job, f"detector failed: {type(exc).__name__}: {exc}")
+                    self._failed(job, f"{type(exc).__name__}: {exc}")
+                continue
+            for job, reason in failed.items():  # ORT failure on one model's frames: those are resent
+                self._failed(job, reason)
+            live = [j for j in live if j not in failed]
+            if not live:
                 continue
             self.metrics.batch_size.observe(len(live))
             self.metrics.batch_latency.observe(time.perf_counter() - t0)
-            await handoff.put(live)
+            # Taken before the hand-off: the post stage frees each image once its frame is committed.
+            shadow_frames = shadow_inputs(live, models) if serving.shadow is not None else []
+            await handoff.put(DetectedBatch(live, models))
+            if serving.shadow is not None:
+                self.shadow.submit(serving.shadow, shadow_frames)
 
-    def _decode_and_detect(self, jobs: list[Job], model: LoadedModel) -> None:
-        """In the detect thread: decode each payload (a bad one marks its job), detect on the decoded ones."""
+    def _decode_and_detect(
+        self, jobs: list[Job], serving: ServingSet
+    ) -> tuple[dict[Job, LoadedModel], dict[Job, str]]:
+        """In the detect thread: decode each payload (a bad one marks its job), then detect the decoded ones, one
+        detector call per model (canary cameras get the canary). Returns the model of each detected job, and the
+        jobs whose model failed, with the reason."""
         for job in jobs:
             if job.error is None:
                 try:
                     job.image = decode_jpeg(job.payload, self.limits)
                 except ProtocolError as exc:
                     job.error = exc
-        good = [j for j in jobs if j.error is None and j.image is not None]
-        if good:
-            for job, dets in zip(good, model.detector.detect([j.image for j in good])):
+        groups: dict[str, list[Job]] = {}
+        models: dict[Job, LoadedModel] = {}
+        for job in jobs:
+            if job.error is None and job.image is not None:
+                models[job] = serving.model_for(job.camera_id)
+                groups.setdefault(models[job].version, []).append(job)
+        failed: dict[Job, str] = {}
+        for version, group in groups.items():
+            try:
+                found = models[group[0]].detector.detect([j.image for j in group])
+            except Exception as exc:  # noqa: BLE001 - ORT failure: these frames are resent, the others go on
+                log.exception("model %s failed on %d frame(s)", version, len(group))
+                failed.update((j, f"detector {version} failed: {type(exc).__name__}: {exc}") for j in group)
+                continue
+            for job, dets in zip(group, found):
                 job.detections = dets
+        return {j: m for j, m in models.items() if j not in failed}, failed
 
     # --- stage 2: count + commit, frame by frame --------------------------------------------------------------------
 
-    async def _post_loop(self, handoff: asyncio.Queue[list[Job]]) -> None:
+    async def _post_loop(self, handoff: asyncio.Queue[DetectedBatch]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = await handoff.get()
-            model = self.slot.model
-            for job in batch:
+            for job in batch.jobs:
+                model = batch.models.get(job)  # the model that detected this frame (None: its payload was bad)
                 if job.done.done():  # answered 'retry' because an earlier frame of its camera failed
                     continue
                 lane = self.pipeline.lanes[job.camera_id]
@@ -192,6 +242,8 @@ class Worker:
                     lane.checkpoint = None
                     lane.counter = self.make_counter(lane.camera, model, frame)
         counter = lane.counter
+        if hasattr(counter, "model_version"):  # items counted from now on carry the model serving now (hot-swap)
+            counter.model_version = model.version
         try:  # whatever fails from here, the counter goes back to what the store holds
             result = counter.update(frame, job.detections)
             state = counter.state()
@@ -207,7 +259,21 @@ class Worker:
             self._rewind(lane)
             return Outcome("duplicate", reason=f"frame {h.seq} of camera {h.camera_id} was finished before")
         lane.checkpoint = state
+        self._observe(frame, job.detections, result.counted, model)
         return Outcome("ok", counted=list(result.counted))
+
+    def _observe(self, frame: Frame, dets: Detections, counted: list[Any], model: LoadedModel) -> None:
+        """Tell the monitor what this committed frame showed; never fails the frame (it is committed already)."""
+        if self.monitor is None:
+            return
+        try:
+            self.monitor.observe_frame(frame_observation(
+                frame, dets, model.version, n_flagged=sum(1 for item in counted if item.flagged),
+                n_counted=len(counted), class_names=model.detector.taxonomy.class_names,
+                sample_width=self.monitor.settings.colour_sample_width,
+            ))
+        except Exception:  # noqa: BLE001 - monitoring must never cost a frame
+            log.exception("monitoring failed on frame %s/%s", frame.camera_id, frame.seq)
 
     def _save_flagged_frames(self, lane: Lane, job: Job, result: CountResultLike, model: LoadedModel) -> None:
         """Remember this frame; store the frame each flagged item was seen best in (before the commit, so a flag
@@ -240,13 +306,14 @@ class Worker:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(1.0, idle_s / 4))
-            model = self.slot.model
-            if model is None:
+            serving = self.slot.serving
+            if serving is None:
                 continue
             for lane in self.pipeline.idle_lanes(idle_s):
                 after_seq = lane.finished_seq
                 if after_seq is None:
                     continue
+                model = serving.model_for(lane.camera.id)
                 try:
                     stored = await loop.run_in_executor(self._post_pool, self._flush, lane, after_seq, model)
                 except StoreUnavailableError as exc:  # tried again on the next tick

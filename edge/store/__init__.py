@@ -1,5 +1,5 @@
 """The edge store: frames seen (idempotency), items, flags + crops, tracker checkpoints, model versions; reviews,
-whole frames, users and the waste feed (issue 4).
+whole frames, users and the waste feed (issue 4); shadow results of a model rollout (issue 5).
 
 SQLite (WAL) by default, PostgreSQL by URL, one schema, alembic migrations run by `Store.open`.
 """
@@ -25,6 +25,7 @@ from edge.store.reviews import (
     ReviewConflictError,
     User,
 )
+from edge.store.shadow import ShadowBox, ShadowFrame
 from edge.store.store import Store
 from edge.store.waste import WasteRow
 
@@ -47,6 +48,8 @@ __all__ = [
     "ModelVersionRecord",
     "NotFoundError",
     "ProduceCount",
+    "ShadowBox",
+    "ShadowFrame",
     "Store",
     "StoreError",
     "StoreUnavailableError",

@@ -81,3 +81,11 @@ def tallies(conn: Connection, camera_id: str | None = None) -> list[FrameTally]:
         else:
             dropped[cam][reason or ""] = dropped[cam].get(reason or "", 0) + n
     return [FrameTally(camera_id=cam, processed=processed[cam], dropped=dropped[cam]) for cam in sorted(processed)]
+
+
+def frame_versions(conn: Connection, camera_id: str) -> dict[int, str | None]:
+    """seq -> the model version that detected it, for every processed frame of the camera."""
+    stmt = select(frames.c.seq, frames.c.model_version).where(
+        frames.c.camera_id == camera_id, frames.c.status == "processed"
+    )
+    return {int(seq): version for seq, version in conn.execute(stmt)}

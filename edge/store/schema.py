@@ -297,3 +297,28 @@ waste_feed = Table(
     ),
     Index(None, "day"),
 )
+
+
+# ---- revision 0003: shadow results ---------------------------------------------------------------------------------
+
+# What a shadow model found on a frame production processed (issue 5's rollout), kept apart from the frames and items
+# production committed. agreement: matched boxes / max(n_production, n_detections), 1 when both are empty.
+# detections: the shadow's boxes, [{"box": [x0, y0, x1, y1], "produce", "condition", "confidence"}, ...].
+shadow_frames = Table(
+    "shadow_frames",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("camera_id", String(128), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("model_version", String(128), nullable=False),  # the shadow version
+    Column("production_version", String(128), nullable=False),  # the version that detected the frame for real
+    Column("n_detections", Integer, nullable=False),
+    Column("n_production", Integer, nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("agreement", Float, nullable=False),
+    Column("detections", JSON, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("camera_id", "seq", "model_version"),
+    CheckConstraint("agreement >= 0 AND agreement <= 1", name="agreement_range"),
+    Index(None, "model_version", "recorded_at"),
+)

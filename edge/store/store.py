@@ -19,6 +19,7 @@ from edge.store import flush as flush_repo
 from edge.store import frames as frame_repo
 from edge.store import items as item_repo
 from edge.store import models as model_repo
+from edge.store import shadow as shadow_repo
 from edge.store.engine import WRITE_OPTION, create_store_engine, display_url, dumps_strict, parse_url
 from edge.store.errors import StoreUnavailableError, StoreValueError
 from edge.store.migrate import upgrade_to_head
@@ -32,6 +33,7 @@ from edge.store.records import (
     ProduceCount,
 )
 from edge.store.review_methods import ReviewMethods
+from edge.store.shadow import ShadowFrame
 from edge.store.timestamps import Timestamp, to_utc, utc_now
 
 if TYPE_CHECKING:
@@ -292,6 +294,30 @@ class Store(ReviewMethods):
         """The JPEG crop saved with a flag; NotFoundError when the flag is unknown or has no crop."""
         with self._transaction(write=False) as conn:
             return item_repo.get_crop(conn, flag_id)
+
+    def frame_versions(self, camera_id: str) -> dict[int, str | None]:
+        """seq -> the model version that detected the frame, for every processed frame of ``camera_id``."""
+        with self._transaction(write=False) as conn:
+            return frame_repo.frame_versions(conn, camera_id)
+
+    # ---- shadow results (edge.rollout) ----------------------------------------------------------------------------
+
+    def record_shadow_frames(self, frames: Sequence[ShadowFrame]) -> int:
+        """Store a batch of shadow results in one transaction; one already stored (same camera, seq and shadow
+        version) is skipped. Returns how many were new."""
+        for frame in frames:
+            shadow_repo.check_shadow_frame(frame)
+        if not frames:
+            return 0
+        with self._transaction(write=True) as conn:
+            return shadow_repo.insert_shadow_frames(conn, frames, utc_now())
+
+    def shadow_frames(
+        self, camera_id: str | None = None, model_version: str | None = None, *, limit: int | None = None
+    ) -> list[ShadowFrame]:
+        """Stored shadow results, oldest first, filtered by camera and shadow version."""
+        with self._transaction(write=False) as conn:
+            return shadow_repo.query_shadow_frames(conn, camera_id=camera_id, model_version=model_version, limit=limit)
 
     # ---- model versions -----------------------------------------------------------------------------------------
 

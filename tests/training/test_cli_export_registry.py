@@ -85,6 +85,9 @@ def test_export_cli_writes_report_and_registers(exported_and_registered: tuple[P
     card = Registry(root).production()
     assert card.metrics == {"map50": 0.5, "map50_95": 0.25}
     assert Registry(root).eval_path(card) is not None
+    # The checkpoint is stored with the version (for the golden-frame gate), and the card says which code exported it.
+    assert card.weights_file == "weights.pt" and Registry(root).weights_path(card) is not None
+    assert card.code_version is not None and card.code_version.package
 
 
 def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict]) -> None:
@@ -92,11 +95,24 @@ def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict
     runner, app = CliRunner(), qc()
     reg = ["--registry", str(root)]
 
+    weights = Registry(root).weights_path(Registry(root).get("v0002"))
+    assert weights is not None
     added = runner.invoke(
-        app, ["registry", "register", str(out / "model.onnx"), "--card", str(out / "model.card.json"), *reg]
+        app,
+        [
+            "registry",
+            "register",
+            str(out / "model.onnx"),
+            "--card",
+            str(out / "model.card.json"),
+            "--weights",
+            str(weights),
+            *reg,
+        ],
     )
     assert added.exit_code == 0, added.output
     assert json.loads(added.stdout)["version"] == "v0003"
+    assert Registry(root).get("v0003").weights_sha256 == Registry(root).get("v0002").weights_sha256
 
     listed = runner.invoke(app, ["registry", "list", "--json", *reg])
     assert [(c["version"], c["stage"]) for c in json.loads(listed.stdout)] == [
@@ -109,11 +125,23 @@ def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict
 
     shown = runner.invoke(app, ["registry", "show", "production", "--verify", *reg])
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.stdout)["version"] == "v0002" and json.loads(shown.stdout)["verified"] is True
+    card = json.loads(shown.stdout)
+    assert card["version"] == "v0002" and card["verified"] is True
+    assert card["lineage"]["code_version"]["package"] and card["lineage"]["weights"] is True
+    assert card["lineage"]["parent_version"] is None and card["weights_path"].endswith("weights.pt")
 
-    promoted = runner.invoke(app, ["registry", "promote", "v0003", *reg])
+    # Promotion runs the golden-frame gate (the stored weights against the ONNX file) before any stage changes.
+    promoted = runner.invoke(app, ["registry", "promote", "v0003", "--reason", "same model, re-registered", *reg])
+    assert promoted.exit_code == 0, promoted.output
     assert json.loads(promoted.stdout) == {"version": "v0003", "stage": "production", "archived": ["v0002"]}
+    assert "golden-frame gate passed for v0003" in promoted.output
     assert Registry(root).get("v0002").stage == "archived"
+    assert Registry(root).get("v0003").history[-1].reason == "same model, re-registered"
+
+    rolled = runner.invoke(app, ["registry", "rollback", *reg])
+    assert rolled.exit_code == 0, rolled.output
+    assert json.loads(rolled.stdout) == {"version": "v0002", "rolled_back": "v0003"}
+    assert Registry(root).production().version == "v0002"
 
 
 @pytest.mark.parametrize(
@@ -130,6 +158,12 @@ def test_registry_cli_errors_name_the_problem(
     result = CliRunner().invoke(qc(), [*args, "--registry", str(root)])
     assert result.exit_code != 0
     assert message in (str(result.exception) + result.output)
+
+
+def test_registry_cli_names_a_bad_url() -> None:
+    result = CliRunner().invoke(qc(), ["registry", "list", "--registry", "nosuchproto://bucket/models"])
+    assert result.exit_code != 0
+    assert "cannot open registry URL 'nosuchproto://bucket/models'" in str(result.exception)
 
 
 def test_export_cli_fails_when_the_model_finds_nothing(untrained_yolo: Path, tmp_path: Path, frames_dir: Path) -> None:

@@ -29,6 +29,20 @@ def test_one_epoch_trains_offline_and_writes_weights_and_report(tmp_path: Path, 
     assert "metrics/mAP50(B)" in report["metrics"]
 
 
+def test_training_from_weights_starts_from_them(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    """Retraining must continue from the given weights; ultralytics silently starts from scratch when told
+    ``pretrained=False``, and `train` refuses to run on when the model it trains is not the loaded one."""
+    data = tmp_path / "data"
+    generate_frames(data, 12, seed=5, taxonomy=taxonomy, width=160, height=96, val_share=0.25, test_share=0.0)
+    first = train(TrainConfig(data=data, out=tmp_path / "a", epochs=1, imgsz=64, batch=4, workers=0, cache=False))
+    second = train(
+        TrainConfig(data=data, out=tmp_path / "b", epochs=1, imgsz=64, batch=4, workers=0, cache=False,
+                    weights=first.best)
+    )
+    report = json.loads(second.report.read_text())
+    assert report["config"]["weights"] == str(first.best)
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

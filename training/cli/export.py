@@ -101,10 +101,11 @@ def export(
         bool, typer.Option("--register", help="Register the exported files in the model registry when parity passes.")
     ] = False,
     registry: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--registry",
-            help="Registry folder for --register. Default: $QC_REGISTRY, else $XDG_DATA_HOME/conveyor-qc/registry.",
+            help="Registry folder or fsspec URL for --register. Default: $QC_REGISTRY, else "
+            "$XDG_DATA_HOME/conveyor-qc/registry.",
         ),
     ] = None,
     stage: Annotated[str, typer.Option("--stage", help=f"Stage to register at: {', '.join(STAGES)}.")] = "candidate",
@@ -174,21 +175,31 @@ def export(
     _print_summary(result, registered)
 
 
-def _register(result: Any, root: Path | None, stage: str, eval_report: Path | None) -> list[dict[str, str]]:
+def _register(result: Any, root: str | None, stage: str, eval_report: Path | None) -> list[dict[str, str]]:
     """fp32 first; the fp16 variant is registered as derived from it (its parent)."""
     from vision.registry import Registry
 
     reg = Registry.open(root)
     done: list[dict[str, str]] = []
+    # The checkpoint goes with each version: the golden-frame gate compares it with the ONNX file before promotion.
     fp32 = reg.register(
-        result.model("fp32").onnx_path, result.model("fp32").draft, stage=cast(Stage, stage), eval_report=eval_report
+        result.model("fp32").onnx_path,
+        result.model("fp32").draft,
+        stage=cast(Stage, stage),
+        eval_report=eval_report,
+        weights=result.checkpoint,
     )
     done.append({"dtype": "fp32", "version": fp32.version, "stage": fp32.stage, "registry": str(reg.root)})
     if any(m.dtype == "fp16" for m in result.models):
         m16 = result.model("fp16")
         draft = m16.draft.model_copy(update={"parent_version": fp32.version})
         # Registered as a candidate even when fp32 goes to production: one production model at a time.
-        card = reg.register(m16.onnx_path, draft, stage="candidate" if stage == "production" else cast(Stage, stage))
+        card = reg.register(
+            m16.onnx_path,
+            draft,
+            stage="candidate" if stage == "production" else cast(Stage, stage),
+            weights=result.checkpoint,
+        )
         done.append({"dtype": "fp16", "version": card.version, "stage": card.stage, "registry": str(reg.root)})
     return done
 

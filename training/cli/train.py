@@ -23,6 +23,10 @@ def train(
         Path | None, typer.Option(help="Start from these .pt weights instead of a fresh yolo11n.yaml model.")
     ] = None,
     cache: Annotated[bool, typer.Option(help="Cache decoded images in RAM.")] = True,
+    mlflow_uri: Annotated[
+        str | None, typer.Option("--mlflow-uri", help="MLflow tracking URI. Default: file:./mlruns.")
+    ] = None,
+    mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow (if installed).")] = True,
 ) -> None:
     """Train YOLO11n (built from yolo11n.yaml, offline) and write weights and a run report."""
     from training.train import TrainConfig
@@ -33,10 +37,22 @@ def train(
         workers=workers, weights=weights, cache=cache,
     )
 
-    def on_epoch(epoch: int, total: int, metrics: dict[str, float]) -> None:
-        m50 = metrics.get("metrics/mAP50(B)", float("nan"))
-        m5095 = metrics.get("metrics/mAP50-95(B)", float("nan"))
-        typer.echo(f"[qc train] epoch {epoch}/{total}  val mAP50 {m50:.3f}  mAP50-95 {m5095:.3f}", err=True)
+    from training.tracking import tracking_run
 
-    result = run_training(config, on_epoch=on_epoch)
+    def info(msg: str) -> None:
+        typer.echo(f"[qc train] {msg}", err=True)
+
+    with tracking_run("qc-train", out.name, uri=mlflow_uri, enabled=mlflow, info=info) as run:
+
+        def on_epoch(epoch: int, total: int, metrics: dict[str, float]) -> None:
+            if epoch == 1:  # not before: input that fails the start of training leaves no MLflow run behind
+                run.log_params({k: str(v) for k, v in config.__dict__.items()})
+            run.log_metrics(metrics, step=epoch)
+            m50 = metrics.get("metrics/mAP50(B)", float("nan"))
+            m5095 = metrics.get("metrics/mAP50-95(B)", float("nan"))
+            info(f"epoch {epoch}/{total}  val mAP50 {m50:.3f}  mAP50-95 {m5095:.3f}")
+
+        result = run_training(config, on_epoch=on_epoch)
+        run.log_metrics(result.metrics, step=config.epochs)  # best.pt's final validation
+        run.log_artifact(result.report)
     typer.echo(f"best weights: {result.best}\nreport: {result.report}")

@@ -1,7 +1,7 @@
 """Produce sprites: one item of a produce kind in a condition, drawn top-down with a visual cue per condition.
 
 A sprite is an RGB-free BGR float image plus an alpha mask, in the item's own frame (unrotated).
-Each condition's cue scales with a severity in [0, 1] but stays visible at 0 (bruise: soft darker patch;
+Each condition's cue scales with a severity in [0, 1] but stays visible at 0 (bruise: large soft mauve-brown matte patch;
 overripe: dull, wrinkled, brown-spotted; rotten: dark decay and mould).
 """
 
@@ -170,13 +170,19 @@ def render_item(kind: str, condition: str, severity: float, size_px: float, rng:
 
     sev = float(np.clip(severity, 0.0, 1.0))
     if condition == "bruised":
+        # A bruise must read as its own cue at 30-40 px, not as rim shading or overripe spots: a large, soft,
+        # matte patch shifted towards a mauve-brown hue that no fresh skin has, with a slightly darker rim.
+        ys, xs = np.nonzero(alpha > 0.9)
+        bruise_col = np.array([80, 58, 92], np.float32) * (1.0 - 0.3 * sev)
         for _ in range(int(rng.integers(1, 3))):
-            ys, xs = np.nonzero(alpha > 0.9)
             i = rng.integers(len(xs))
-            rad = r * (0.36 + 0.22 * sev) * (1.5 if kind == "banana" else 1.0)
-            patch = _blob(h, w, (xs[i], ys[i]), rad, rng, softness=0.6) * alpha
-            dark = base * (0.32 - 0.12 * sev) + np.array([15, 30, 45], np.float32)
-            bgr = _apply_patch(bgr, patch, tuple(dark), 0.95)
+            rad = r * (0.45 + 0.2 * sev) * (1.6 if kind == "banana" else 1.0)
+            patch = _blob(h, w, (xs[i], ys[i]), rad, rng, softness=0.5) * alpha
+            dark = base * 0.25 + bruise_col * 0.75
+            bgr = _apply_patch(bgr, patch, tuple(dark), 0.92)
+            rim = np.clip(patch * (1.0 - patch) * 4.0, 0, 1)
+            bgr = bgr * (1.0 - 0.25 * rim[..., None])
+        gloss *= 0.4
     elif condition == "overripe":
         grey = bgr.mean(axis=2, keepdims=True)
         dull = 0.45 + 0.25 * sev

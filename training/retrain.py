@@ -1,0 +1,278 @@
+"""`qc retrain`: assemble data, fine-tune production, export, evaluate both models, gate, register the candidate.
+
+Steps (each reported through ``on_step``), all under the run folder ``out`` (new or empty)::
+
+    1 assemble   dataset/ (base + imports + reviews, reviewed frames oversampled) and review_holdout/
+                 (training.retrain_data), with manifest.json: the card's data set hash
+    2 train      train/ (training.train) from the production version's weights (`Registry.weights_path`) or --weights
+    3 export     export/model.onnx + card draft, parity-checked against the torch model on hold-out frames
+    4 evaluate   eval/<model>_<set>.json: candidate and production on the frozen hold-out and the held-back reviews
+    5 gate       training.gate: not worse than production beyond the tolerances (mAP50, flag precision, recall)
+    6 register   only if the gate passed: stage ``candidate``, parent = production, metrics + gate, weights
+
+``retrain_report.json`` in ``out`` says what happened and why the gate passed or failed; it is written in either
+case. Errors a user can cause raise QCError subclasses (RetrainError, DatasetError, TrainError, ExportError ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.evaluate import evaluate_model
+from training.export import export_model, load_parity_frames
+from training.gate import EvalSummary, GateReport, GateTolerances, promotion_gate
+from training.item_flags import DEFAULT_FLAG_BELOW
+from training.retrain_data import AssembledData, assemble, sources_of
+from training.tracking import NullRun, TrackedRun
+from training.train import TrainConfig, train
+from vision.errors import QCError
+from vision.model_card import DatasetRef, ModelCard, write_json_atomic
+from vision.taxonomy import Taxonomy
+
+REPORT_NAME = "retrain_report.json"
+STEPS = ("assemble", "train", "export", "evaluate", "gate", "register")
+# 3, not 2: typer and qc exit 2 on bad input, and a scheduler must tell "fix the job" from "the model is not better".
+EXIT_PASSED, EXIT_GATE_FAILED = 0, 3
+
+
+class RetrainError(QCError):
+    """A retraining run cannot start or cannot go on (missing input, no production weights, used run folder)."""
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Inputs and knobs of one `qc retrain` run."""
+
+    base: Path
+    holdout: Path
+    out: Path
+    imports: tuple[Path, ...] = ()
+    reviews: Path | None = None
+    weights: Path | None = None  # overrides the production version's stored weights
+    epochs: int = 10
+    imgsz: int = 320
+    batch: int = 16
+    seed: int = 0
+    device: str = "cpu"
+    workers: int = 2
+    cache: bool = True
+    review_weight: int = 3
+    review_holdout: float = 0.2
+    conf: float = 0.25
+    flag_below: float = DEFAULT_FLAG_BELOW
+    parity_frames: int = 16
+    parity_conf: float = 0.25
+    tolerances: GateTolerances = field(default_factory=GateTolerances)
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """The gate's verdict, the registered candidate (None unless it passed) and the report's path."""
+
+    gate: GateReport
+    candidate: ModelCard | None
+    production: ModelCard
+    report_path: Path
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PASSED if self.gate.passed else EXIT_GATE_FAILED
+
+
+def check_inputs(config: RetrainConfig) -> None:
+    """Fail fast, before any work, on missing folders and a used run folder."""
+    named = [("--base", config.base), ("--holdout", config.holdout)]
+    named += [("--import", p) for p in config.imports]
+    if config.reviews is not None:
+        named.append(("--reviews", config.reviews))
+    for option, path in named:
+        if not path.is_dir():
+            raise RetrainError(f"{option} {path}: data set folder not found")
+        if not (path / "data.yaml").is_file():
+            raise RetrainError(f"{option} {path}: no data.yaml in it (an ultralytics-format data set folder)")
+    if config.weights is not None and not config.weights.is_file():
+        raise RetrainError(f"--weights {config.weights}: file not found")
+    if config.out.exists() and (not config.out.is_dir() or any(config.out.iterdir())):
+        raise RetrainError(f"run folder {config.out} exists and is not empty; choose a new --out")
+
+
+def production_weights(registry: Any, card: ModelCard, explicit: Path | None) -> Path:
+    """The .pt to fine-tune: ``explicit`` if given, else the weights stored with the production version."""
+    if explicit is not None:
+        return explicit
+    stored = registry.weights_path(card)
+    if stored is None:
+        raise RetrainError(
+            f"production model {card.version} in registry {registry.root} has no stored torch weights to train from; "
+            "pass --weights PATH (the .pt it was exported from), or register it with its weights"
+        )
+    return Path(stored)
+
+
+def _evaluate(model: Path, data: Path, config: RetrainConfig, taxonomy: Taxonomy, out: Path) -> EvalSummary:
+    report = evaluate_model(
+        data, model_path=model, taxonomy=taxonomy, split="all", conf=config.conf, flag_below=config.flag_below
+    ).to_dict()
+    write_json_atomic(out, report)
+    return EvalSummary.of(report)
+
+
+def run_retrain(
+    config: RetrainConfig,
+    registry: Any,
+    taxonomy: Taxonomy,
+    *,
+    on_step: Callable[[int, str, str], None] | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    tracker: TrackedRun | None = None,
+) -> RetrainResult:
+    """Run the six steps of the module doc; ``on_step(number, name, detail)`` before and within each step.
+
+    ``registry`` is a `vision.registry.Registry`. Returns whether the gate passed (and the candidate's card).
+    """
+    step = on_step or (lambda _n, _name, _detail: None)
+    run = tracker or NullRun()
+    check_inputs(config)
+    production = registry.production()
+    if list(production.classes) != list(taxonomy.class_names):
+        raise RetrainError(f"production model {production.version} has classes {production.classes}, "
+                           f"the taxonomy in use {list(taxonomy.class_names)}")
+    weights = production_weights(registry, production, config.weights)
+    _, production_onnx = registry.load_verified(production.version)
+    config.out.mkdir(parents=True, exist_ok=True)
+    run.log_params(_params(config, production, weights))
+
+    step(1, "assemble", "base + imports + reviews -> one data set")
+    data = assemble(
+        sources_of(config.base, config.imports, config.reviews), config.out, taxonomy,
+        review_weight=config.review_weight, review_holdout=config.review_holdout, frozen_holdout=config.holdout,
+        progress=lambda msg: step(1, "assemble", msg),
+    )
+    step(1, "assemble", f"data set {data.manifest.content_hash[:12]}: {data.manifest.images} images")
+
+    step(2, "train", f"{config.epochs} epoch(s) at imgsz {config.imgsz} from {production.version} ({weights})")
+
+    def epoch_done(epoch: int, total: int, metrics: dict[str, float]) -> None:
+        run.log_metrics(metrics, step=epoch)
+        if on_epoch is not None:
+            on_epoch(epoch, total, metrics)
+
+    trained = train(
+        TrainConfig(
+            data=data.dataset_dir, out=config.out / "train", epochs=config.epochs, imgsz=config.imgsz,
+            batch=config.batch, seed=config.seed, device=config.device, workers=config.workers, weights=weights,
+            cache=config.cache,
+        ),
+        on_epoch=epoch_done,
+    )
+
+    step(3, "export", f"ONNX at imgsz {config.imgsz}, parity on {config.parity_frames} hold-out frames")
+    exported = export_model(
+        trained.best, config.out / "export", config.imgsz, taxonomy=taxonomy, half_variant=False,
+        parity_frames=load_parity_frames(config.holdout, config.parity_frames),
+        dataset=DatasetRef(hash=data.manifest.content_hash, path=str(data.dataset_dir),
+                           counts={split: c.images for split, c in data.manifest.splits.items()}),
+        parity_conf=config.parity_conf, parent_version=production.version,
+        on_step=lambda msg: step(3, "export", msg),
+    ).model("fp32")
+
+    eval_sets = {"holdout": config.holdout}
+    if data.review_holdout_dir is not None:
+        eval_sets["reviews"] = data.review_holdout_dir
+    candidate_eval: dict[str, EvalSummary] = {}
+    production_eval: dict[str, EvalSummary] = {}
+    for name, folder in eval_sets.items():
+        step(4, "evaluate", f"candidate and production {production.version} on {name} ({folder})")
+        candidate_eval[name] = _evaluate(exported.onnx_path, folder, config, taxonomy,
+                                         config.out / "eval" / f"candidate_{name}.json")
+        production_eval[name] = _evaluate(production_onnx, folder, config, taxonomy,
+                                          config.out / "eval" / f"production_{name}.json")
+    if "reviews" not in eval_sets:
+        step(4, "evaluate", "no reviewed frames held back: the gate uses the frozen hold-out only")
+
+    gate = promotion_gate(candidate_eval, production_eval, config.tolerances)
+    step(5, "gate", gate.reason)
+    run.log_metrics(_final_metrics(candidate_eval, production_eval, gate))
+
+    candidate: ModelCard | None = None
+    metrics = _card_metrics(candidate_eval, gate)
+    training_info = {
+        "command": "qc retrain", "base_weights": str(weights), "review_weight": config.review_weight,
+        "review_holdout": config.review_holdout, "data": data.to_dict(), "mlflow_run_id": run.run_id,
+    }
+    if gate.passed:
+        draft = exported.draft.model_copy(update={"metrics": metrics,
+                                                  "training": {**exported.draft.training, **training_info}})
+        candidate = registry.register(exported.onnx_path, draft, stage="candidate",
+                                      eval_report=config.out / "eval" / "candidate_holdout.json", weights=trained.best,
+                                      reason=f"qc retrain from {production.version}: gate {gate.reason}")
+        step(6, "register", f"registered {candidate.version} as candidate (parent {production.version})")
+        run.log_dict(candidate.model_dump(mode="json"), "model_card.json")
+    else:
+        step(6, "register", "not registered: the gate failed")
+    report_path = config.out / REPORT_NAME
+    write_json_atomic(report_path, _report(config, data, production, candidate, gate, candidate_eval,
+                                           production_eval, trained.best, exported.onnx_path))
+    run.log_artifact(report_path)
+    return RetrainResult(gate=gate, candidate=candidate, production=production, report_path=report_path)
+
+
+def _params(config: RetrainConfig, production: ModelCard, weights: Path) -> dict[str, Any]:
+    return {
+        "base": config.base, "imports": [str(p) for p in config.imports], "reviews": config.reviews,
+        "holdout": config.holdout, "epochs": config.epochs, "imgsz": config.imgsz, "batch": config.batch,
+        "seed": config.seed, "review_weight": config.review_weight, "review_holdout": config.review_holdout,
+        "conf": config.conf, "flag_below": config.flag_below, "production": production.version, "weights": weights,
+        "tolerances": {"map50": config.tolerances.map50, "flag_precision": config.tolerances.flag_precision,
+                       "flag_recall": config.tolerances.flag_recall},
+    }
+
+
+def _summary(s: EvalSummary) -> dict[str, Any]:
+    return {"map50": s.map50, "flag_precision": s.flag_precision, "flag_recall": s.flag_recall, "images": s.images}
+
+
+def _final_metrics(cand: dict[str, EvalSummary], prod: dict[str, EvalSummary], gate: GateReport) -> dict[str, Any]:
+    return {
+        "candidate": {name: _summary(s) for name, s in cand.items()},
+        "production": {name: _summary(s) for name, s in prod.items()},
+        "gate_passed": int(gate.passed),
+    }
+
+
+def _card_metrics(cand: dict[str, EvalSummary], gate: GateReport) -> dict[str, Any]:
+    """The card's metrics: the hold-out headline numbers, every evaluation set, and the gate report."""
+    holdout_report = cand["holdout"]
+    return {
+        "map50": holdout_report.map50,
+        "flag_precision": holdout_report.flag_precision,
+        "flag_recall": holdout_report.flag_recall,
+        "eval_sets": {name: _summary(s) for name, s in cand.items()},
+        "gate": gate.to_dict(),
+    }
+
+
+def _report(
+    config: RetrainConfig, data: AssembledData, production: ModelCard, candidate: ModelCard | None, gate: GateReport,
+    cand: dict[str, EvalSummary], prod: dict[str, EvalSummary], weights: Path, onnx: Path,
+) -> dict[str, Any]:
+    return {
+        "passed": gate.passed,
+        "reason": gate.reason,
+        "exit_code": EXIT_PASSED if gate.passed else EXIT_GATE_FAILED,
+        "gate": gate.to_dict(),
+        "production": production.version,
+        "candidate": None if candidate is None else {"version": candidate.version, "stage": candidate.stage},
+        "dataset": data.to_dict(),
+        "evaluations": {
+            name: {"candidate": _summary(cand[name]), "production": _summary(prod[name]),
+                   "reports": {"candidate": str(config.out / "eval" / f"candidate_{name}.json"),
+                               "production": str(config.out / "eval" / f"production_{name}.json")}}
+            for name in cand
+        },
+        "weights": str(weights),
+        "onnx": str(onnx),
+    }

@@ -1,0 +1,387 @@
+"""`Registry`: versions of ONNX models with their cards, stages, stage history and (optionally) torch weights."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import shutil
+from pathlib import Path
+
+from vision.errors import ModelLoadError, QCError
+from vision.external_data import check_external_data, external_data_files
+from vision.model_card import (
+    STAGES,
+    VERSION_PATTERN,
+    ModelCard,
+    ModelCardDraft,
+    Stage,
+    StageChange,
+    sha256_file,
+    verify_against_graph,
+)
+from vision.registry.cache import cache_dir_for, default_cache_root
+from vision.registry.history import now_utc, previous_production, replaced_reason, with_stage
+from vision.registry.layout import (
+    CARD_NAME,
+    DEFAULT_MODEL_DIR,
+    EVAL_NAME,
+    ONNX_NAME,
+    VERSIONS,
+    WEIGHTS_NAME,
+    default_registry_root,
+    format_version,
+    version_number,
+)
+from vision.registry.storage import Storage, StorageError, open_storage
+
+
+class RegistryError(QCError):
+    """A registry operation cannot be done: unknown version, no production model, bad stage, bad root."""
+
+
+class Registry:
+    """A model registry at a folder or an fsspec URL. Constructing one touches nothing; `open` creates and seeds it.
+
+    ``root`` stays a `Path` for a local registry (``file://`` URLs become paths) and is the URL string otherwise.
+    Remote versions are copied into ``cache_dir`` (default `default_cache_root`) before anything reads them.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        try:
+            self._store: Storage = open_storage(root)
+        except StorageError as exc:
+            raise RegistryError(str(exc)) from exc
+        local = self._store.local_root
+        self.root: Path | str = local if local is not None else self._store.url
+        self._cache_root = Path(cache_dir) if cache_dir is not None else default_cache_root()
+
+    @classmethod
+    def open(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        seed_from: Path | None = DEFAULT_MODEL_DIR,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> Registry:
+        """Open (creating if needed) the registry at ``root`` (default: `default_registry_root`).
+
+        An empty registry is seeded with the shipped model folder (``model.onnx`` + ``card.json`` [+ ``eval.json``,
+        ``weights.pt``]) as a production version, keeping the shipped card's version id; no folder, no seeding.
+        """
+        reg = cls(default_registry_root() if root is None else root, cache_dir=cache_dir)
+        try:
+            reg._store.ensure_dir(VERSIONS)
+        except StorageError as exc:
+            raise RegistryError(f"cannot create model registry at {reg.root}: {exc}") from exc
+        if seed_from is not None and not reg._version_names() and (seed_from / ONNX_NAME).is_file():
+            reg._seed(seed_from)
+        return reg
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the registry's files are on this machine (else they are copied into the cache to be read)."""
+        return self._store.local_root is not None
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def list(self) -> builtins.list[ModelCard]:
+        """All versions' cards, oldest first."""
+        return [self.get(v) for v in self._version_names()]
+
+    def by_stage(self, stage: Stage) -> builtins.list[ModelCard]:
+        """The versions currently in ``stage``, oldest first."""
+        if stage not in STAGES:
+            raise RegistryError(f"unknown stage '{stage}'; stages: {', '.join(STAGES)}")
+        return [c for c in self.list() if c.stage == stage]
+
+    def get(self, version: str) -> ModelCard:
+        """The card of one version; RegistryError if there is no such version, ModelLoadError if its card is bad."""
+        if not VERSION_PATTERN.match(version):
+            raise RegistryError(f"'{version}' is not a version id (like 'v0001')")
+        rel = f"{VERSIONS}/{version}/{CARD_NAME}"
+        try:
+            raw = self._store.read_bytes(rel)
+        except (FileNotFoundError, NotADirectoryError):
+            known = ", ".join(self._version_names()) or "none"
+            raise RegistryError(f"no model version {version} in registry {self.root} (versions: {known})") from None
+        except OSError as exc:
+            raise ModelLoadError(f"{self._location(rel)}: cannot read model card ({exc})") from exc
+        card = ModelCard.from_json(raw, self._location(rel))
+        if card.version != version:
+            raise ModelLoadError(
+                f"{self._location(rel)}: card says version {card.version} but lives in folder {version}"
+            )
+        return card
+
+    def production(self) -> ModelCard:
+        """The production version's card; RegistryError if none is in production."""
+        prod = self.by_stage("production")
+        if not prod:
+            raise RegistryError(
+                f"no production model in registry {self.root}; promote one with `qc registry promote VERSION`"
+            )
+        return prod[-1]
+
+    def location_of(self, card: ModelCard) -> str:
+        """Where a version's ONNX file lives in the registry (a path, or a URL for a remote registry), for people."""
+        return self._location(f"{VERSIONS}/{card.version}/{card.onnx_file}")
+
+    def path_of(self, card: ModelCard) -> Path:
+        """Local path of a version's ONNX file (a remote version is copied into the cache first; not verified)."""
+        return self._local_version_dir(card) / card.onnx_file
+
+    def eval_path(self, card: ModelCard) -> Path | None:
+        """Local path of a version's stored evaluation report, if it has one."""
+        if not self._store.exists(f"{VERSIONS}/{card.version}/{EVAL_NAME}"):
+            return None
+        return self._local_version_dir(card) / EVAL_NAME
+
+    def weights_path(self, card: ModelCard) -> Path | None:
+        """Local path of the torch weights stored with a version (None if it has none), after a sha256 check."""
+        if card.weights_file is None:
+            return None
+        path = self._local_version_dir(card) / card.weights_file
+        if not path.is_file():
+            where = self._location(self._rel(card, card.weights_file))
+            raise ModelLoadError(f"weights of {card.version} not found: {where}")
+        digest = sha256_file(path)
+        if digest != card.weights_sha256:
+            raise ModelLoadError(
+                f"{path}: sha256 {digest} does not match the weights sha256 on card {card.version} "
+                f"({card.weights_sha256}); the file is corrupt or was replaced"
+            )
+        return path
+
+    def load_verified(self, version: str | None = None) -> tuple[ModelCard, Path]:
+        """Card and LOCAL ONNX path of ``version`` (default: production), after checking sha256, external data
+        and graph against the card. A remote version is copied into the local cache and checked there."""
+        card = self.production() if version is None else self.get(version)
+        path = self.path_of(card)
+        verify_against_graph(card, path)
+        return card, path
+
+    def rollback_target(self) -> ModelCard:
+        """The version `rollback` would put back in production (read from the current production's history)."""
+        current = self.production()
+        previous = previous_production(current)
+        if previous is None:
+            raise RegistryError(
+                f"cannot roll back: the stage history of production version {current.version} names no earlier "
+                "production version"
+            )
+        return self.get(previous)
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def register(
+        self,
+        onnx_path: str | os.PathLike[str],
+        draft: ModelCardDraft,
+        *,
+        stage: Stage = "candidate",
+        eval_report: str | os.PathLike[str] | None = None,
+        weights: str | os.PathLike[str] | None = None,
+        version: str | None = None,
+        reason: str = "registered",
+    ) -> ModelCard:
+        """Add an ONNX file (and optionally its torch ``weights``, an ultralytics .pt) as the next version.
+
+        The files are copied, hashed and checked against ``draft`` (ModelLoadError on mismatch, or on external
+        data outside the file's folder; external data inside it is copied along) before the version becomes
+        visible. ``version`` forces an id (seeding keeps the shipped one); otherwise the next number is used.
+        Registering straight into production archives the current production. A draft without a code version
+        gets the running code's.
+        """
+        src = Path(onnx_path)
+        if not src.is_file():
+            raise ModelLoadError(f"ONNX file not found: {src}")
+        if stage not in STAGES:
+            raise RegistryError(f"unknown stage '{stage}'; stages: {', '.join(STAGES)}")
+        if draft.parent_version is not None and not self._store.exists(self._rel_card(draft.parent_version)):
+            raise RegistryError(f"parent version {draft.parent_version} is not in registry {self.root}")
+        if eval_report is not None and not Path(eval_report).is_file():
+            raise RegistryError(f"evaluation report not found: {eval_report}")
+        if weights is not None and not Path(weights).is_file():
+            raise RegistryError(f"weights file not found: {weights}")
+        check_external_data(src)
+        if draft.code_version is None:
+            from vision.code_version import current_code_version
+
+            draft = draft.model_copy(update={"code_version": current_code_version()})
+        self._store.ensure_dir(VERSIONS)
+        staging = self._store.staging_dir(VERSIONS)
+        try:
+            shutil.copyfile(src, staging / ONNX_NAME)
+            for _, location in external_data_files(src):
+                (staging / location).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src.parent / location, staging / location)
+            if eval_report is not None:
+                shutil.copyfile(eval_report, staging / EVAL_NAME)
+            extra: dict[str, object] = {}
+            if weights is not None:
+                shutil.copyfile(weights, staging / WEIGHTS_NAME)
+                extra = {"weights_file": WEIGHTS_NAME, "weights_sha256": sha256_file(staging / WEIGHTS_NAME)}
+            # Hash the copy, not the source: the card must describe the bytes the registry holds.
+            card = ModelCard(
+                **draft.model_dump(),
+                **extra,
+                version=version or format_version(1),
+                onnx_file=ONNX_NAME,
+                onnx_sha256=sha256_file(staging / ONNX_NAME),
+                stage=stage,
+                created_at=now_utc(),
+            )
+            verify_against_graph(card, staging / ONNX_NAME)
+            replaced = self._production_versions() if stage == "production" else []
+            entry = StageChange(stage=stage, at=card.created_at, reason=reason, replaced=(replaced or [None])[-1])
+            card = self._publish(staging, card.model_copy(update={"history": [entry]}), version)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if stage == "production":
+            self._archive_other_production(card.version, replaced_reason(card.version, ""))
+        return card
+
+    def set_stage(self, version: str, stage: Stage, *, reason: str = "") -> ModelCard:
+        """Move a version to ``stage``, recording the change (and ``reason``) in its history.
+
+        Promoting to production verifies the file first and archives the previous production version. Moving a
+        version to the stage it is already in changes nothing.
+        """
+        if stage not in STAGES:
+            raise RegistryError(f"unknown stage '{stage}'; stages: {', '.join(STAGES)}")
+        card = self.get(version)
+        if card.stage == stage:
+            return card
+        replaced = None
+        if stage == "production":
+            # Refuse to put a file that no longer matches its card in front of the belts.
+            verify_against_graph(card, self.path_of(card))
+            replaced = (self._production_versions() or [None])[-1]
+        updated = with_stage(card, stage, reason, replaced=replaced)
+        self._write_card(updated)
+        if stage == "production":
+            self._archive_other_production(version, replaced_reason(version, reason))
+        return updated
+
+    def rollback(self, *, reason: str = "") -> ModelCard:
+        """Put the previous production version back in production and archive the current one.
+
+        "Previous" is read from the stage history (see `history.previous_production`); RegistryError when there
+        is none. The restored version is verified first (nothing changes if it fails). Returns its new card.
+        """
+        current = self.production()
+        target = self.rollback_target()
+        verify_against_graph(target, self.path_of(target))
+        restored = with_stage(target, "production", reason, replaced=current.version, rollback=True)
+        self._write_card(restored)  # the new production first: readers never find no production at all
+        why = f"rolled back to {target.version}" + (f": {reason}" if reason else "")
+        for other in self.by_stage("production"):
+            if other.version != target.version:
+                self._write_card(with_stage(other, "archived", why, rollback=True))
+        return restored
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _publish(self, staging: Path, card: ModelCard, version: str | None) -> ModelCard:
+        """Commit ``staging`` as a version folder; retries the next id if another writer took it first."""
+        for _ in range(100):
+            taken = (version_number(v) for v in self._version_names(all_ids=True))
+            vid = version or format_version(max(taken, default=0) + 1)
+            card = card.model_copy(update={"version": vid})
+            body = (json.dumps(card.model_dump(mode="json"), indent=2) + "\n").encode()
+            if self._store.commit_version(staging, f"{VERSIONS}/{vid}", CARD_NAME, body):
+                return card
+            if version is not None:
+                raise RegistryError(f"cannot create version {vid} in {self.root}: it exists")
+        raise RegistryError(f"could not allocate a version id in {self.root}")
+
+    def _production_versions(self) -> builtins.list[str]:
+        return [c.version for c in self.by_stage("production")]
+
+    def _archive_other_production(self, keep: str, reason: str) -> None:
+        for other in self.by_stage("production"):
+            if other.version != keep:
+                self._write_card(with_stage(other, "archived", reason))
+
+    def _seed(self, folder: Path) -> None:
+        shipped = folder / CARD_NAME
+        draft = ModelCardDraft.load(shipped)
+        try:
+            full: ModelCard | None = ModelCard.load(shipped)
+        except ModelLoadError:
+            full = None  # a draft card: take the next free id
+        if full is not None and sha256_file(folder / ONNX_NAME) != full.onnx_sha256:
+            raise ModelLoadError(f"shipped model {folder / ONNX_NAME} does not match the sha256 in {shipped}")
+        raw_version = full.version if full is not None else None
+        eval_report = folder / EVAL_NAME if (folder / EVAL_NAME).is_file() else None
+        weights = folder / WEIGHTS_NAME if (folder / WEIGHTS_NAME).is_file() else None
+        # The shipped card may name a parent in the registry it was trained in; that parent is not here.
+        draft = draft.model_copy(update={"parent_version": None}) if draft.parent_version else draft
+        try:
+            self.register(
+                folder / ONNX_NAME,
+                draft,
+                stage="production",
+                eval_report=eval_report,
+                weights=weights,
+                version=raw_version,
+                reason=f"seeded from the shipped model {folder}",
+            )
+        except RegistryError:
+            if not self._version_names():  # lost a race with another process seeding: fine
+                raise
+
+    def _rel(self, card: ModelCard, name: str) -> str:
+        return f"{VERSIONS}/{card.version}/{name}"
+
+    @staticmethod
+    def _rel_card(version: str) -> str:
+        return f"{VERSIONS}/{version}/{CARD_NAME}"
+
+    def _location(self, rel: str) -> str:
+        local = self._store.local_root
+        return str(local / rel) if local is not None else f"{self._store.url}/{rel}"
+
+    def _version_names(self, *, all_ids: bool = False) -> builtins.list[str]:
+        """Version ids, oldest first: folders with a card (a remote version without one is still uploading);
+        ``all_ids`` also counts card-less folders, so a new id never lands on a half-written version."""
+        names = [n for n in self._store.list_dir(VERSIONS) if VERSION_PATTERN.match(n)]
+        if not all_ids:
+            names = [n for n in names if self._store.exists(self._rel_card(n))]
+        return sorted(names, key=version_number)
+
+    def _local_version_dir(self, card: ModelCard) -> Path:
+        """The folder holding the version's files on this machine: the version folder itself, or its cache copy
+        (files whose sha256 already matches the card are not fetched again)."""
+        local = self._store.local_root
+        if local is not None:
+            return local / VERSIONS / card.version
+        target = cache_dir_for(self._store.url, self._cache_root) / card.version
+        known = {card.onnx_file: card.onnx_sha256}
+        if card.weights_file is not None and card.weights_sha256 is not None:
+            known[card.weights_file] = card.weights_sha256
+        for rel in self._remote_files(f"{VERSIONS}/{card.version}"):
+            name = rel.split("/", 2)[2]
+            dest = target / name
+            if name == CARD_NAME:
+                continue
+            if name in known and dest.is_file() and sha256_file(dest) == known[name]:
+                continue
+            self._store.fetch(rel, dest)
+        return target
+
+    def _remote_files(self, rel_dir: str) -> builtins.list[str]:
+        """Every file under a remote folder (external data may sit in subfolders), as registry-relative paths."""
+        found = []
+        for name in self._store.list_dir(rel_dir):
+            rel = f"{rel_dir}/{name}"
+            if self._store.exists(rel):
+                found.append(rel)
+            else:
+                found.extend(self._remote_files(rel))
+        return found
+
+    def _write_card(self, card: ModelCard) -> None:
+        body = (json.dumps(card.model_dump(mode="json"), indent=2) + "\n").encode()
+        self._store.write_bytes(self._rel_card(card.version), body)
