@@ -104,10 +104,10 @@ def load_dataset(path: str | os.PathLike[str]) -> YoloDataset:
     if not isinstance(raw, dict):
         raise DatasetError(f"{yaml_path}: expected a mapping with 'names' and 'train'/'val'/'test' entries")
 
-    root = Path(raw["path"]) if raw.get("path") else yaml_path.parent
-    if not root.is_absolute():
+    root = yaml_path.parent
+    if raw.get("path"):
         # Relative to the YAML file, so a data set folder can be moved or copied as a whole.
-        root = yaml_path.parent / root
+        root = Path(raw["path"]) if Path(raw["path"]).is_absolute() else yaml_path.parent / raw["path"]
     names = _parse_names(raw.get("names"), yaml_path)
     splits: dict[str, tuple[Path, ...]] = {}
     for split in SPLITS:

@@ -113,4 +113,8 @@ def score_against_truth(items: Sequence[Item], truth: Mapping[str, Any], line: C
             round(len(flagged_truth & set(spoiled_truth)) / len(spoiled_truth), 4) if spoiled_truth else None
         ),
         "max_count_error": round(max(errors), 4) if errors else 0.0,
+        # The counts behind precision and recall, so reports over many clips can be pooled.
+        "flag_tp": flag_tp,
+        "flag_fp": flag_fp,
+        "truth_spoiled": len(spoiled_truth),
     }

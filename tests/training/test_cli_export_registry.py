@@ -14,8 +14,11 @@ from typer.testing import CliRunner
 from training.cli import export as export_cli
 from training.cli import registry as registry_cli
 from training.parity import ParityError
+from tests.shipped import SHIPPED_VERSION, after_shipped
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy
+
+V1, V2 = after_shipped(1), after_shipped(2)  # the export, then a re-registration of it
 
 
 def qc() -> typer.Typer:
@@ -78,9 +81,9 @@ def test_export_cli_writes_report_and_registers(exported_and_registered: tuple[P
     assert report["passed"] is True
     assert [m["dtype"] for m in report["models"]] == ["fp32"]
     assert report["models"][0]["parity"]["frames"] == 4
-    # The empty registry was seeded with the shipped model (v0001), so the export is v0002 and takes over production.
-    assert report["registered"] == [{"dtype": "fp32", "version": "v0002", "stage": "production", "registry": str(root)}]
-    assert Registry(root).get("v0001").stage == "archived"
+    # The empty registry was seeded with the shipped model, so the export is the next version and takes over production.
+    assert report["registered"] == [{"dtype": "fp32", "version": V1, "stage": "production", "registry": str(root)}]
+    assert Registry(root).get(SHIPPED_VERSION).stage == "archived"
     assert json.loads((out / "export_report.json").read_text())["registered"] == report["registered"]
     card = Registry(root).production()
     assert card.metrics == {"map50": 0.5, "map50_95": 0.25}
@@ -95,7 +98,7 @@ def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict
     runner, app = CliRunner(), qc()
     reg = ["--registry", str(root)]
 
-    weights = Registry(root).weights_path(Registry(root).get("v0002"))
+    weights = Registry(root).weights_path(Registry(root).get(V1))
     assert weights is not None
     added = runner.invoke(
         app,
@@ -111,44 +114,44 @@ def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict
         ],
     )
     assert added.exit_code == 0, added.output
-    assert json.loads(added.stdout)["version"] == "v0003"
-    assert Registry(root).get("v0003").weights_sha256 == Registry(root).get("v0002").weights_sha256
+    assert json.loads(added.stdout)["version"] == V2
+    assert Registry(root).get(V2).weights_sha256 == Registry(root).get(V1).weights_sha256
 
     listed = runner.invoke(app, ["registry", "list", "--json", *reg])
     assert [(c["version"], c["stage"]) for c in json.loads(listed.stdout)] == [
-        ("v0001", "archived"),  # the shipped model the empty registry was seeded with
-        ("v0002", "production"),
-        ("v0003", "candidate"),
+        (SHIPPED_VERSION, "archived"),  # the shipped model the empty registry was seeded with
+        (V1, "production"),
+        (V2, "candidate"),
     ]
     table = runner.invoke(app, ["registry", "list", *reg])
-    assert "v0003" in table.stdout and "candidate" in table.stdout
+    assert V2 in table.stdout and "candidate" in table.stdout
 
     shown = runner.invoke(app, ["registry", "show", "production", "--verify", *reg])
     assert shown.exit_code == 0, shown.output
     card = json.loads(shown.stdout)
-    assert card["version"] == "v0002" and card["verified"] is True
+    assert card["version"] == V1 and card["verified"] is True
     assert card["lineage"]["code_version"]["package"] and card["lineage"]["weights"] is True
     assert card["lineage"]["parent_version"] is None and card["weights_path"].endswith("weights.pt")
 
     # Promotion runs the golden-frame gate (the stored weights against the ONNX file) before any stage changes.
-    promoted = runner.invoke(app, ["registry", "promote", "v0003", "--reason", "same model, re-registered", *reg])
+    promoted = runner.invoke(app, ["registry", "promote", V2, "--reason", "same model, re-registered", *reg])
     assert promoted.exit_code == 0, promoted.output
-    assert json.loads(promoted.stdout) == {"version": "v0003", "stage": "production", "archived": ["v0002"]}
-    assert "golden-frame gate passed for v0003" in promoted.output
-    assert Registry(root).get("v0002").stage == "archived"
-    assert Registry(root).get("v0003").history[-1].reason == "same model, re-registered"
+    assert json.loads(promoted.stdout) == {"version": V2, "stage": "production", "archived": [V1]}
+    assert f"golden-frame gate passed for {V2}" in promoted.output
+    assert Registry(root).get(V1).stage == "archived"
+    assert Registry(root).get(V2).history[-1].reason == "same model, re-registered"
 
     rolled = runner.invoke(app, ["registry", "rollback", *reg])
     assert rolled.exit_code == 0, rolled.output
-    assert json.loads(rolled.stdout) == {"version": "v0002", "rolled_back": "v0003"}
-    assert Registry(root).production().version == "v0002"
+    assert json.loads(rolled.stdout) == {"version": V1, "rolled_back": V2}
+    assert Registry(root).production().version == V1
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["registry", "show", "v0042"], "no model version v0042"),
-        (["registry", "promote", "v0001", "--stage", "live"], "unknown stage 'live'"),
+        (["registry", "promote", SHIPPED_VERSION, "--stage", "live"], "unknown stage 'live'"),
     ],
 )
 def test_registry_cli_errors_name_the_problem(

@@ -56,17 +56,20 @@ def test_shipped_files_are_consistent() -> None:
     assert card.dataset is not None and card.dataset.hash
 
 
+def test_acceptance_map50(report: dict) -> None:
+    assert report["counts"]["images"] == 300
+    assert report["map50"] >= 0.90, report["per_class"]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "issue 2's bar is not met yet: the shipped v0001 (YOLO11n, 25 epochs at 320 on a 2-core CPU) scores mAP50 0.778 "
-        "and rotten recall 0.932 here; bruised apple/banana/tomato AP50 is 0.02-0.18. Strict: a model that meets the "
-        "bar turns this into a failure until the marker is removed."
+        "issue 2's rotten-recall bar is not met yet: the shipped v0002 (YOLO11n fine-tuned 15 epochs at 320 on a "
+        "2-core CPU) detects 67 of 74 rotten items as rotten (0.905); 4 misses are rotten apples called bruised. "
+        "Strict: a model that meets the bar turns this into a failure until the marker is removed."
     ),
 )
-def test_acceptance_map50_and_rotten_recall(report: dict) -> None:
-    assert report["counts"]["images"] == 300
-    assert report["map50"] >= 0.90, report["per_class"]
+def test_acceptance_rotten_recall(report: dict) -> None:
     assert report["conditions"]["rotten"]["recall"] >= 0.95, report["conditions"]
 
 

@@ -155,3 +155,16 @@ def test_missing_data_set_or_split(make_yolo_dataset, tmp_path: Path, target: st
             load_dataset(tmp_path / "nope")
         else:
             list_samples(load_dataset(root), "test")
+
+
+def test_a_data_set_named_by_a_relative_path_is_found(make_yolo_dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qc eval --data data/eval` from the checkout: a data.yaml without ``path`` is relative to its own folder,
+    which must not be joined onto itself (it once looked for data/eval/data/eval/images)."""
+    root = make_yolo_dataset({"val": [[(1, 0.5, 0.5, 0.5, 0.5)]]}, NAMES)
+    raw = yaml.safe_load((root / "data.yaml").read_text())
+    raw.pop("path", None)  # as `qc synth frames` writes it
+    (root / "data.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(root.parent)
+    for given in (Path(root.name), Path(root.name) / "data.yaml"):
+        [sample] = load_dataset(given).samples("val")
+        assert sample.image_path.is_file() and len(sample.truth) == 1

@@ -1,9 +1,9 @@
 """A swap under load: while a camera streams a clip, production is promoted to another version and rolled back.
 
-The service follows the registry (rollout.watch_s = 0.2). v0001 is the shipped model, v0002 the same graph
+The service follows the registry (rollout.watch_s = 0.2). SHIPPED is the shipped model, AGAIN the same graph
 registered again, so the items counted must be exactly those of one offline run over the clip with no swap at all:
 any item counted twice (a counter reset by the swap), missed, or any frame lost or processed twice shows up. The
-frames' model_version shows both versions, in one run each: v0001, then v0002, then v0001 again.
+frames' model_version shows both versions, in one run each: SHIPPED, then AGAIN, then SHIPPED again.
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ from edge.protocol import Ack, FrameHeader, decode_jpeg, encode_frame, parse_ack
 from edge.service.counting import counter_factory
 from edge.service.model import load_model
 from edge.store.store import Store
+from tests.shipped import SHIPPED_VERSION as SHIPPED
+from tests.shipped import after_shipped
 from vision.frame import Frame
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
 
 WINDOW = 4  # frames in flight, as a capture daemon's window
 PROMOTE_AT, ROLLBACK_AT = 12, 62  # acks before each registry change
-GATES = (45, 85)  # the stream waits here until the service serves v0002, then v0001 again
+AGAIN = after_shipped(1)  # the shipped graph registered a second time
+GATES = (45, 85)  # the stream waits here until the service serves AGAIN, then SHIPPED again
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 90.0) -> Any:
@@ -55,7 +58,7 @@ def test_promote_and_roll_back_while_a_camera_streams_lose_and_double_count_noth
     registry = Registry.open(root)  # seeded: the shipped model, production
     shipped = registry.production()
     again = registry.register(registry.path_of(shipped), shipped.draft(), reason="test: the same graph again")
-    assert (shipped.version, again.version) == ("v0001", "v0002")
+    assert (shipped.version, again.version) == (SHIPPED, AGAIN)
     config = service_config(tmp_path / "svc", root, rollout={"watch_s": 0.2}, counting={"idle_flush_s": 0})
 
     camera = config.camera("cam1")
@@ -97,12 +100,12 @@ def test_promote_and_roll_back_while_a_camera_streams_lose_and_double_count_noth
         streamer = threading.Thread(target=stream, args=(svc,), daemon=True)
         streamer.start()
         wait_for(lambda: len(acks) >= PROMOTE_AT or errors)
-        Registry.open(root).set_stage("v0002", "production", reason="test: promote under load")
-        wait_for(lambda: production(svc.url) == "v0002" or errors)
+        Registry.open(root).set_stage(AGAIN, "production", reason="test: promote under load")
+        wait_for(lambda: production(svc.url) == AGAIN or errors)
         gates[GATES[0]].set()
         wait_for(lambda: len(acks) >= ROLLBACK_AT or errors)
-        assert Registry.open(root).rollback(reason="test: roll back under load").version == "v0001"
-        wait_for(lambda: production(svc.url) == "v0001" or errors)
+        assert Registry.open(root).rollback(reason="test: roll back under load").version == SHIPPED
+        wait_for(lambda: production(svc.url) == SHIPPED or errors)
         gates[GATES[1]].set()
         streamer.join(timeout=180)
         status = httpx.get(f"{svc.url}/model", timeout=10).json()
@@ -119,8 +122,8 @@ def test_promote_and_roll_back_while_a_camera_streams_lose_and_double_count_noth
     assert sorted(versions) == list(range(n))
     # both versions detected frames, in three runs: a batch is detected by one snapshot, frames in order
     runs = [v for v, _ in groupby(versions[s] for s in range(n))]
-    assert runs == ["v0001", "v0002", "v0001"], runs
-    assert versions[GATES[0]] == "v0002" and versions[GATES[1]] == "v0001"
+    assert runs == [SHIPPED, AGAIN, SHIPPED], runs
+    assert versions[GATES[0]] == AGAIN and versions[GATES[1]] == SHIPPED
     # items counted twice = 0 (and none missed): exactly the items of the run without a swap
     assert item_keys(stored) == item_keys(reference)
     assert len({i.track_id for i in stored}) == len(stored)
