@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,9 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "edge" / "service"))  # the service tests' harness
 
-from service_harness import message, metric_value, open_stream, running, send_and_ack, service_config  # noqa: E402
+from service_harness import (  # noqa: E402
+    message, metric_value, open_stream, running, send_and_ack, service_config, wait_for,
+)
 
 from edge.store import FrameDetection, Store  # noqa: E402
 from edge.tracking.item import Item  # noqa: E402
@@ -44,16 +44,6 @@ T0 = 1_764_150_000.0
 W, H = 160, 120
 REVIEW_SEED = 4242
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll ``check`` until it returns something truthy (the service follows the registry every 0.2 s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError("condition not reached")
 
 
 def reviewed_store(url: str, taxonomy: Taxonomy, frames: int = 10) -> int:

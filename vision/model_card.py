@@ -13,12 +13,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from vision.atomic_file import write_bytes_atomic
 from vision.errors import ModelLoadError, TaxonomyError
 from vision.external_data import check_external_data
 from vision.taxonomy import Taxonomy
@@ -240,19 +240,7 @@ def _validate(cls: type[Any], raw: Any, path: Path | str) -> Any:
 
 def write_json_atomic(path: Path, data: Any) -> Path:
     """Write JSON so readers see the old or the new file, never half of one (temp file in the same folder + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:

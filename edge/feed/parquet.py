@@ -8,8 +8,6 @@ metadata) and only replaced when their bytes change, so an export that changes n
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from edge.store.waste import WasteRow
+from vision.atomic_file import write_bytes_atomic
 
 SCHEMA = pa.schema(
     [
@@ -81,7 +80,7 @@ def write_partitions(
             if path.is_file() and path.read_bytes() == data:
                 unchanged.append(rel)
             else:
-                _atomic_write(path, data)
+                write_bytes_atomic(path, data)
                 written.append(rel)
         elif path.is_file():
             path.unlink()
@@ -90,16 +89,3 @@ def write_partitions(
     return ParquetWrite(tuple(written), tuple(unchanged), tuple(removed))
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    # Readers never see half a file: write beside it, then rename over it.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

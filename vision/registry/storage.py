@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from vision.atomic_file import write_bytes_atomic
 from vision.errors import QCError
 
 
@@ -98,17 +99,7 @@ class LocalStorage:
         return self._path(rel).read_bytes()
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        path = self._path(rel)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes_atomic(self._path(rel), data)
 
     def fetch(self, rel: str, dest: Path) -> None:
         _copy_into_place(lambda tmp: shutil.copyfile(self._path(rel), tmp), dest)

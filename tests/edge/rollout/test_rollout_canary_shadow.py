@@ -9,30 +9,18 @@ alone.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from rollout_models import constant_detector_onnx, draft_for
-from service_harness import message, metric_value, open_stream, running, service_config
+from service_harness import message, metric_value, open_stream, running, service_config, wait_for
 
 from edge.protocol import parse_ack
 from edge.store.store import Store
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError("condition not reached")
 
 
 @pytest.fixture

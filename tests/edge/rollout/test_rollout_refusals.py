@@ -12,14 +12,16 @@ still acked ok and committed with v0001. Last, a good version is swapped in (the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from rollout_models import constant_detector_onnx, draft_for, write_version_by_hand
-from service_harness import RunningService, message, metric_value, open_stream, running, send_and_ack, service_config
+from service_harness import (
+    RunningService, message, metric_value, open_stream, running, send_and_ack, service_config, wait_for,
+)
 
 from edge.store.store import Store
 from vision.registry import Registry
@@ -45,15 +47,6 @@ def svc(tmp_path_factory: pytest.TempPathFactory, registry_root: Path) -> Iterat
 def model_status(svc: RunningService) -> dict[str, Any]:
     return httpx.get(f"{svc.url}/model", timeout=10).json()
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError("condition not reached")
 
 
 def next_version(root: Path) -> str:

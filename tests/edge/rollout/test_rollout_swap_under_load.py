@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from service_harness import clip_as_jpegs, open_stream, running, service_config
+from service_harness import clip_as_jpegs, open_stream, running, service_config, wait_for
 
 from edge.protocol import Ack, FrameHeader, decode_jpeg, encode_frame, parse_ack
 from edge.service.counting import counter_factory
@@ -33,15 +32,6 @@ PROMOTE_AT, ROLLBACK_AT = 12, 62  # acks before each registry change
 AGAIN = after_shipped(1)  # the shipped graph registered a second time
 GATES = (45, 85)  # the stream waits here until the service serves AGAIN, then SHIPPED again
 
-
-def wait_for(check: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("condition not reached")
 
 
 def item_keys(items: list[Any]) -> list[tuple[Any, ...]]:
@@ -99,13 +89,13 @@ def test_promote_and_roll_back_while_a_camera_streams_lose_and_double_count_noth
     with running(config) as svc:
         streamer = threading.Thread(target=stream, args=(svc,), daemon=True)
         streamer.start()
-        wait_for(lambda: len(acks) >= PROMOTE_AT or errors)
+        wait_for(lambda: len(acks) >= PROMOTE_AT or errors, timeout=90)
         Registry.open(root).set_stage(AGAIN, "production", reason="test: promote under load")
-        wait_for(lambda: production(svc.url) == AGAIN or errors)
+        wait_for(lambda: production(svc.url) == AGAIN or errors, timeout=90)
         gates[GATES[0]].set()
-        wait_for(lambda: len(acks) >= ROLLBACK_AT or errors)
+        wait_for(lambda: len(acks) >= ROLLBACK_AT or errors, timeout=90)
         assert Registry.open(root).rollback(reason="test: roll back under load").version == SHIPPED
-        wait_for(lambda: production(svc.url) == SHIPPED or errors)
+        wait_for(lambda: production(svc.url) == SHIPPED or errors, timeout=90)
         gates[GATES[1]].set()
         streamer.join(timeout=180)
         status = httpx.get(f"{svc.url}/model", timeout=10).json()

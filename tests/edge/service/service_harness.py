@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -163,3 +163,14 @@ def clip_as_jpegs(out: Path, seconds: float, seed: int, density: float) -> list[
         jpegs.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
     cap.release()
     return jpegs
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll ``check`` every 0.1 s until it returns something truthy, and return that; TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError("condition not reached")
