@@ -58,6 +58,9 @@ def sign_in(page: Any, review_url: str) -> None:
     page.fill("input[name=password]", OPS_PASSWORD)
     page.click("form.login button[type=submit]")
     page.wait_for_selector("#queue tr.entry")
+    # The rows are rendered by the server, so they exist before the deferred review.js has bound its keys; a key
+    # pressed in between is lost (seen once under a loaded CI machine). Deferred scripts have run at "load".
+    page.wait_for_load_state("load")
     assert page.url.rstrip("/").endswith("/review")
 
 
