@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
     from edge.inspect_cli import inspect
 
     app.command("inspect")(inspect)
+    from edge.count_table_cli import count_table
+
+    app.command("count-table")(count_table)
     from edge.bench.command import bench
 
     app.command("bench")(bench)

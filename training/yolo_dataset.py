@@ -143,6 +143,17 @@ def list_samples(dataset: YoloDataset, split: str | None = None) -> list[YoloSam
 
     Default split: `YoloDataset.default_eval_split`. Raises DatasetError for an unknown or empty split.
     """
+    samples = []
+    for image_path in image_paths(dataset, split):
+        width, height = image_size(image_path)
+        truth = read_label_file(label_path_for(image_path), len(dataset.names), width, height)
+        samples.append(YoloSample(image_path=image_path, width=width, height=height, truth=truth))
+    return samples
+
+
+def image_paths(dataset: YoloDataset, split: str | None = None) -> list[Path]:
+    """The image files of ``split`` (default: `YoloDataset.default_eval_split`; ``"all"``: every split), sorted,
+    without reading labels or image headers. Raises DatasetError for an unknown or empty split."""
     split = split or dataset.default_eval_split
     if split == ALL_SPLITS:
         sources = tuple(source for paths in dataset.splits.values() for source in paths)
@@ -157,12 +168,7 @@ def list_samples(dataset: YoloDataset, split: str | None = None) -> list[YoloSam
     if not images:
         sources_text = ", ".join(str(s) for s in sources)
         raise DatasetError(f"{dataset.yaml_path}: split '{split}' has no images (looked in {sources_text})")
-    samples = []
-    for image_path in images:
-        width, height = image_size(image_path)
-        truth = read_label_file(label_path_for(image_path), len(dataset.names), width, height)
-        samples.append(YoloSample(image_path=image_path, width=width, height=height, truth=truth))
-    return samples
+    return images
 
 
 def _image_paths(sources: tuple[Path, ...], yaml_path: Path) -> list[Path]:

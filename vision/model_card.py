@@ -25,11 +25,13 @@ from vision.taxonomy import Taxonomy
 
 Stage = Literal["candidate", "shadow", "canary", "production", "archived"]
 STAGES: tuple[str, ...] = ("candidate", "shadow", "canary", "production", "archived")
-Dtype = Literal["fp32", "fp16"]
+# int8: a QDQ graph (`qc quantize`): int8 weights and activations inside, float32 input and output.
+Dtype = Literal["fp32", "fp16", "int8"]
 VERSION_PATTERN = re.compile(r"^v\d{4,}$")
 
-# ONNX Runtime's type strings for the input tensor of each card dtype.
-_ORT_INPUT_TYPES: dict[str, str] = {"fp32": "tensor(float)", "fp16": "tensor(float16)"}
+# ONNX Runtime's type strings for the input tensor of each card dtype. An int8 QDQ graph quantizes its input
+# inside the graph, so it is fed float32 like an fp32 one.
+_ORT_INPUT_TYPES: dict[str, str] = {"fp32": "tensor(float)", "fp16": "tensor(float16)", "int8": "tensor(float)"}
 
 
 class LetterboxSpec(BaseModel):
@@ -90,7 +92,11 @@ class ModelCardDraft(BaseModel):
     taxonomy: dict[str, Any] = Field(description="The taxonomy the model was trained with (Taxonomy.to_dict()).")
     input_size: tuple[int, int] = Field(description="Network input [height, width] the model was exported at.")
     letterbox: LetterboxSpec = Field(default=LetterboxSpec(), description="Pre-processing the model expects.")
-    dtype: Dtype = Field(default="fp32", description="Element type of the graph's input (and output) tensors.")
+    dtype: Dtype = Field(
+        default="fp32",
+        description="Numeric format of the graph: fp32 or fp16 (the element type of its input and output tensors), "
+        "or int8 (a QDQ graph: int8 weights and activations inside, float32 input and output).",
+    )
     dataset: DatasetRef | None = Field(default=None, description="Training data set; None for untrained/test models.")
     metrics: dict[str, Any] = Field(default_factory=dict, description="Evaluation metrics (mAP, per class ...).")
     training: dict[str, Any] = Field(
@@ -99,7 +105,8 @@ class ModelCardDraft(BaseModel):
     )
     parent_version: str | None = Field(
         default=None,
-        description="Version this model was fine-tuned from, converted from (fp16 of an fp32 version) or replaces.",
+        description="Version this model was fine-tuned from, converted from (fp16 or int8 of an fp32 version) "
+        "or replaces.",
     )
     code_version: CodeVersion | None = Field(
         default=None, description="The code that exported the model (filled by export, else at registration)."
@@ -259,8 +266,8 @@ def graph_mismatches(card: ModelCardDraft, session: Any) -> list[str]:
     """What about an ONNX Runtime session's graph disagrees with the card; empty when they agree.
 
     Checks: one 4-D input with 3 channels; its static H/W (if any) equal ``input_size``; its element type
-    matches ``dtype``; the output's static second dim (if any) is 4 + number of classes; class names
-    embedded by ultralytics (metadata ``names``, if present) equal the card's.
+    matches ``dtype`` (float32 for fp32 and int8, float16 for fp16); the output's static second dim (if any) is
+    4 + number of classes; class names embedded by ultralytics (metadata ``names``, if present) equal the card's.
     """
     problems: list[str] = []
     inputs, outputs = session.get_inputs(), session.get_outputs()

@@ -44,6 +44,21 @@ def bench(
     spin: Annotated[
         bool, typer.Option("--spin/--no-spin", help="Let our session's intra-op threads spin-wait (ORT's default).")
     ] = False,
+    int8: Annotated[
+        bool,
+        typer.Option("--int8", help="Ours on the shipped int8 deployment (vision/default_model/int8), the peer on the "
+                                    "shipped fp32 model it was quantized from (CPU nodes; see qc quantize)."),
+    ] = False,
+    peer_model: Annotated[
+        Path | None,
+        typer.Option(help="ONNX model the peer (ultralytics) runs, default --model: e.g. ours on a `qc quantize` "
+                          "int8 model against the peer on the fp32 model users would run."),
+    ] = None,
+    cpu_replicas: Annotated[
+        int | None,
+        typer.Option(help="ONNX Runtime sessions splitting each batch on the CPU, for ours and the service "
+                          "(default: one per core, at most 4)."),
+    ] = None,
     save: Annotated[
         Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout).")
     ] = None,
@@ -59,7 +74,8 @@ def bench(
     options = BenchOptions(
         model=model, frames=frames, batches=tuple(batch or (8,)), streams=streams, fps=fps, seconds=seconds,
         rounds=rounds, frame_size=frame_size, source=source, seed=seed, queue_limit=queue_limit, peer=peer,
-        cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak,
+        cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak, cpu_replicas=cpu_replicas, peer_model=peer_model,
+        int8=int8,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     with contextlib.redirect_stdout(sys.stderr):

@@ -1,7 +1,8 @@
 """Measurements (a) the limit, (b) our detector end to end, (c) the peer, on the same frames and batch size.
 
-The limit is measured twice on the same tensors: with our detector's own session and with a session on ONNX
-Runtime's default options (intra-op threads spinning); the better of the two is the limit. All paths run in
+The limit is measured on the same tensors with our detector's own sessions (its CPU replicas splitting each batch),
+with one session on our options, and with one session on ONNX Runtime's default options (intra-op threads
+spinning); the best of them is the limit. All paths run in
 rounds, interleaved (limits, ours, ours without overlap, peer; repeat), so a slow spell of a shared machine hits
 each of them; a figure is the median of its rounds. Every run covers all frames once.
 """
@@ -100,8 +101,9 @@ def measure_batch(
     peer_unavailable: str | None,
     on_round: Callable[[str], None] = lambda name: None,
 ) -> dict[str, Measure]:
-    """(a) ``limit`` and ``limit_default``, (b) ``detector`` (pipelined), ``serial`` (ours without overlap) and (c)
-    ``peer`` at ``batch``. Only ONNX models whose static batch (if any) fits ``batch`` are fair here."""
+    """(a) ``limit``, ``limit_one_session`` (with CPU replicas) and ``limit_default``, (b) ``detector``
+    (pipelined) and ``serial`` (ours without overlap), and (c) ``peer`` at ``batch``. Only ONNX models whose
+    static batch (if any) fits ``batch`` are fair here."""
     n = len(jpegs)
     jpeg_batches = batches_of(jpegs, batch)
     # The limit's input: exactly the tensors our detector feeds the session for these frames.
@@ -110,6 +112,10 @@ def measure_batch(
     # ONNX Runtime as anyone would open it: default session options, the provider our detector runs on.
     plain = ort.InferenceSession(str(detector.model_path), providers=list(detector.providers))
     output = plain.get_outputs()[0].name
+    # One session with our options (no spinning): what the replicas are compared against.
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    single = ort.InferenceSession(str(detector.model_path), options, providers=list(detector.providers))
 
     def limit() -> int:
         for t in tensors:
@@ -121,6 +127,11 @@ def measure_batch(
             plain.run([output], {detector.input_name: t})
         return 0
 
+    def limit_one_session() -> int:
+        for t in tensors:
+            single.run([output], {detector.input_name: t})
+        return 0
+
     def ours() -> int:
         return sum(len(d) for dets in pipelined.run(jpeg_batches) for d in dets)
 
@@ -130,11 +141,13 @@ def measure_batch(
     def predict() -> int:
         return peer.run(jpeg_batches) if peer is not None else 0
 
-    paths: dict[str, Callable[[], int]] = {"limit": limit, "limit_default": limit_default, "detector": ours,
-                                           "serial": serial}
+    paths: dict[str, Callable[[], int]] = {"limit": limit}
+    if detector.cpu_replicas > 1:
+        paths["limit_one_session"] = limit_one_session
+    paths |= {"limit_default": limit_default, "detector": ours, "serial": serial}
     if peer is not None:
         paths["peer"] = predict
-    measures = {name: Measure(name, n) for name in ("limit", "limit_default", "detector", "serial", "peer")}
+    measures = {name: Measure(name, n) for name in (*paths, "peer")}
     measures["peer"].unavailable = peer_unavailable
     try:
         for run in paths.values():  # warm-up: first-call allocations, ultralytics' set-up

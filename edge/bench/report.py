@@ -13,7 +13,8 @@ TARGET_VS_LIMIT = 0.9
 TARGET_VS_PEER = 1.5
 
 _LABELS = {
-    "limit": "(a) ORT alone, our session",
+    "limit": "(a) ORT alone, our session(s)",
+    "limit_one_session": "(a) ORT alone, one session",
     "limit_default": "(a) ORT alone, ORT defaults",
     "detector": "(b) ours: JPEG -> Detections",
     "serial": "    ours, no overlap",
@@ -70,6 +71,10 @@ class BenchReport:
     soak: ServiceResult | None = None
     cpu_mem_arena: bool = True
     spinning: bool = False
+    cpu_replicas: int = 1
+    peer_model: str | None = None
+    model_card: dict[str, Any] | None = None  # version, dtype, map50 of each model's card, when it has one
+    peer_model_card: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """One object; the headline keys are those of the first batch size."""
@@ -82,7 +87,8 @@ class BenchReport:
             "machine": self.machine, "model": self.model, "provider": self.provider, "imgsz": list(self.imgsz),
             "frames": self.frames, "frame_size": list(self.frame_size), "frame_source": self.frame_source,
             "jpeg_bytes_mean": self.jpeg_bytes_mean, "rounds": self.rounds, "cpu_mem_arena": self.cpu_mem_arena,
-            "intra_op_spinning": self.spinning,
+            "intra_op_spinning": self.spinning, "cpu_replicas": self.cpu_replicas,
+            "peer_model": self.peer_model, "model_card": self.model_card, "peer_model_card": self.peer_model_card,
             "batch": head.batch if head else None, "input_shape": list(head.input_shape) if head else None,
             "limit_fps": head.limit_fps if head else None, "detector_fps": fps("detector"),
             "detector_serial_fps": fps("serial"),
@@ -100,10 +106,15 @@ class BenchReport:
         w, h = self.frame_size
         lines = [
             f"qc bench on {self.machine}",
-            f"model {self.model} on {self.provider}, fit {self.imgsz[0]}x{self.imgsz[1]}; {self.frames} frames "
+            f"model {self.model} on {self.provider}"
+            + (f" ({self.cpu_replicas} sessions splitting each batch)" if self.cpu_replicas > 1 else "")
+            + f", fit {self.imgsz[0]}x{self.imgsz[1]}; {self.frames} frames "
             f"{w}x{h} JPEG ({self.jpeg_bytes_mean / 1024:.0f} KiB, {self.frame_source})"
             + (f"; median of {self.rounds} round(s)" if self.batches else ""),
         ]
+        if self.peer_model is not None and self.peer_model != self.model:
+            lines.append(f"the peer runs {self.peer_model}; mAP50 from the cards: ours {_card_map(self.model_card)}, "
+                         f"peer's {_card_map(self.peer_model_card)}")
         if self.batches:
             head = f"{'batch':>5}  {'input':>9}  {'path':<31} {'frames/s':>9} {'ms/frame':>9} {'dets/frame':>10}"
             lines += ["", head, "-" * len(head)]
@@ -134,6 +145,13 @@ class BenchReport:
                 f" MiB -> end {_fmt(rss['end_mib'], 0)} MiB ({_fmt(rss['growth_pct'], 1)} %)",
             ]
         return "\n".join(lines)
+
+
+def _card_map(card: dict[str, Any] | None) -> str:
+    if not card or card.get("map50") is None:
+        return "unknown (no card)"
+    version = card.get("version") or (f"from {card['parent_version']}" if card.get("parent_version") else "?")
+    return f"{card['map50']:.3f} ({version}, {card.get('dtype') or '?'})"
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edge.bench.detector_bench import decode, measure_batch, open_peer
@@ -14,8 +15,8 @@ from edge.bench.service_bench import run_service
 from edge.bench.system import machine_name
 from vision.detector import Detector
 from vision.errors import InputError
-from vision.model_card import ModelCard
-from vision.registry import CARD_NAME, DEFAULT_MODEL_DIR, ONNX_NAME
+from vision.model_card import ModelCardDraft
+from vision.registry import CARD_NAME, DEFAULT_INT8_DIR, DEFAULT_MODEL_DIR, ONNX_NAME
 from vision.taxonomy import Taxonomy
 
 
@@ -38,6 +39,9 @@ class BenchOptions:
     cpu_mem_arena: bool = True
     spinning: bool = False
     soak_s: float | None = None
+    cpu_replicas: int | None = None  # None: the detector's default (one session per core, at most 4)
+    peer_model: Path | None = None  # None: the peer runs the same model as ours
+    int8: bool = False  # ours on the shipped int8 deployment, the peer on the shipped fp32 model
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -50,6 +54,11 @@ class BenchOptions:
         if self.fps <= 0 or self.seconds <= 0 or self.rounds < 1:
             raise InputError(f"--fps and --seconds must be > 0 and --rounds >= 1 (got {self.fps}, {self.seconds}, "
                              f"{self.rounds})")
+        if self.cpu_replicas is not None and not 1 <= self.cpu_replicas <= 64:
+            raise InputError(f"--cpu-replicas must be within 1..64, got {self.cpu_replicas}")
+        if self.int8 and (self.model is not None or self.peer_model is not None):
+            raise InputError("--int8 picks both models (ours: the shipped int8, the peer: the shipped fp32); "
+                             "use --model and --peer-model instead to choose them")
         if self.soak_s is not None and (self.soak_s <= 0 or self.streams < 1):
             raise InputError(f"--soak needs a positive duration and --streams >= 1 (got {self.soak_s}, "
                              f"{self.streams})")
@@ -64,15 +73,44 @@ def resolve_model(model: Path | None) -> tuple[Path, Taxonomy]:
         raise InputError(f"model file not found: {path}")
     card = path.with_name(CARD_NAME)
     if path.name == ONNX_NAME and card.is_file():
-        return path, ModelCard.load(card).taxonomy_obj()
+        # A registry version's card, or a draft as `qc quantize` and `qc export` write it (no version yet).
+        return path, ModelCardDraft.load(card).taxonomy_obj()
     return path, Taxonomy.load()
+
+
+def card_summary(model: Path) -> dict[str, object] | None:
+    """Version, dtype and mAP50 from the card beside ``model`` (a registry version folder or `qc quantize`'s
+    output), so a table comparing an int8 deployment with the fp32 peer shows what each one detects as well."""
+    card = model.with_name(CARD_NAME)
+    if not card.is_file():
+        return None
+    try:
+        raw = json.loads(card.read_text())
+    except (OSError, ValueError):
+        return None
+    metrics = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
+    return {"version": raw.get("version"), "parent_version": raw.get("parent_version"), "dtype": raw.get("dtype"),
+            "map50": metrics.get("map50"), "eval_data": metrics.get("data")}
 
 
 def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None) -> BenchReport:
     """Measure everything ``options`` asks for; progress goes to ``log``."""
     options.check()
+    if options.int8:
+        shipped_int8 = DEFAULT_INT8_DIR / ONNX_NAME
+        if not shipped_int8.is_file():
+            raise InputError(f"the shipped int8 model {shipped_int8} is not in this installation; make one with "
+                             "`qc quantize` and pass it with --model and --peer-model")
+        options = replace(options, model=shipped_int8, peer_model=DEFAULT_MODEL_DIR / ONNX_NAME)
     model, taxonomy = resolve_model(options.model)
-    detector = Detector(model, taxonomy, cpu_mem_arena=options.cpu_mem_arena, intra_op_spinning=options.spinning)
+    peer_model = model
+    if options.peer_model is not None:
+        peer_model, peer_taxonomy = resolve_model(options.peer_model)
+        if list(peer_taxonomy.class_names) != list(taxonomy.class_names):
+            raise InputError(f"--peer-model {peer_model} has other classes than --model {model}; compare a model "
+                             "with its own fp32/int8 variants only")
+    detector = Detector(model, taxonomy, cpu_mem_arena=options.cpu_mem_arena, intra_op_spinning=options.spinning,
+                        cpu_replicas=options.cpu_replicas)
     width, height = options.frame_size
     log(f"frames: {options.frames} at {width}x{height} ...")
     frames = load_frames(options.frames, width, height, options.seed, options.source)
@@ -80,22 +118,25 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         machine=machine_name(), model=str(model), provider=detector.provider, imgsz=detector.imgsz,
         frames=options.frames, frame_size=(width, height), frame_source=frames.source,
         jpeg_bytes_mean=frames.mean_bytes, rounds=options.rounds, cpu_mem_arena=options.cpu_mem_arena,
-        spinning=options.spinning,
+        spinning=options.spinning, cpu_replicas=detector.cpu_replicas, peer_model=str(peer_model),
+        model_card=card_summary(model), peer_model_card=card_summary(peer_model),
     )
     input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
     if options.soak_s is None:
-        peer, why = (open_peer(model, max(detector.imgsz), detector.conf_threshold, detector.iou_threshold)
+        peer, why = (open_peer(peer_model, max(detector.imgsz), detector.conf_threshold, detector.iou_threshold)
                      if options.peer else (None, "skipped (--no-peer)"))
         for batch in options.batches:
             log(f"batch {batch}: limit, ours, ours without overlap, peer; {options.rounds} round(s) ...")
             measures = measure_batch(detector, frames.jpegs, batch, options.rounds, peer, why)
             report.batches.append(BatchResult(batch, input_shape, measures))
+    detector.close()
     del detector  # the service runs its own session in its own process
     streams_s = options.soak_s if options.soak_s is not None else options.seconds
     if options.streams > 0:
         with tempfile.TemporaryDirectory(prefix="qc-bench-") as tmp:
             result = run_service(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, options.streams,
-                                 options.fps, streams_s, options.batches[0], options.queue_limit, log)
+                                 options.fps, streams_s, options.batches[0], options.queue_limit, log,
+                                 cpu_replicas=options.cpu_replicas)
         if options.soak_s is None:
             report.service = result
         else:

@@ -97,6 +97,7 @@ def detector_for(section: ModelSection, card: ModelCard, path: Path) -> LoadedMo
         providers=section.providers,
         conf_threshold=section.conf_threshold,
         iou_threshold=section.iou_threshold,
+        cpu_replicas=section.cpu_replicas,
     )
     log.info("model %s (%s) loaded on %s", card.version, path, detector.provider)
     return LoadedModel(card=card, detector=detector)

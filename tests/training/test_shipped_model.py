@@ -96,3 +96,18 @@ def test_export_parity_on_50_generated_frames(taxonomy) -> None:
     frames = synthetic_parity_frames(50, taxonomy)
     result = check_parity(SHIPPED / "weights.pt", SHIPPED / "model.onnx", frames, taxonomy, max(card.input_size))
     assert result.passed, result.summary()
+
+
+def test_shipped_int8_is_the_shipped_model_quantized_within_001_map50(eval_set: Path, report: dict) -> None:
+    """The int8 deployment for CPU nodes (`qc bench --int8`): quantized from exactly the shipped fp32 file, and its
+    `qc eval` mAP50 on the acceptance frames within 0.01 of the fp32 model's (issue #6), measured here."""
+    int8 = SHIPPED / "int8"
+    shipped = ModelCard.load(SHIPPED / "card.json")
+    quantized = json.loads((int8 / "quantize_report.json").read_text())
+    assert quantized["source"]["sha256"] == shipped.onnx_sha256
+    card = json.loads((int8 / "card.json").read_text())
+    assert card["dtype"] == "int8" and card["parent_version"] == shipped.version
+    done = _qc("eval", "--data", str(eval_set), "--model", str(int8 / "model.onnx"), "--json", env=dict(os.environ))
+    assert done.returncode == 0, done.stderr
+    int8_report = json.loads(done.stdout)
+    assert report["map50"] - int8_report["map50"] <= 0.01, (report["map50"], int8_report["map50"])

@@ -197,6 +197,29 @@ def test_batch_equals_single_calls(lively_onnx: Path, lively_static: Path, taxon
         assert np.allclose(b.data["class_scores"], s.data["class_scores"], atol=1e-3)
 
 
+@pytest.mark.parametrize("variant", ["dynamic", "static"])
+def test_cpu_replicas_split_a_batch_and_give_the_same_output(
+    lively_onnx: Path, lively_static: Path, taxonomy: Taxonomy, variant: str
+) -> None:
+    path = lively_onnx if variant == "dynamic" else lively_static
+    one = Detector(path, taxonomy, cpu_replicas=1)
+    three = Detector(path, taxonomy, cpu_replicas=3)
+    assert (one.cpu_replicas, three.cpu_replicas) == (1, 3)
+    images = [scene(120, 160, seed=i) for i in range(7)]
+    tensor, _ = one.preprocess(images)
+    for n in (1, 2, 3, 7):  # fewer frames than replicas, a share of one frame each, uneven shares
+        single, split = one.infer(tensor[:n]), three.infer(tensor[:n])
+        assert split.shape == single.shape
+        np.testing.assert_allclose(split, single, rtol=1e-5, atol=1e-4)
+    assert all(same(a, b, atol=1e-3) for a, b in zip(one.detect(images), three.detect(images), strict=True))
+    three.close()
+
+
+def test_cpu_replicas_default_to_one_with_explicit_threads(lively_onnx: Path, taxonomy: Taxonomy) -> None:
+    assert Detector(lively_onnx, taxonomy, intra_op_threads=1).cpu_replicas == 1
+    assert Detector(lively_onnx, taxonomy, intra_op_threads=1, cpu_replicas=2).cpu_replicas == 2
+
+
 def test_produce_nms_merges_conditions_of_one_item(lively_onnx: Path, taxonomy: Taxonomy) -> None:
     # Exact semantics are pinned by the designed graphs below; on a real output, grouping by produce kind
     # must remove the boxes that differ from a better one only in the condition.
@@ -360,6 +383,8 @@ def test_bad_inputs_are_named(tmp_path: Path, taxonomy: Taxonomy, images: object
         ({"imgsz": 300}, "imgsz must be a positive multiple of the model stride 32"),
         ({"max_pixels": 0}, "max_pixels"),
         ({"intra_op_threads": -1}, "intra_op_threads"),
+        ({"cpu_replicas": 0}, "cpu_replicas must be an int >= 1"),
+        ({"cpu_replicas": True}, "cpu_replicas must be an int >= 1"),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, taxonomy: Taxonomy, settings: dict, message: str) -> None:

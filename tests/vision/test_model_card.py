@@ -42,7 +42,7 @@ def card_for(path: Path, taxonomy: Taxonomy, **overrides: Any) -> ModelCard:
         ({"classes": ["apple_fresh"]}, "differ from the taxonomy's class names"),
         ({"input_size": [64, 50]}, "not a multiple of the letterbox stride 32"),
         ({"input_size": [0, 64]}, "two positive ints"),
-        ({"dtype": "int8"}, "dtype"),
+        ({"dtype": "bf16"}, "dtype"),
         ({"parent_version": "7"}, "parent_version must look like 'v0001'"),
         ({"taxonomy": {"produce": []}}, "taxonomy"),
         ({"surprise": 1}, "Extra inputs are not permitted"),

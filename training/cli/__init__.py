@@ -7,7 +7,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the training commands to the root `qc` app."""
-    from training.cli import dataset, evaluate, export, registry, retrain, synth, train
+    from training.cli import dataset, evaluate, export, quantize, registry, retrain, synth, train
 
     app.add_typer(synth.app, name="synth")
     app.add_typer(dataset.app, name="dataset")
@@ -15,4 +15,5 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train.train)
     app.command("export")(export.export)
     app.command("eval")(evaluate.evaluate)
+    app.command("quantize")(quantize.quantize)
     app.command("retrain")(retrain.retrain)

@@ -6,6 +6,7 @@ atomic renames; object stores with files first and the card last) and `vision.re
 
 from vision.registry.layout import (
     CARD_NAME,
+    DEFAULT_INT8_DIR,
     DEFAULT_MODEL_DIR,
     EVAL_NAME,
     ONNX_NAME,
@@ -18,6 +19,7 @@ from vision.registry.storage import StorageError
 
 __all__ = [
     "CARD_NAME",
+    "DEFAULT_INT8_DIR",
     "DEFAULT_MODEL_DIR",
     "EVAL_NAME",
     "ONNX_NAME",

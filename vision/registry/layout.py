@@ -16,6 +16,8 @@ from pathlib import Path
 
 # The model that ships with the package (trained by the project's own pipeline); seeds an empty registry.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
+# Its int8 deployment for CPU nodes (`qc quantize` of it, with its card and the fp32-vs-int8 report).
+DEFAULT_INT8_DIR = DEFAULT_MODEL_DIR / "int8"
 VERSIONS = "versions"
 ONNX_NAME = "model.onnx"
 CARD_NAME = "card.json"

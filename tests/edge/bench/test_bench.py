@@ -35,7 +35,9 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
     assert report["input_shape"] == [192, 320]  # 640 x 360 fitted into 320, padded to stride 32
     assert report["frame_source"] == "qc synth clip"
     (by_batch,) = report["by_batch"]
-    assert report["limit_fps"] == max(by_batch["limit"]["fps"], by_batch["limit_default"]["fps"])
+    limits = [by_batch[k]["fps"] for k in ("limit", "limit_one_session", "limit_default") if k in by_batch]
+    assert report["limit_fps"] == max(limits)
+    assert ("limit_one_session" in by_batch) == (report["cpu_replicas"] > 1)
     assert len(by_batch["detector"]["rounds_s"]) == 1
     # Ours and the peer ran the same model on the same frames (untrained: both find nothing).
     assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"]
@@ -48,6 +50,37 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
     assert service["peak_rss_mib"] > 50 and service["queue_limit"] == 64
     assert 0 <= service["max_queue_depth"] <= service["queue_limit"]
     assert report["soak"] is None
+
+
+def test_peer_on_another_model_is_named_with_both_cards(untrained_onnx: Path, tmp_path: Path) -> None:
+    # A version folder layout: model.onnx with card.json beside it, as the registry and `qc quantize` write them.
+    ours = tmp_path / "ours" / "model.onnx"
+    ours.parent.mkdir()
+    ours.write_bytes(untrained_onnx.read_bytes())
+    shipped_card = json.loads((Path("vision/default_model/card.json")).read_text())
+    (ours.parent / "card.json").write_text(json.dumps({**shipped_card, "version": "v0042", "dtype": "int8",
+                                                        "metrics": {"map50": 0.5}}))
+    done = qc_bench("--json", "--model", str(ours), "--peer-model", str(untrained_onnx), "--frames", "4",
+                    "--streams", "0", "--rounds", "1", "--batch", "2", "--cpu-replicas", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["peer_model"] == str(untrained_onnx) and report["model"] == str(ours)
+    assert report["model_card"] == {"version": "v0042", "parent_version": shipped_card["parent_version"],
+                                    "dtype": "int8", "map50": 0.5, "eval_data": None}
+    assert report["peer_model_card"] is None  # no card beside the peer's file
+    assert report["cpu_replicas"] == 2 and report["peer_fps"] > 0
+    assert "limit_one_session" in report["by_batch"][0]
+
+
+def test_int8_runs_the_shipped_int8_against_the_peer_on_the_shipped_fp32() -> None:
+    done = qc_bench("--int8", "--json", "--frames", "4", "--streams", "0", "--rounds", "1", "--batch", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert Path(report["model"]).parts[-3:] == ("default_model", "int8", "model.onnx")
+    assert Path(report["peer_model"]).parts[-2:] == ("default_model", "model.onnx")
+    assert report["model_card"]["dtype"] == "int8" and report["peer_model_card"]["dtype"] == "fp32"
+    assert report["model_card"]["parent_version"] == report["peer_model_card"]["version"]
+    assert report["detector_fps"] > 0 and report["peer_fps"] > 0
 
 
 def test_without_peer_and_service_the_table_says_so(untrained_onnx: Path) -> None:
@@ -67,8 +100,12 @@ def test_without_peer_and_service_the_table_says_so(untrained_onnx: Path) -> Non
         (["--streams", "-1"], "--streams must be within 0..64"),
         (["--soak", "5", "--streams", "0"], "--soak needs"),
         (["--model", "/nonexistent/model.onnx"], "model file not found: /nonexistent/model.onnx"),
+        (["--peer-model", "/nonexistent/peer.onnx"], "model file not found: /nonexistent/peer.onnx"),
+        (["--cpu-replicas", "0"], "--cpu-replicas must be within 1..64"),
+        (["--int8", "--model", "/x/model.onnx"], "--int8 picks both models"),
     ],
-    ids=["frames", "batch", "streams", "soak-without-streams", "missing-model"],
+    ids=["frames", "batch", "streams", "soak-without-streams", "missing-model", "missing-peer-model", "replicas",
+         "int8-and-model"],
 )
 def test_bad_options_are_named(args: list[str], message: str) -> None:
     done = qc_bench(*args)
