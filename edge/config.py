@@ -322,6 +322,21 @@ class ModelSection(_Section):
         "them (each on cores/replicas threads; faster than one session on all cores for small inputs, see qc bench); "
         "default one per core, at most 4. Ignored on a GPU."
     )
+    # The GPU path (verified on the CPU only so far; see README "GPU path").
+    uint8_input: bool = Field(
+        False, description="Feed the model the letterboxed uint8 BGR pixels and normalise inside the graph (the "
+        "session gets an edited copy of the version's graph; its file and sha256 are unchanged): a quarter of the "
+        "bytes to upload to a GPU, and no float pass on the host."
+    )
+    topk: int | None = Field(
+        None, ge=1, description="Reduce the model output inside the graph to the K anchors with the best class "
+        "score before it is copied back (K columns instead of all anchors); detections are unchanged while K is at "
+        "least the number of anchors over conf_threshold (300 is ample for a belt). Default: the full output."
+    )
+    io_binding: bool | None = Field(
+        None, description="Run through ONNX Runtime's IO binding, the output bound to the provider's device and "
+        "copied back once; default on for CUDA and TensorRT, off on the CPU."
+    )
 
 
 class RolloutSection(_Section):

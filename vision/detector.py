@@ -23,7 +23,8 @@ from vision.decode import NmsBy, check_thresholds, decode
 from vision.detections import Detections
 from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
-from vision.letterbox import Letterbox, letterbox_into, normalise_table, rect_shape
+from vision.io_binding import bound_run, output_device
+from vision.letterbox import Letterbox, letterbox_into, letterbox_into_hwc, normalise_table, rect_shape
 from vision.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ DEFAULT_IMGSZ = 640
 DEFAULT_MAX_PIXELS = 40_000_000
 MAX_AUTO_REPLICAS = 4  # more single-purpose sessions only cost memory: 4 already keep a batch of 8 spread out
 _INPUT_DTYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16)}
+_UINT8_INPUT = {"tensor(uint8)": np.dtype(np.uint8)}  # the graph `vision.graph_edit.with_uint8_input` makes
 # GPU arenas grow by exactly what a run asks for, not to the next power of two: an edge node's memory stays near
 # the peak of its largest batch instead of doubling (a caller's own provider_options win).
 GPU_ARENA_DEFAULTS: Mapping[str, Mapping[str, str]] = {
@@ -48,7 +50,7 @@ class PreparedBatch:
     """Images of one `Detector.prepare` call that share an input shape, pre-processed: one session call's input."""
 
     indices: tuple[int, ...]  # where these images are in the caller's list
-    tensor: np.ndarray  # (B, 3, H, W) in the model's dtype
+    tensor: np.ndarray  # (B, 3, H, W) in the model's dtype; (B, H, W, 3) uint8 BGR for a ``uint8_input`` detector
     letterboxes: tuple[Letterbox, ...]
 
 
@@ -92,8 +94,9 @@ class Detector:
     """A YOLO detector exported to ONNX (ultralytics layout), run with ONNX Runtime; images in, `Detections` out.
 
     Attributes set at load: ``provider`` (what the session really runs on), ``requested_provider``, ``fell_back``,
-    ``providers`` (the session's list), ``input_name``, ``input_dtype`` (float32 or float16), ``dynamic_hw``,
-    ``dynamic_batch``, ``input_hw`` (static models), ``imgsz`` (fit size for dynamic models), ``stride``.
+    ``providers`` (the session's list), ``input_name``, ``input_dtype`` (float32 or float16; uint8 with
+    ``uint8_input``), ``dynamic_hw``, ``dynamic_batch``, ``input_hw`` (static models), ``imgsz`` (fit size for
+    dynamic models), ``stride``, ``io_binding``, ``session_model`` (the path or edited graph sessions open).
     """
 
     def __init__(
@@ -113,6 +116,9 @@ class Detector:
         cpu_mem_arena: bool = True,
         intra_op_spinning: bool = False,
         cpu_replicas: int | None = None,
+        uint8_input: bool = False,
+        topk: int | None = None,
+        io_binding: bool | None = None,
     ) -> None:
         """Load ``model_path`` and check it against ``taxonomy``.
 
@@ -133,6 +139,13 @@ class Detector:
         session (`qc bench`), for the memory of two more sessions (+45 MiB RSS for YOLO11n at batch 8). Default:
         one per core up to `MAX_AUTO_REPLICAS`, or none when ``intra_op_threads`` is given; never on a GPU.
         Post-processing: ``conf_threshold``, ``iou_threshold``, ``max_det``, ``nms_by`` (see `vision.decode.decode`).
+        The GPU path (`vision.graph_edit`; the file on disk is never changed, the session gets the edited graph's
+        bytes): ``uint8_input`` feeds the letterboxed BGR uint8 pixels, (B, H, W, 3), and the graph normalises them
+        (``input_dtype`` is then uint8; a quarter of the bytes to upload); ``topk`` keeps the K anchors with the best
+        class score in the output (K columns to copy back instead of all anchors; same detections while K is at
+        least the number of anchors over ``conf_threshold``). ``io_binding``: run through ONNX Runtime's IO binding
+        with the output bound to the provider's device and copied back once (None: on for CUDA and TensorRT, off
+        on the CPU, where True runs the same code).
         Raises ModelLoadError for a missing, corrupt or mismatched model and InputError for bad settings.
         """
         check_thresholds(conf_threshold, iou_threshold, max_det, nms_by)
@@ -146,6 +159,12 @@ class Detector:
             isinstance(cpu_replicas, bool) or not isinstance(cpu_replicas, int) or cpu_replicas < 1
         ):
             raise InputError(f"cpu_replicas must be an int >= 1, got {cpu_replicas!r}")
+        if not isinstance(uint8_input, bool):
+            raise InputError(f"uint8_input must be True or False, got {uint8_input!r}")
+        if io_binding is not None and not isinstance(io_binding, bool):
+            raise InputError(f"io_binding must be True, False or None (on for GPU providers), got {io_binding!r}")
+        if topk is not None and (isinstance(topk, bool) or not isinstance(topk, int) or topk < 1):
+            raise InputError(f"topk must be an int >= 1 (or None for the full output), got {topk!r}")
         self.model_path = Path(model_path)
         self.taxonomy = taxonomy
         self.conf_threshold = conf_threshold
@@ -153,10 +172,18 @@ class Detector:
         self.max_det = max_det
         self.nms_by: NmsBy = nms_by
         self.max_pixels = max_pixels
+        self.uint8_input = uint8_input
+        self.topk = topk
 
         if not self.model_path.is_file():
             what = "is a directory, not a model file" if self.model_path.is_dir() else "not found"
             raise ModelLoadError(f"model file {what}: {self.model_path}")
+        # What sessions are opened from: the file, or the edited graph built in memory from it.
+        self.session_model: str | bytes = str(self.model_path)
+        if uint8_input or topk is not None:
+            from vision.graph_edit import edited_model_bytes
+
+            self.session_model = edited_model_bytes(self.model_path, uint8_input=uint8_input, topk=topk)
 
         chosen, self.requested_provider = choose_providers(providers, ort.get_available_providers())
         given = provider_options or {}
@@ -175,7 +202,7 @@ class Detector:
                 sess_options.intra_op_num_threads = threads
             try:
                 return ort.InferenceSession(
-                    str(self.model_path), sess_options=sess_options, providers=chosen, provider_options=options
+                    self.session_model, sess_options=sess_options, providers=chosen, provider_options=options
                 )
             except Exception as exc:  # ORT raises its own pybind types (InvalidProtobuf, Fail ...), none QCError
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -205,8 +232,10 @@ class Detector:
         else:
             log.info("ONNX Runtime runs %s on %s", self.model_path.name, self.provider)
 
+        self._device = output_device(self.provider, dict(zip(chosen, options)).get(self.provider, {}))
+        self.io_binding: bool = self._device.on_gpu if io_binding is None else io_binding
         self._inspect_graph(imgsz)
-        self._table = normalise_table(self.input_dtype)
+        self._table = None if uint8_input else normalise_table(self.input_dtype)
 
     # --- loading -------------------------------------------------------------------------------------------------
 
@@ -224,12 +253,14 @@ class Detector:
             raise ModelLoadError(f"{where}: expected one image input, the graph has {[i.name for i in inputs]}")
         inp = inputs[0]
         self.input_name: str = inp.name
-        if inp.type not in _INPUT_DTYPES:
-            raise ModelLoadError(
-                f"{where}: input '{inp.name}' is {inp.type}, expected tensor(float) or tensor(float16)"
-            )
-        self.input_dtype: np.dtype = _INPUT_DTYPES[inp.type]
+        dtypes = _UINT8_INPUT if self.uint8_input else _INPUT_DTYPES
+        if inp.type not in dtypes:
+            raise ModelLoadError(f"{where}: input '{inp.name}' is {inp.type}, expected {' or '.join(dtypes)}")
+        self.input_dtype: np.dtype = dtypes[inp.type]
+        # (batch, 3, height, width); the uint8 graph takes the pixels as they lie in memory, (batch, height, width, 3)
         shape = list(inp.shape or [])
+        if len(shape) == 4 and self.uint8_input:
+            shape = [shape[0], shape[3], shape[1], shape[2]]
         if len(shape) != 4 or (_is_static(shape[1]) and shape[1] != 3):
             raise ModelLoadError(f"{where}: input '{inp.name}' has shape {shape}, expected (batch, 3, height, width)")
         self.dynamic_batch: bool = not _is_static(shape[0])
@@ -315,7 +346,8 @@ class Detector:
     def preprocess(
         self, images: Sequence[np.ndarray], out: np.ndarray | None = None
     ) -> tuple[np.ndarray, list[Letterbox]]:
-        """Letterbox BGR uint8 images into one (B, 3, H, W) RGB [0, 1] tensor of the model's dtype, C-contiguous.
+        """Letterbox BGR uint8 images into one (B, 3, H, W) RGB [0, 1] tensor of the model's dtype, C-contiguous
+        (``uint8_input``: one (B, H, W, 3) uint8 tensor of the letterboxed BGR pixels, `letterbox_into_hwc`).
 
         Every image is fitted into the model's input size (static models) or ``imgsz`` (dynamic models) and padded,
         centered, to the batch's common shape: the static size, or `rect_shape` of the batch (minimal padding).
@@ -324,16 +356,23 @@ class Detector:
         that shape and dtype to fill instead of a new one (a pipeline recycles its buffers).
         """
         self._check_images(images)
-        canvas = self.batch_input_shape([im.shape for im in images])
-        shape = (len(images), 3, *canvas)
+        shape = self._tensor_shape(len(images), self.batch_input_shape([im.shape for im in images]))
         if out is None:
             out = np.empty(shape, dtype=self.input_dtype)
         elif out.shape != shape or out.dtype != self.input_dtype or not out.flags.c_contiguous:
             raise InputError(
                 f"preprocess out buffer is {out.shape} {out.dtype}, needs a C-contiguous {shape} {self.input_dtype}"
             )
-        boxes = [letterbox_into(im, out[i], self.imgsz, self._table, stride=self.stride) for i, im in enumerate(images)]
+        if self._table is None:
+            boxes = [letterbox_into_hwc(im, out[i], self.imgsz, stride=self.stride) for i, im in enumerate(images)]
+        else:
+            boxes = [
+                letterbox_into(im, out[i], self.imgsz, self._table, stride=self.stride) for i, im in enumerate(images)
+            ]
         return out, boxes
+
+    def _tensor_shape(self, n: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+        return (n, *hw, 3) if self.uint8_input else (n, 3, *hw)
 
     def batch_input_shape(self, image_shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
         """The (h, w) one tensor holding images of these shapes gets: the static size, or their `rect_shape`."""
@@ -362,7 +401,7 @@ class Detector:
 
     def _run(self, session: ort.InferenceSession, batch: np.ndarray) -> np.ndarray:
         if self._static_batch is None:
-            return session.run([self._output_name], {self.input_name: batch})[0]
+            return self._call(session, batch)
         size = self._static_batch
         chunks = []
         for start in range(0, len(batch), size):
@@ -370,8 +409,13 @@ class Detector:
             n = len(part)
             if n < size:  # pad the last chunk; the padded rows' outputs are dropped
                 part = np.concatenate([part, np.zeros((size - n, *part.shape[1:]), part.dtype)])
-            chunks.append(session.run([self._output_name], {self.input_name: part})[0][:n])
+            chunks.append(self._call(session, part)[:n])
         return np.concatenate(chunks)
+
+    def _call(self, session: ort.InferenceSession, batch: np.ndarray) -> np.ndarray:
+        if self.io_binding:
+            return bound_run(session, self.input_name, self._output_name, batch, self._device)
+        return session.run([self._output_name], {self.input_name: batch})[0]
 
     def close(self) -> None:
         """Stop the replicas' threads (a detector that is dropped stops them too, when it is collected)."""
@@ -390,7 +434,7 @@ class Detector:
             groups.setdefault(self.input_shape(im.shape), []).append(i)
         prepared = []
         for (h, w), indices in groups.items():
-            out = allocate((len(indices), 3, h, w), self.input_dtype) if allocate is not None else None
+            out = allocate(self._tensor_shape(len(indices), (h, w)), self.input_dtype) if allocate else None
             tensor, boxes = self.preprocess([images[i] for i in indices], out=out)
             prepared.append(PreparedBatch(tuple(indices), tensor, tuple(boxes)))
         return prepared
@@ -427,7 +471,7 @@ class Detector:
         return (
             f"Detector({str(self.model_path)!r}, provider={self.provider!r}, input={self.input_dtype.name} "
             f"{'dynamic' if self.dynamic_hw else self.input_hw}, imgsz={self.imgsz}, nms_by={self.nms_by!r}, "
-            f"cpu_replicas={self.cpu_replicas})"
+            f"cpu_replicas={self.cpu_replicas}, topk={self.topk}, io_binding={self.io_binding})"
         )
 
 

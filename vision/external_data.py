@@ -59,6 +59,11 @@ def external_data_files(onnx_path: str | os.PathLike[str]) -> list[tuple[str, st
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and onnx's own errors for a file that is not a graph
         raise ModelLoadError(f"{path}: not a readable ONNX graph ({exc})") from exc
+    return model_external_data(model)
+
+
+def model_external_data(model: Any) -> list[tuple[str, str]]:
+    """``(tensor description, location)`` of every tensor of a loaded ``onnx.ModelProto`` stored outside it."""
     found = []
     for label, tensor in _tensors(model.graph, ""):
         location = _location(tensor)

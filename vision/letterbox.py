@@ -215,6 +215,41 @@ def letterbox_into(
     )
 
 
+def letterbox_into_hwc(
+    image: np.ndarray,
+    out: np.ndarray,
+    new_shape: int | Sequence[int],
+    *,
+    stride: int = 32,
+    pad_value: int = 114,
+    scaleup: bool = True,
+) -> Letterbox:
+    """`letterbox` of a BGR uint8 image straight into ``out``, an (H, W, 3) uint8 slot: the pixels themselves.
+
+    For graphs that normalise on the device (`vision.graph_edit.with_uint8_input`): the same placement as
+    `letterbox_into` (fitted into ``new_shape``, centered on ``out``'s (H, W) canvas), ``out`` holding exactly
+    ``letterbox(image, new_shape, auto=False, canvas=(H, W))[0]``, still BGR; no float pass on the host.
+    """
+    _check_image(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"letterbox_into_hwc needs an H x W x 3 BGR image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise InputError(f"letterbox_into_hwc needs a uint8 image, got {image.dtype}")
+    if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
+        raise InputError(f"letterbox_into_hwc needs an (H, W, 3) uint8 output, got {out.shape} {out.dtype}")
+    original = (int(image.shape[0]), int(image.shape[1]))
+    canvas = (int(out.shape[0]), int(out.shape[1]))
+    r, (new_h, new_w), (top, _, left, _) = _plan(original, new_shape, False, stride, scaleup, canvas)
+    out[:top] = pad_value
+    out[top + new_h :] = pad_value
+    out[top : top + new_h, :left] = pad_value
+    out[top : top + new_h, left + new_w :] = pad_value
+    out[top : top + new_h, left : left + new_w] = _resized(image, new_h, new_w)
+    return Letterbox(
+        scale=float(r), pad_left=int(left), pad_top=int(top), input=canvas, original=original, resized=(new_h, new_w)
+    )
+
+
 def rect_shape(
     batch_original_shapes: Sequence[Sequence[int]],
     imgsz: int | Sequence[int],

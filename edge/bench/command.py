@@ -59,6 +59,16 @@ def bench(
         typer.Option(help="ONNX Runtime sessions splitting each batch on the CPU, for ours and the service "
                           "(default: one per core, at most 4)."),
     ] = None,
+    uint8_input: Annotated[
+        bool,
+        typer.Option("--uint8-input", help="Ours and the service on the graph edited to take the letterboxed uint8 "
+                                           "pixels and normalise inside the model (the GPU path; see README)."),
+    ] = False,
+    topk: Annotated[
+        int | None,
+        typer.Option(help="Ours and the service on the graph edited to keep only the K anchors with the best class "
+                          "score in its output (the GPU path)."),
+    ] = None,
     save: Annotated[
         Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout).")
     ] = None,
@@ -75,7 +85,7 @@ def bench(
         model=model, frames=frames, batches=tuple(batch or (8,)), streams=streams, fps=fps, seconds=seconds,
         rounds=rounds, frame_size=frame_size, source=source, seed=seed, queue_limit=queue_limit, peer=peer,
         cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak, cpu_replicas=cpu_replicas, peer_model=peer_model,
-        int8=int8,
+        int8=int8, uint8_input=uint8_input, topk=topk,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     with contextlib.redirect_stdout(sys.stderr):

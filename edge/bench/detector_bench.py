@@ -110,12 +110,13 @@ def measure_batch(
     tensors = [p.tensor for b in jpeg_batches for p in detector.prepare([decode(j) for j in b])]
     pipelined = PipelinedDetector(detector)
     # ONNX Runtime as anyone would open it: default session options, the provider our detector runs on.
-    plain = ort.InferenceSession(str(detector.model_path), providers=list(detector.providers))
+    # (Its graph: the one our detector's sessions run, edited in memory for --uint8-input / --topk.)
+    plain = ort.InferenceSession(detector.session_model, providers=list(detector.providers))
     output = plain.get_outputs()[0].name
     # One session with our options (no spinning): what the replicas are compared against.
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    single = ort.InferenceSession(str(detector.model_path), options, providers=list(detector.providers))
+    single = ort.InferenceSession(detector.session_model, options, providers=list(detector.providers))
 
     def limit() -> int:
         for t in tensors:

@@ -75,6 +75,9 @@ class BenchReport:
     peer_model: str | None = None
     model_card: dict[str, Any] | None = None  # version, dtype, map50 of each model's card, when it has one
     peer_model_card: dict[str, Any] | None = None
+    uint8_input: bool = False  # ours on the graph that takes uint8 pixels
+    topk: int | None = None  # ours on the graph whose output keeps K anchors
+    io_binding: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """One object; the headline keys are those of the first batch size."""
@@ -88,6 +91,7 @@ class BenchReport:
             "frames": self.frames, "frame_size": list(self.frame_size), "frame_source": self.frame_source,
             "jpeg_bytes_mean": self.jpeg_bytes_mean, "rounds": self.rounds, "cpu_mem_arena": self.cpu_mem_arena,
             "intra_op_spinning": self.spinning, "cpu_replicas": self.cpu_replicas,
+            "uint8_input": self.uint8_input, "topk": self.topk, "io_binding": self.io_binding,
             "peer_model": self.peer_model, "model_card": self.model_card, "peer_model_card": self.peer_model_card,
             "batch": head.batch if head else None, "input_shape": list(head.input_shape) if head else None,
             "limit_fps": head.limit_fps if head else None, "detector_fps": fps("detector"),
@@ -108,6 +112,9 @@ class BenchReport:
             f"qc bench on {self.machine}",
             f"model {self.model} on {self.provider}"
             + (f" ({self.cpu_replicas} sessions splitting each batch)" if self.cpu_replicas > 1 else "")
+            + (", uint8 input" if self.uint8_input else "")
+            + (f", top-{self.topk} output" if self.topk is not None else "")
+            + (", IO binding" if self.io_binding else "")
             + f", fit {self.imgsz[0]}x{self.imgsz[1]}; {self.frames} frames "
             f"{w}x{h} JPEG ({self.jpeg_bytes_mean / 1024:.0f} KiB, {self.frame_source})"
             + (f"; median of {self.rounds} round(s)" if self.batches else ""),

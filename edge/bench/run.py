@@ -42,6 +42,8 @@ class BenchOptions:
     cpu_replicas: int | None = None  # None: the detector's default (one session per core, at most 4)
     peer_model: Path | None = None  # None: the peer runs the same model as ours
     int8: bool = False  # ours on the shipped int8 deployment, the peer on the shipped fp32 model
+    uint8_input: bool = False  # ours (and the service) on the graph that takes uint8 pixels
+    topk: int | None = None  # ours (and the service) on the graph whose output keeps K anchors
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -56,6 +58,8 @@ class BenchOptions:
                              f"{self.rounds})")
         if self.cpu_replicas is not None and not 1 <= self.cpu_replicas <= 64:
             raise InputError(f"--cpu-replicas must be within 1..64, got {self.cpu_replicas}")
+        if self.topk is not None and self.topk < 1:
+            raise InputError(f"--topk must be >= 1, got {self.topk}")
         if self.int8 and (self.model is not None or self.peer_model is not None):
             raise InputError("--int8 picks both models (ours: the shipped int8, the peer: the shipped fp32); "
                              "use --model and --peer-model instead to choose them")
@@ -110,7 +114,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
             raise InputError(f"--peer-model {peer_model} has other classes than --model {model}; compare a model "
                              "with its own fp32/int8 variants only")
     detector = Detector(model, taxonomy, cpu_mem_arena=options.cpu_mem_arena, intra_op_spinning=options.spinning,
-                        cpu_replicas=options.cpu_replicas)
+                        cpu_replicas=options.cpu_replicas, uint8_input=options.uint8_input, topk=options.topk)
     width, height = options.frame_size
     log(f"frames: {options.frames} at {width}x{height} ...")
     frames = load_frames(options.frames, width, height, options.seed, options.source)
@@ -120,6 +124,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         jpeg_bytes_mean=frames.mean_bytes, rounds=options.rounds, cpu_mem_arena=options.cpu_mem_arena,
         spinning=options.spinning, cpu_replicas=detector.cpu_replicas, peer_model=str(peer_model),
         model_card=card_summary(model), peer_model_card=card_summary(peer_model),
+        uint8_input=options.uint8_input, topk=options.topk, io_binding=detector.io_binding,
     )
     input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
     if options.soak_s is None:
@@ -136,7 +141,8 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         with tempfile.TemporaryDirectory(prefix="qc-bench-") as tmp:
             result = run_service(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, options.streams,
                                  options.fps, streams_s, options.batches[0], options.queue_limit, log,
-                                 cpu_replicas=options.cpu_replicas)
+                                 cpu_replicas=options.cpu_replicas, uint8_input=options.uint8_input,
+                                 topk=options.topk)
         if options.soak_s is None:
             report.service = result
         else:

@@ -112,7 +112,7 @@ def seed_registry(root: Path, model: Path, taxonomy: Taxonomy, input_size: tuple
 
 
 def write_config(workdir: Path, port: int, cameras: list[str], batch: int, queue_limit: int,
-                 cpu_replicas: int | None = None) -> Path:
+                 cpu_replicas: int | None = None, uint8_input: bool = False, topk: int | None = None) -> Path:
     """A `qc serve` YAML config for the bench: its cameras, a SQLite store and the registry under ``workdir``."""
     config = {
         "service": {"host": "127.0.0.1", "port": port, "log_level": "warning", "shutdown_grace_s": 5},
@@ -120,7 +120,8 @@ def write_config(workdir: Path, port: int, cameras: list[str], batch: int, queue
         "cameras": [{"id": c, "token": TOKEN.format(camera=c), "line": {"x": 0.5}, "direction": "+x"}
                     for c in cameras],
         "batcher": {"max_batch": batch, "queue_limit": queue_limit},
-        "model": {"registry_root": str(workdir / "registry"), "cpu_replicas": cpu_replicas},
+        "model": {"registry_root": str(workdir / "registry"), "cpu_replicas": cpu_replicas,
+                  "uint8_input": uint8_input, "topk": topk},
     }
     path = workdir / "serve.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -268,12 +269,13 @@ async def _stream_all(url: str, pid: int, jpegs: list[bytes], cameras: list[str]
 
 def run_service(workdir: Path, model: Path, taxonomy: Taxonomy, input_size: tuple[int, int], jpegs: list[bytes],
                 streams: int, fps: float, seconds: float, batch: int, queue_limit: int,
-                log: Callable[[str], None] = lambda m: None, cpu_replicas: int | None = None) -> ServiceResult:
+                log: Callable[[str], None] = lambda m: None, cpu_replicas: int | None = None,
+                uint8_input: bool = False, topk: int | None = None) -> ServiceResult:
     """Start `qc serve` on ``model`` and drive ``streams`` cameras at ``fps`` for ``seconds``."""
     cameras = [f"bench{i}" for i in range(streams)]
     seed_registry(workdir / "registry", model, taxonomy, input_size)
     port = free_port()
-    config = write_config(workdir, port, cameras, batch, queue_limit, cpu_replicas)
+    config = write_config(workdir, port, cameras, batch, queue_limit, cpu_replicas, uint8_input, topk)
     result = ServiceResult(streams=streams, fps_per_stream=fps, seconds=seconds, batch=batch, queue_limit=queue_limit)
     log(f"service: starting qc serve on port {port} ({streams} camera(s), {fps:g} fps each, {seconds:g} s)")
     with ServiceProcess(config, port, workdir / "serve.log") as service:

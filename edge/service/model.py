@@ -98,6 +98,9 @@ def detector_for(section: ModelSection, card: ModelCard, path: Path) -> LoadedMo
         conf_threshold=section.conf_threshold,
         iou_threshold=section.iou_threshold,
         cpu_replicas=section.cpu_replicas,
+        uint8_input=section.uint8_input,
+        topk=section.topk,
+        io_binding=section.io_binding,
     )
     log.info("model %s (%s) loaded on %s", card.version, path, detector.provider)
     return LoadedModel(card=card, detector=detector)

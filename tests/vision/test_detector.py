@@ -264,6 +264,94 @@ def test_detect_frames(lively_onnx: Path, taxonomy: Taxonomy) -> None:
     assert all(same(a, b, 0) for a, b in zip(det.detect_frames(frames), det.detect([f.image for f in frames])))
 
 
+# --- the GPU path, on the CPU: uint8 input, top-k output, IO binding ---------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["dynamic", "static", "fp16"])
+def test_uint8_input_detector_equals_the_float_detector(
+    lively_onnx: Path, lively_static: Path, lively_fp16: Path, taxonomy: Taxonomy, variant: str
+) -> None:
+    path = {"dynamic": lively_onnx, "static": lively_static, "fp16": lively_fp16}[variant]
+    plain = Detector(path, taxonomy, conf_threshold=0.05, cpu_replicas=1)
+    u8 = Detector(path, taxonomy, conf_threshold=0.05, cpu_replicas=1, uint8_input=True)
+    assert u8.input_dtype == np.uint8 and u8.input_name == "images_u8" and u8.session_model != str(path)
+    assert (u8.dynamic_hw, u8.dynamic_batch, u8.input_hw, u8.imgsz) == (
+        plain.dynamic_hw, plain.dynamic_batch, plain.input_hw, plain.imgsz
+    )
+    images = [scene(360, 640, 1), scene(500, 333, 2), scene(360, 640, 3)]
+    tensor, boxes = u8.preprocess(images[::2])
+    float_tensor, float_boxes = plain.preprocess(images[::2])
+    assert tensor.shape == (2, *float_tensor.shape[2:], 3) and tensor.dtype == np.uint8 and boxes == float_boxes
+    assert np.array_equal(u8.infer(tensor), plain.infer(float_tensor))  # bit for bit, fp16 included
+    ours, theirs = u8.detect(images), plain.detect(images)
+    assert sum(len(d) for d in theirs) > 0
+    assert all(same(a, b, atol=0) for a, b in zip(ours, theirs, strict=True))
+    assert Path(path).read_bytes() == Path(plain.session_model).read_bytes()  # the file is never changed
+
+
+def most_candidates(detector: Detector, images: list[np.ndarray]) -> int:
+    """The most anchors over the detector's confidence threshold in any of ``images``."""
+    raws = [detector.infer(detector.preprocess([image])[0]) for image in images]
+    return max(int((raw[0, 4:].max(axis=0) > detector.conf_threshold).sum()) for raw in raws)
+
+
+# Frames of `FRAME_SHAPES` whose anchors are not nearly all over 0.2 for the lively model: a top-k really cuts.
+TOPK_FRAMES = [(i, FRAME_SHAPES[i]) for i in (0, 1, 3, 4)]
+
+
+def test_topk_detections_equal_the_full_output(lively_onnx: Path, taxonomy: Taxonomy) -> None:
+    full = Detector(lively_onnx, taxonomy, conf_threshold=0.2)
+    images = [scene(*shape, seed=i) for i, shape in TOPK_FRAMES]
+    k = most_candidates(full, images)
+    assert 0 < k < 210  # 210: the fewest anchors of these frames (100 x 1000)
+    top = Detector(lively_onnx, taxonomy, conf_threshold=0.2, topk=k)
+    tensor, _ = top.preprocess(images[:1])
+    assert top.infer(tensor).shape == (1, 4 + taxonomy.num_classes, k)
+    ours, theirs = top.detect(images), full.detect(images)
+    assert sum(len(d) for d in theirs) > 0
+    assert all(same(a, b, atol=0) for a, b in zip(ours, theirs, strict=True))
+    fewer = Detector(lively_onnx, taxonomy, conf_threshold=0.2, topk=3)(images[0])
+    assert len(fewer) <= 3 and np.isin(fewer.confidence, theirs[0].confidence).all()
+
+
+@pytest.mark.parametrize(("variant", "replicas"), [("dynamic", 1), ("dynamic", 3), ("static", 2)])
+def test_io_binding_on_the_cpu_gives_the_same_raw_output(
+    lively_onnx: Path, lively_static: Path, taxonomy: Taxonomy, variant: str, replicas: int
+) -> None:
+    path = lively_onnx if variant == "dynamic" else lively_static
+    plain = Detector(path, taxonomy, cpu_replicas=replicas)
+    bound = Detector(path, taxonomy, cpu_replicas=replicas, io_binding=True)
+    assert (plain.io_binding, bound.io_binding, bound.cpu_replicas) == (False, True, replicas)
+    tensor, _ = plain.preprocess([scene(360, 640, seed=i) for i in range(5)])
+    for n in (1, 2, 5):  # one frame on the main session, shares per replica, static-batch chunks of one
+        assert np.array_equal(bound.infer(tensor[:n]), plain.infer(tensor[:n]))
+    bound.close()
+
+
+def test_uint8_topk_and_io_binding_together_detect_what_the_plain_detector_does(
+    lively_onnx: Path, taxonomy: Taxonomy
+) -> None:
+    plain = Detector(lively_onnx, taxonomy, conf_threshold=0.2)
+    images = [scene(*shape, seed=i) for i, shape in TOPK_FRAMES]
+    k = most_candidates(plain, images)
+    gpu_path = Detector(lively_onnx, taxonomy, conf_threshold=0.2, uint8_input=True, topk=k, io_binding=True)
+    assert "input=uint8" in repr(gpu_path) and f"topk={k}, io_binding=True" in repr(gpu_path)
+    ours, theirs = gpu_path.detect(images), plain.detect(images)
+    assert sum(len(d) for d in theirs) > 0
+    assert all(same(a, b, atol=0) for a, b in zip(ours, theirs, strict=True))
+    assert all(np.array_equal(a.data["class_scores"], b.data["class_scores"]) for a, b in zip(ours, theirs))
+
+
+def test_an_edited_graph_needs_a_self_contained_file(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    import onnx
+
+    model = onnx.load(str(constant_output_onnx(tmp_path / "m.onnx", designed_raw(taxonomy))))
+    onnx.save(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="ext.bin", size_threshold=500)
+    assert Detector(tmp_path / "ext.onnx", taxonomy).input_dtype == np.float32  # unedited: ONNX Runtime reads it
+    with pytest.raises(ModelLoadError, match="with_uint8_input: the graph keeps tensors in external data"):
+        Detector(tmp_path / "ext.onnx", taxonomy, uint8_input=True)
+
+
 # --- designed constant-output graphs: exact mapping -----------------------------------------------------------------
 
 
@@ -385,6 +473,11 @@ def test_bad_inputs_are_named(tmp_path: Path, taxonomy: Taxonomy, images: object
         ({"intra_op_threads": -1}, "intra_op_threads"),
         ({"cpu_replicas": 0}, "cpu_replicas must be an int >= 1"),
         ({"cpu_replicas": True}, "cpu_replicas must be an int >= 1"),
+        ({"topk": 0}, "topk must be an int >= 1"),
+        ({"topk": True}, "topk must be an int >= 1"),
+        ({"topk": 2.5}, "topk must be an int >= 1"),
+        ({"uint8_input": "yes"}, "uint8_input must be True or False, got 'yes'"),
+        ({"io_binding": 1}, "io_binding must be True, False or None"),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, taxonomy: Taxonomy, settings: dict, message: str) -> None:

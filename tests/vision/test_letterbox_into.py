@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vision.errors import InputError
-from vision.letterbox import letterbox, letterbox_into, normalise_table, rect_shape
+from vision.letterbox import letterbox, letterbox_into, letterbox_into_hwc, normalise_table, rect_shape
 
 # (h, w): 16:9 (padding above and below), portrait (left and right), square, scale-up, thin.
 SHAPES = [(360, 640), (720, 1280), (1280, 720), (500, 333), (320, 320), (100, 150), (3, 900)]
@@ -68,3 +68,31 @@ def test_writes_into_a_slot_of_a_batch() -> None:
 def test_bad_arguments_are_named(image: np.ndarray, out: np.ndarray, message: str) -> None:
     with pytest.raises(InputError, match=message):
         letterbox_into(image, out, 32, normalise_table(np.float32))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("canvas_of", ["own", "square"])
+def test_hwc_slot_holds_the_letterboxed_pixels(shape: tuple[int, int], canvas_of: str) -> None:
+    image = noisy(*shape)
+    canvas = rect_shape([shape], 320) if canvas_of == "own" else (320, 320)
+    batch = np.full((2, *canvas, 3), 7, np.uint8)  # 7 is no pad value: any pixel left unwritten shows
+    box = letterbox_into_hwc(image, batch[1], 320)
+    expected, expected_box = letterbox(image, 320, auto=False, canvas=canvas)
+    assert np.array_equal(batch[1], expected) and box == expected_box
+    assert (batch[0] == 7).all()  # the other slot is untouched
+
+
+@pytest.mark.parametrize(
+    ("image", "out", "message"),
+    [
+        (np.zeros((10, 10), np.uint8), np.zeros((32, 32, 3), np.uint8), "H x W x 3"),
+        (np.zeros((10, 10, 3), np.float32), np.zeros((32, 32, 3), np.uint8), "uint8 image"),
+        (np.zeros((10, 10, 3), np.uint8), np.zeros((3, 32, 32), np.uint8), r"\(H, W, 3\) uint8 output"),
+        (np.zeros((10, 10, 3), np.uint8), np.zeros((32, 32, 3), np.float32), r"\(H, W, 3\) uint8 output"),
+        (np.zeros((100, 100, 3), np.uint8), np.zeros((16, 16, 3), np.uint8), "cannot hold"),
+    ],
+    ids=["gray", "float-image", "chw-out", "float-out", "canvas-too-small"],
+)
+def test_hwc_bad_arguments_are_named(image: np.ndarray, out: np.ndarray, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        letterbox_into_hwc(image, out, 32)

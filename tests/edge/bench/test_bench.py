@@ -83,6 +83,18 @@ def test_int8_runs_the_shipped_int8_against_the_peer_on_the_shipped_fp32() -> No
     assert report["detector_fps"] > 0 and report["peer_fps"] > 0
 
 
+def test_gpu_path_options_are_recorded_and_ours_finds_what_the_serial_path_finds() -> None:
+    done = qc_bench("--uint8-input", "--topk", "100", "--json", "--frames", "4", "--streams", "0", "--rounds", "1",
+                    "--batch", "2")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert (report["uint8_input"], report["topk"], report["io_binding"]) == (True, 100, False)  # CPU: no binding
+    (by_batch,) = report["by_batch"]
+    # The limit runs the edited graph on the uint8 batches, with one plain session of it too.
+    assert all(by_batch[k]["fps"] > 0 for k in ("limit", "limit_default", "detector", "serial"))
+    assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"] > 0
+
+
 def test_without_peer_and_service_the_table_says_so(untrained_onnx: Path) -> None:
     done = qc_bench("--model", str(untrained_onnx), "--frames", "4", "--streams", "0", "--rounds", "1", "--no-peer",
                     "--batch", "2", "--batch", "4")
@@ -103,9 +115,10 @@ def test_without_peer_and_service_the_table_says_so(untrained_onnx: Path) -> Non
         (["--peer-model", "/nonexistent/peer.onnx"], "model file not found: /nonexistent/peer.onnx"),
         (["--cpu-replicas", "0"], "--cpu-replicas must be within 1..64"),
         (["--int8", "--model", "/x/model.onnx"], "--int8 picks both models"),
+        (["--topk", "0"], "--topk must be >= 1"),
     ],
     ids=["frames", "batch", "streams", "soak-without-streams", "missing-model", "missing-peer-model", "replicas",
-         "int8-and-model"],
+         "int8-and-model", "topk"],
 )
 def test_bad_options_are_named(args: list[str], message: str) -> None:
     done = qc_bench(*args)

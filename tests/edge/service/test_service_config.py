@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge.config import ConfigError, ServeConfig, load_config
@@ -136,3 +137,18 @@ def test_the_service_and_qc_inspect_flag_at_the_same_default_threshold() -> None
     assert DEFAULT_FLAG_BELOW == DEFAULT_FLAG_THRESHOLD
     assert CountingSection().threshold("apple") == DEFAULT_FLAG_THRESHOLD
     assert CountingSection().threshold("apple") > 0.6  # bruised (freshness 0.6) is flagged by default
+
+
+def test_the_gpu_path_keys_reach_the_served_detector(tmp_path: Path, served_registry: Path) -> None:
+    from edge.service.model import load_model
+
+    text = GOOD_YAML + f"model: {{registry_root: '{served_registry}', uint8_input: true, topk: 50, io_binding: true}}\n"
+    model = load_model(load_config(write(tmp_path, text)).model)
+    detector = model.detector
+    assert (detector.uint8_input, detector.topk, detector.io_binding) == (True, 50, True)
+    assert detector.input_dtype == np.uint8
+    plain = load_model(load_config(write(tmp_path, GOOD_YAML + f"model: {{registry_root: '{served_registry}'}}\n"))
+                       .model).detector
+    assert (plain.uint8_input, plain.topk, plain.io_binding) == (False, None, False)  # defaults; off on the CPU
+    with pytest.raises(ConfigError, match=r"model.topk \(line 18\): Input should be greater than or equal to 1"):
+        load_config(write(tmp_path, GOOD_YAML + "model: {topk: 0}\n"))
