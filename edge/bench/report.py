@@ -7,7 +7,7 @@ from typing import Any
 
 from edge.bench.detector_bench import Measure
 from edge.bench.service_bench import ServiceResult
-from edge.bench.stats import ratio
+from edge.bench.stats import paired_ratios, percentile
 
 TARGET_VS_LIMIT = 0.9
 TARGET_VS_PEER = 1.5
@@ -36,20 +36,36 @@ class BatchResult:
         rates = [m.fps for name, m in self.measures.items() if name.startswith("limit") and m.fps is not None]
         return max(rates) if rates else None
 
+    def _rounds(self, others: list[str]) -> list[float]:
+        seconds = [self.measures[name].seconds for name in others if self.measures[name].seconds]
+        return paired_ratios(seconds, self.measures["detector"].seconds)
+
+    @property
+    def ratio_vs_limit_rounds(self) -> list[float]:
+        """(b) / (a) in each round: ours against the fastest limit path measured in the same round."""
+        return self._rounds([name for name in self.measures if name.startswith("limit")])
+
+    @property
+    def ratio_vs_peer_rounds(self) -> list[float]:
+        """(b) / (c) in each round."""
+        return self._rounds(["peer"])
+
     @property
     def ratio_vs_limit(self) -> float | None:
-        """(b) / (a)."""
-        return ratio(self.measures["detector"].fps, self.limit_fps)
+        """(b) / (a): the median of the per-round ratios (each round's paths ran back to back, so the ratio of a
+        round is not moved by the machine getting slower or faster between rounds, as a ratio of medians is)."""
+        return percentile(self.ratio_vs_limit_rounds, 50)
 
     @property
     def ratio_vs_peer(self) -> float | None:
-        """(b) / (c)."""
-        return ratio(self.measures["detector"].fps, self.measures["peer"].fps)
+        """(b) / (c): the median of the per-round ratios."""
+        return percentile(self.ratio_vs_peer_rounds, 50)
 
     def to_json(self) -> dict[str, Any]:
         """As a JSON object."""
         return {"batch": self.batch, "input_shape": list(self.input_shape), "limit_fps": self.limit_fps,
                 "ratio_vs_limit": self.ratio_vs_limit, "ratio_vs_peer": self.ratio_vs_peer,
+                "ratio_vs_limit_rounds": self.ratio_vs_limit_rounds, "ratio_vs_peer_rounds": self.ratio_vs_peer_rounds,
                 **{name: m.to_json() for name, m in self.measures.items()}}
 
 
@@ -133,8 +149,10 @@ class BenchReport:
                     note = f"  ({m.unavailable})" if m.unavailable else ""
                     lines.append(f"{b.batch:>5}  {b.input_shape[0]:>4}x{b.input_shape[1]:<4}  {_LABELS[name]:<31} "
                                  f"{shown} {dets}{note}")
-                lines.append(f"{'':>5}  ratio_vs_limit {_fmt(b.ratio_vs_limit)} (target >= {TARGET_VS_LIMIT}), "
-                             f"ratio_vs_peer {_fmt(b.ratio_vs_peer)} (target >= {TARGET_VS_PEER})")
+                lines.append(f"{'':>5}  ratio_vs_limit {_fmt(b.ratio_vs_limit)} {_spread(b.ratio_vs_limit_rounds)} "
+                             f"(target >= {TARGET_VS_LIMIT}), ratio_vs_peer {_fmt(b.ratio_vs_peer)} "
+                             f"{_spread(b.ratio_vs_peer_rounds)} (target >= {TARGET_VS_PEER}); median of the rounds' "
+                             "ratios [min-max]")
         for title, run in (("service", self.service), ("soak", self.soak)):
             if run is None:
                 continue
@@ -152,6 +170,10 @@ class BenchReport:
                 f" MiB -> end {_fmt(rss['end_mib'], 0)} MiB ({_fmt(rss['growth_pct'], 1)} %)",
             ]
         return "\n".join(lines)
+
+
+def _spread(values: list[float]) -> str:
+    return f"[{min(values):.2f}-{max(values):.2f}]" if values else ""
 
 
 def _card_map(card: dict[str, Any] | None) -> str:

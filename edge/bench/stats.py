@@ -1,4 +1,4 @@
-"""Small pure functions over measurements: rates and percentiles."""
+"""Small pure functions over measurements: percentiles and per-round ratios."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    """``a / b``, None when either is missing or ``b`` is 0."""
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
+def paired_ratios(faster_of: Sequence[Sequence[float]], ours: Sequence[float]) -> list[float]:
+    """Per round, the speed of ours relative to the fastest of ``faster_of`` (each a list of seconds per round):
+    ``min(seconds of the others in round k) / ours[k]``. Paths of one round run back to back, so a slow spell of a
+    shared machine hits both sides of a round's ratio; rounds missing on either side are skipped."""
+    out = []
+    for k, mine in enumerate(ours):
+        others = [seconds[k] for seconds in faster_of if k < len(seconds)]
+        if others and mine > 0:
+            out.append(min(others) / mine)
+    return out

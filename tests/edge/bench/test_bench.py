@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.bench.run import BenchOptions, resolve_model
-from edge.bench.stats import percentile, ratio
+from edge.bench.stats import paired_ratios, percentile
 from vision.errors import InputError
 
 HEADLINE = ("detector_fps", "limit_fps", "peer_fps", "ratio_vs_limit", "ratio_vs_peer")
@@ -31,6 +31,7 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
         assert isinstance(report[key], float) and report[key] > 0, key
     assert report["ratio_vs_limit"] == pytest.approx(report["detector_fps"] / report["limit_fps"])
     assert report["ratio_vs_peer"] == pytest.approx(report["detector_fps"] / report["peer_fps"])
+    assert len(report["by_batch"][0]["ratio_vs_limit_rounds"]) == 1  # one round: its ratio is the headline
     assert report["frames"] == 16 and report["frame_size"] == [640, 360] and report["batch"] == 4
     assert report["input_shape"] == [192, 320]  # 640 x 360 fitted into 320, padded to stride 32
     assert report["frame_source"] == "qc synth clip"
@@ -161,7 +162,15 @@ def test_percentile(values: list[float], q: float, expected: float | None) -> No
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "expected"), [(3.0, 2.0, 1.5), (None, 2.0, None), (1.0, None, None), (1.0, 0.0, None)]
+    ("others", "ours", "expected"),
+    [
+        # Round 2 ran on a machine twice as slow for everyone: its ratio is the same as round 1's.
+        ([[1.0, 2.0]], [2.0, 4.0], [0.5, 0.5]),
+        ([[1.0, 2.0], [0.5, 3.0]], [2.0, 4.0], [0.25, 0.5]),  # the faster of the others, round by round
+        ([[1.0]], [2.0, 4.0], [0.5]),  # a round missing on one side is skipped
+        ([[1.0]], [0.0], []),
+        ([], [1.0], []),
+    ],
 )
-def test_ratio(a: float | None, b: float | None, expected: float | None) -> None:
-    assert ratio(a, b) == expected
+def test_paired_ratios(others: list[list[float]], ours: list[float], expected: list[float]) -> None:
+    assert paired_ratios(others, ours) == pytest.approx(expected)
