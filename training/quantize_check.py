@@ -29,12 +29,11 @@ from training.yolo_dataset import ALL_SPLITS, image_paths, load_dataset
 from vision.code_version import current_code_version
 from vision.errors import InputError, ModelLoadError
 from vision.model_card import LetterboxSpec, ModelCard, ModelCardDraft, graph_mismatches, write_json_atomic
+from vision.registry import CARD_NAME, EVAL_NAME
 from vision.taxonomy import Taxonomy
 
 DEFAULT_MAX_MAP50_DROP = 0.01
 REPORT_NAME = "quantize_report.json"
-CARD_NAME = "card.json"
-EVAL_NAME = "eval.json"
 SOURCE_EVAL_NAME = "eval_source.json"
 # mAP50 values are differences of floats rounded to 6 decimals; 0.9085 - 0.8985 must not fail a 0.01 bar.
 _DROP_SLACK = 1e-9
