@@ -190,29 +190,15 @@ def letterbox_into(
     canvas=(H, W))`` places it; pixels go through ``table`` (`normalise_table`), so ``out`` holds exactly
     ``letterbox(...)[..., ::-1].transpose(2, 0, 1) / 255`` in ``out``'s dtype, without allocating the padded image.
     """
-    _check_image(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"letterbox_into needs an H x W x 3 BGR image, got shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise InputError(f"letterbox_into needs a uint8 image, got {image.dtype}")
+    _check_bgr(image, "letterbox_into")
     if out.ndim != 3 or out.shape[0] != 3 or out.dtype != table.dtype:
         raise InputError(f"letterbox_into needs a (3, H, W) output of the table's dtype, got {out.shape} {out.dtype}")
-    original = (int(image.shape[0]), int(image.shape[1]))
-    canvas = (int(out.shape[1]), int(out.shape[2]))
-    r, (new_h, new_w), (top, bottom, left, right) = _plan(original, new_shape, False, stride, scaleup, canvas)
-    resized = _resized(image, new_h, new_w)
-    pad = table[pad_value]
-    # Fill only the border; the image area is written once below.
-    out[:, :top] = pad
-    out[:, top + new_h :] = pad
-    out[:, top : top + new_h, :left] = pad
-    out[:, top : top + new_h, left + new_w :] = pad
+    box, resized = _place(image, out, new_shape, table[pad_value], stride, scaleup)
     # cv2.LUT maps uint8 -> float32 in one GIL-free pass; float16 has no OpenCV LUT, numpy indexing does it.
     values = cv2.LUT(resized, table) if table.dtype == np.float32 else table[resized]
+    (top, left), (new_h, new_w) = (box.pad_top, box.pad_left), box.resized
     out[:, top : top + new_h, left : left + new_w] = values.transpose(2, 0, 1)[::-1]  # BGR -> RGB, HWC -> CHW
-    return Letterbox(
-        scale=float(r), pad_left=int(left), pad_top=int(top), input=canvas, original=original, resized=(new_h, new_w)
-    )
+    return box
 
 
 def letterbox_into_hwc(
@@ -230,24 +216,40 @@ def letterbox_into_hwc(
     `letterbox_into` (fitted into ``new_shape``, centered on ``out``'s (H, W) canvas), ``out`` holding exactly
     ``letterbox(image, new_shape, auto=False, canvas=(H, W))[0]``, still BGR; no float pass on the host.
     """
-    _check_image(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"letterbox_into_hwc needs an H x W x 3 BGR image, got shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise InputError(f"letterbox_into_hwc needs a uint8 image, got {image.dtype}")
+    _check_bgr(image, "letterbox_into_hwc")
     if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
         raise InputError(f"letterbox_into_hwc needs an (H, W, 3) uint8 output, got {out.shape} {out.dtype}")
+    planes = out.transpose(2, 0, 1)  # a (3, H, W) view of the same memory
+    box, resized = _place(image, planes, new_shape, pad_value, stride, scaleup)
+    (top, left), (new_h, new_w) = (box.pad_top, box.pad_left), box.resized
+    out[top : top + new_h, left : left + new_w] = resized
+    return box
+
+
+def _check_bgr(image: np.ndarray, what: str) -> None:
+    _check_image(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"{what} needs an H x W x 3 BGR image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise InputError(f"{what} needs a uint8 image, got {image.dtype}")
+
+
+def _place(
+    image: np.ndarray, planes: np.ndarray, new_shape: int | Sequence[int], pad: object, stride: int, scaleup: bool
+) -> tuple[Letterbox, np.ndarray]:
+    """Plan the letterbox of ``image`` on the (H, W) canvas of ``planes`` (3, H, W), fill only the border with
+    ``pad`` (the image area is written once by the caller) and return the placement and the resized image."""
     original = (int(image.shape[0]), int(image.shape[1]))
-    canvas = (int(out.shape[0]), int(out.shape[1]))
+    canvas = (int(planes.shape[1]), int(planes.shape[2]))
     r, (new_h, new_w), (top, _, left, _) = _plan(original, new_shape, False, stride, scaleup, canvas)
-    out[:top] = pad_value
-    out[top + new_h :] = pad_value
-    out[top : top + new_h, :left] = pad_value
-    out[top : top + new_h, left + new_w :] = pad_value
-    out[top : top + new_h, left : left + new_w] = _resized(image, new_h, new_w)
-    return Letterbox(
+    planes[:, :top] = pad
+    planes[:, top + new_h :] = pad
+    planes[:, top : top + new_h, :left] = pad
+    planes[:, top : top + new_h, left + new_w :] = pad
+    box = Letterbox(
         scale=float(r), pad_left=int(left), pad_top=int(top), input=canvas, original=original, resized=(new_h, new_w)
     )
+    return box, _resized(image, new_h, new_w)
 
 
 def rect_shape(

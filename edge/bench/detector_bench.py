@@ -113,10 +113,6 @@ def measure_batch(
     # (Its graph: the one our detector's sessions run, edited in memory for --uint8-input / --topk.)
     plain = ort.InferenceSession(detector.session_model, providers=list(detector.providers))
     output = plain.get_outputs()[0].name
-    # One session with our options (no spinning): what the replicas are compared against.
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    single = ort.InferenceSession(detector.session_model, options, providers=list(detector.providers))
 
     def limit() -> int:
         for t in tensors:
@@ -126,11 +122,6 @@ def measure_batch(
     def limit_default() -> int:
         for t in tensors:
             plain.run([output], {detector.input_name: t})
-        return 0
-
-    def limit_one_session() -> int:
-        for t in tensors:
-            single.run([output], {detector.input_name: t})
         return 0
 
     def ours() -> int:
@@ -144,6 +135,17 @@ def measure_batch(
 
     paths: dict[str, Callable[[], int]] = {"limit": limit}
     if detector.cpu_replicas > 1:
+        # One session with our options (no spinning): what the replicas are compared against. Opened only here:
+        # without replicas our own session is exactly that.
+        options = ort.SessionOptions()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        single = ort.InferenceSession(detector.session_model, options, providers=list(detector.providers))
+
+        def limit_one_session() -> int:
+            for t in tensors:
+                single.run([output], {detector.input_name: t})
+            return 0
+
         paths["limit_one_session"] = limit_one_session
     paths |= {"limit_default": limit_default, "detector": ours, "serial": serial}
     if peer is not None:
