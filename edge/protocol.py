@@ -58,6 +58,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vision.errors import QCError
+from vision.jpeg import JpegError, jpeg_size
 
 PROTOCOL_VERSION = 1
 WS_PATH = "/ws/{camera_id}"
@@ -346,50 +347,17 @@ def header_from_http(headers: Mapping[str, str]) -> FrameHeader:
 
 # --- JPEG payloads ----------------------------------------------------------------------------------------------
 
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG, DAC share the range
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: no length field
-# Real JPEGs have a dozen segments before the frame header; a cap keeps a crafted one from costing a long scan.
-MAX_SEGMENTS_BEFORE_SOF = 256
+_JPEG_CODES = {"empty": Code.EMPTY_PAYLOAD, "not_jpeg": Code.NOT_JPEG, "truncated": Code.TRUNCATED_JPEG,
+               "corrupt": Code.CORRUPT_JPEG}
 
 
 def jpeg_dimensions(payload: bytes) -> tuple[int, int]:
-    """(width, height) read from the JPEG's start-of-frame marker, without decoding any pixel data."""
-    if len(payload) == 0:
-        raise ProtocolError(Code.EMPTY_PAYLOAD, "the frame payload is empty")
-    if payload[:3] != b"\xff\xd8\xff":
-        raise ProtocolError(Code.NOT_JPEG, f"payload is not a JPEG (starts with {payload[:4].hex()}, not ffd8ff)")
-    pos = 2
-    n = len(payload)
-    segments = 0
-    while pos + 4 <= n:
-        segments += 1
-        if segments > MAX_SEGMENTS_BEFORE_SOF:
-            raise ProtocolError(Code.CORRUPT_JPEG, f"JPEG has over {MAX_SEGMENTS_BEFORE_SOF} segments before its frame header")
-        if payload[pos] != 0xFF:
-            raise ProtocolError(Code.CORRUPT_JPEG, f"JPEG marker expected at byte {pos}, found {payload[pos]:#04x}")
-        marker = payload[pos + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            pos += 1
-            continue
-        if marker in _STANDALONE:
-            pos += 2
-            continue
-        if marker in (0xD9, 0xDA):  # EOI or start of scan before any frame header
-            break
-        (length,) = struct.unpack_from(">H", payload, pos + 2)
-        if length < 2:
-            raise ProtocolError(Code.CORRUPT_JPEG, f"JPEG segment {marker:#04x} at byte {pos} has length {length}")
-        if marker in _SOF_MARKERS:
-            if pos + 9 > n:
-                break
-            height, width = struct.unpack_from(">HH", payload, pos + 5)
-            if width == 0 or height == 0:
-                raise ProtocolError(Code.CORRUPT_JPEG, f"JPEG frame header declares {width}x{height} pixels")
-            return width, height
-        pos += 2 + length
-    if pos + 4 > n:
-        raise ProtocolError(Code.TRUNCATED_JPEG, f"JPEG ends at byte {n} before its frame header")
-    raise ProtocolError(Code.CORRUPT_JPEG, "JPEG has no start-of-frame marker before its image data")
+    """(width, height) read from the JPEG's start-of-frame marker, without decoding any pixel data
+    (`vision.jpeg.jpeg_size`); a malformed header raises ProtocolError with the code of its problem."""
+    try:
+        return jpeg_size(payload)
+    except JpegError as exc:
+        raise ProtocolError(_JPEG_CODES[exc.problem], str(exc)) from None
 
 
 def check_jpeg(payload: bytes, limits: Limits | None = None) -> tuple[int, int]:

@@ -18,6 +18,7 @@ JSON report (``EvalReport.to_dict()``, printed by ``qc eval --json``); floats ro
       "data":       {"path": str (the data.yaml), "split": str},
       "provider":   str,             # ONNX Runtime execution provider that ran the model
       "imgsz":      int | [h, w],    # detector input size (a list only for a non-square static input)
+      "decode":     "full" | "scaled", # how images were decoded (scaled: JPEGs at the DCT scale, vision.jpeg)
       "conf":       float,           # operating threshold for "conditions" / "produce"
       "map_conf":   float,           # threshold of the mAP pass (MAP_CONF)
       "match_iou":  float,           # IoU for a true positive at the operating threshold (0.5)
@@ -66,6 +67,7 @@ MAP_CONF = 0.001
 MAX_DETS = (1, 10, 300)
 MATCH_IOU = 0.5
 DEFAULT_CONF = 0.25
+DECODES = ("full", "scaled")  # qc eval --decode
 
 
 def default_model_path(registry_root: str | os.PathLike[str] | None = None) -> Path:
@@ -280,6 +282,7 @@ class EvalReport:
     conditions: dict[str, OperatingPoint]
     produce: dict[str, OperatingPoint]
     flags: FlagCounts | None = None  # item-level flag precision/recall at the operating point
+    decode: str = "full"  # "scaled": JPEGs decoded at the DCT scale the model needs (vision.jpeg)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``qc eval --json``."""
@@ -288,6 +291,7 @@ class EvalReport:
             "data": {"path": str(self.data_yaml), "split": self.split},
             "provider": self.provider,
             "imgsz": self.imgsz[0] if self.imgsz[0] == self.imgsz[1] else list(self.imgsz),
+            "decode": self.decode,
             "conf": self.conf,
             "map_conf": MAP_CONF,
             "match_iou": MATCH_IOU,
@@ -325,24 +329,31 @@ def check_names(dataset: YoloDataset, taxonomy: Taxonomy, taxonomy_source: str) 
 
 
 def detect_samples(
-    detector: Detector, samples: Sequence[YoloSample], batch: int, progress: Callable[[int, int], None] | None
+    detector: Detector,
+    samples: Sequence[YoloSample],
+    batch: int,
+    progress: Callable[[int, int], None] | None,
+    decode: str = "full",
 ) -> list[Detections]:
-    """Detections of every sample's image, ``batch`` images per detector call; ``progress(done, total)`` after each."""
-    import cv2
+    """Detections of every sample's image, ``batch`` images per detector call; ``progress(done, total)`` after each.
+    ``decode="scaled"``: JPEGs are decoded at the DCT scale the detector needs, as the pipelined detector does."""
+    from vision.jpeg import decode_for_fit
 
+    fit = detector.imgsz if decode == "scaled" else None
     predictions: list[Detections] = []
     for start in range(0, len(samples), batch):
-        images = []
+        images, originals = [], []
         for s in samples[start : start + batch]:
-            image = cv2.imread(str(s.image_path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise DatasetError(f"{s.image_path}: cv2 cannot decode this image")
-            if image.shape[:2] != (s.height, s.width):
-                raise DatasetError(
-                    f"{s.image_path}: decodes to {image.shape[1]}x{image.shape[0]}, header says {s.width}x{s.height}"
-                )
-            images.append(image)
-        predictions.extend(detector.detect(images))
+            try:
+                decoded = decode_for_fit(s.image_path.read_bytes(), fit)
+            except (OSError, InputError) as exc:
+                raise DatasetError(f"{s.image_path}: cannot decode this image ({exc})") from None
+            if decoded.original != (s.height, s.width):
+                h, w = decoded.original
+                raise DatasetError(f"{s.image_path}: decodes to {w}x{h}, header says {s.width}x{s.height}")
+            images.append(decoded.pixels)
+            originals.append(decoded.original)
+        predictions.extend(detector.detect(images, originals))
         if progress is not None:
             progress(min(start + batch, len(samples)), len(samples))
     return predictions
@@ -361,8 +372,12 @@ def evaluate_model(
     batch: int = 8,
     providers: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    decode: str = "full",
 ) -> EvalReport:
     """Run ``model_path`` (default: the shipped model) through `Detector` on a split and measure it.
+
+    ``decode``: "full" decodes every image in full; "scaled" decodes JPEGs at the DCT scale the model needs
+    (`vision.jpeg`), as `qc bench` and the pipelined detector do: the check that this loses no mAP.
 
     ``flag_below`` is the freshness threshold of the item-level flag metrics (``flags``).
     ``progress(done, total)`` is called after each batch of images. Errors a user can cause (missing files,
@@ -374,6 +389,8 @@ def evaluate_model(
         raise InputError(f"--conf must be in [0, 1], got {conf}")
     if batch < 1:
         raise InputError(f"--batch must be at least 1, got {batch}")
+    if decode not in DECODES:
+        raise InputError(f"--decode must be one of {list(DECODES)}, got {decode!r}")
     model = Path(model_path) if model_path is not None else default_model_path()
     if not model.is_file():
         hint = "" if model_path is not None else " (the shipped model is missing; pass --model)"
@@ -386,7 +403,7 @@ def evaluate_model(
     # One pass serves both: filtered to MAP_CONF for mAP, to conf for the operating point (conf may be lower).
     pass_conf = min(conf, MAP_CONF)
     detector = Detector(model, taxonomy, imgsz=imgsz, providers=providers, conf_threshold=pass_conf)
-    predictions = detect_samples(detector, samples, batch, progress)
+    predictions = detect_samples(detector, samples, batch, progress, decode)
     map_predictions = predictions if pass_conf == MAP_CONF else [d[d.confidence >= MAP_CONF] for d in predictions]
 
     truths = [s.truth for s in samples]
@@ -396,6 +413,7 @@ def evaluate_model(
     return EvalReport(
         model_path=model,
         model_sha256=sha256_file(model),
+        decode=decode,
         data_yaml=dataset.yaml_path,
         split=split,
         provider=detector.provider,

@@ -310,7 +310,11 @@ class Detector:
 
     # --- inference -----------------------------------------------------------------------------------------------
 
-    def _check_images(self, images: Sequence[np.ndarray]) -> None:
+    def _check_images(
+        self, images: Sequence[np.ndarray], originals: Sequence[tuple[int, int]] | None = None
+    ) -> list[tuple[int, int]]:
+        """Raise InputError naming the first bad image; return each image's full-size (h, w): its own shape, or
+        ``originals[i]`` when the caller decoded it scaled down (`vision.jpeg.decode_for_fit`)."""
         if isinstance(images, np.ndarray) and images.ndim == 3:
             raise InputError(
                 f"detect() takes a sequence of images, got one array of shape {images.shape}; "
@@ -318,6 +322,9 @@ class Detector:
             )
         if len(images) == 0:
             raise InputError("empty batch: detect() needs at least one image")
+        if originals is not None and len(originals) != len(images):
+            raise InputError(f"{len(images)} images but {len(originals)} original sizes")
+        sizes = []
         for i, im in enumerate(images):
             if not isinstance(im, np.ndarray):
                 raise InputError(f"image {i}: expected a numpy array (H x W x 3 uint8 BGR), got {type(im).__name__}")
@@ -327,11 +334,15 @@ class Detector:
                 raise InputError(f"image {i}: shape {im.shape} ({im.dtype}), expected H x W x 3 BGR")
             if im.shape[0] == 0 or im.shape[1] == 0:
                 raise InputError(f"image {i} is empty: shape {im.shape}")
-            if im.shape[0] * im.shape[1] > self.max_pixels:
+            h, w = (int(im.shape[0]), int(im.shape[1])) if originals is None else originals[i]
+            if h < im.shape[0] or w < im.shape[1]:
                 raise InputError(
-                    f"image {i}: {im.shape[1]}x{im.shape[0]} = {im.shape[0] * im.shape[1]} pixels exceeds "
-                    f"max_pixels={self.max_pixels}"
+                    f"image {i}: original size {w}x{h} is smaller than its pixels {im.shape[1]}x{im.shape[0]}"
                 )
+            if h * w > self.max_pixels:
+                raise InputError(f"image {i}: {w}x{h} = {h * w} pixels exceeds max_pixels={self.max_pixels}")
+            sizes.append((h, w))
+        return sizes
 
     def input_shape(self, image_shape: Sequence[int]) -> tuple[int, int]:
         """The (h, w) network input an image of ``image_shape`` (h, w, ...) is letterboxed into.
@@ -344,7 +355,10 @@ class Detector:
         return rect_shape([image_shape[:2]], self.imgsz, self.stride)
 
     def preprocess(
-        self, images: Sequence[np.ndarray], out: np.ndarray | None = None
+        self,
+        images: Sequence[np.ndarray],
+        out: np.ndarray | None = None,
+        originals: Sequence[tuple[int, int]] | None = None,
     ) -> tuple[np.ndarray, list[Letterbox]]:
         """Letterbox BGR uint8 images into one (B, 3, H, W) RGB [0, 1] tensor of the model's dtype, C-contiguous
         (``uint8_input``: one (B, H, W, 3) uint8 tensor of the letterboxed BGR pixels, `letterbox_into_hwc`).
@@ -353,10 +367,12 @@ class Detector:
         centered, to the batch's common shape: the static size, or `rect_shape` of the batch (minimal padding).
         Each image is written straight into its slot of the tensor (`letterbox_into`), bit for bit what ultralytics'
         letterbox, ``[..., ::-1].transpose(2, 0, 1)`` and ``/ 255`` give. ``out``: a C-contiguous buffer of exactly
-        that shape and dtype to fill instead of a new one (a pipeline recycles its buffers).
+        that shape and dtype to fill instead of a new one (a pipeline recycles its buffers). ``originals``: each
+        image's full-size (h, w) when it was decoded scaled down (`vision.jpeg.decode_for_fit`); it is placed, and
+        its boxes map back, as the full-size image's would.
         """
-        self._check_images(images)
-        shape = self._tensor_shape(len(images), self.batch_input_shape([im.shape for im in images]))
+        sizes = self._check_images(images, originals)
+        shape = self._tensor_shape(len(images), self.batch_input_shape(sizes))
         if out is None:
             out = np.empty(shape, dtype=self.input_dtype)
         elif out.shape != shape or out.dtype != self.input_dtype or not out.flags.c_contiguous:
@@ -364,10 +380,14 @@ class Detector:
                 f"preprocess out buffer is {out.shape} {out.dtype}, needs a C-contiguous {shape} {self.input_dtype}"
             )
         if self._table is None:
-            boxes = [letterbox_into_hwc(im, out[i], self.imgsz, stride=self.stride) for i, im in enumerate(images)]
+            boxes = [
+                letterbox_into_hwc(im, out[i], self.imgsz, stride=self.stride, original=sizes[i])
+                for i, im in enumerate(images)
+            ]
         else:
             boxes = [
-                letterbox_into(im, out[i], self.imgsz, self._table, stride=self.stride) for i, im in enumerate(images)
+                letterbox_into(im, out[i], self.imgsz, self._table, stride=self.stride, original=sizes[i])
+                for i, im in enumerate(images)
             ]
         return out, boxes
 
@@ -380,13 +400,18 @@ class Detector:
             return self.input_hw
         return rect_shape([s[:2] for s in image_shapes], self.imgsz, self.stride)
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray, replica: int | None = None) -> np.ndarray:
         """Run the session on a preprocessed batch; returns the raw (B, 4+nc, A) output.
 
         With CPU replicas a batch of several frames is split into near-equal parts along its first axis, one per
         replica, run at the same time; a batch of one runs on the main session. Static-batch models run in chunks
-        of their batch size.
+        of their batch size. ``replica``: run the whole batch on that replica alone, in the caller's thread (a
+        caller that shards its own work across the replicas, `vision.pipelined`).
         """
+        if replica is not None:
+            if not 0 <= replica < len(self._replicas):
+                raise InputError(f"replica {replica} does not exist: this detector has {len(self._replicas)}")
+            return self._run(self._replicas[replica], batch)
         parts = min(len(self._replicas), len(batch))
         pool = self._replica_pool
         if parts <= 1 or pool is None:
@@ -422,20 +447,28 @@ class Detector:
         if self._replica_pool is not None:
             self._replica_pool.shutdown(wait=False)
 
-    def prepare(self, images: Sequence[np.ndarray], allocate: Allocator | None = None) -> list[PreparedBatch]:
+    def prepare(
+        self,
+        images: Sequence[np.ndarray],
+        allocate: Allocator | None = None,
+        originals: Sequence[tuple[int, int]] | None = None,
+    ) -> list[PreparedBatch]:
         """Group images by `input_shape` and pre-process each group: the CPU half of `detect`, before the model.
 
         ``allocate(shape, dtype)`` supplies each group's tensor (default: a new array). A pipeline calls this for
-        batch k+1 in a worker thread while the session runs batch k, then `infer` and `finish`.
+        batch k+1 in a worker thread while the session runs batch k, then `infer` and `finish`. ``originals``: as
+        in `preprocess`.
         """
-        self._check_images(images)
+        sizes = self._check_images(images, originals)
         groups: dict[tuple[int, int], list[int]] = {}
-        for i, im in enumerate(images):
-            groups.setdefault(self.input_shape(im.shape), []).append(i)
+        for i, size in enumerate(sizes):
+            groups.setdefault(self.input_shape(size), []).append(i)
         prepared = []
         for (h, w), indices in groups.items():
             out = allocate(self._tensor_shape(len(indices), (h, w)), self.input_dtype) if allocate else None
-            tensor, boxes = self.preprocess([images[i] for i in indices], out=out)
+            tensor, boxes = self.preprocess(
+                [images[i] for i in indices], out=out, originals=[sizes[i] for i in indices]
+            )
             prepared.append(PreparedBatch(tuple(indices), tensor, tuple(boxes)))
         return prepared
 
@@ -445,8 +478,11 @@ class Detector:
             raw, prepared.letterboxes, self.taxonomy, self.conf_threshold, self.iou_threshold, self.max_det, self.nms_by
         )
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+    def detect(
+        self, images: Sequence[np.ndarray], originals: Sequence[tuple[int, int]] | None = None
+    ) -> list[Detections]:
         """Detect on a batch of BGR uint8 H x W x 3 images (sizes may differ); one `Detections` per image, in order.
+        ``originals``: as in `preprocess` (images decoded scaled down; boxes come back in full-size pixels).
 
         Images sharing an input shape (`input_shape`) run together in one session call: one call for a static
         model or for same-sized frames, one per distinct shape otherwise. Padding an image to a bigger shared
@@ -454,7 +490,7 @@ class Detector:
         would get alone, and ultralytics' ``predict`` on it gives the same boxes (``nms_by="class"``).
         """
         results: list[Detections | None] = [None] * len(images)
-        for prepared in self.prepare(images):
+        for prepared in self.prepare(images, originals=originals):
             for i, d in zip(prepared.indices, self.finish(prepared, self.infer(prepared.tensor))):
                 results[i] = d
         return [d for d in results if d is not None]

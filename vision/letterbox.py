@@ -182,6 +182,7 @@ def letterbox_into(
     stride: int = 32,
     pad_value: int = 114,
     scaleup: bool = True,
+    original: tuple[int, int] | None = None,
 ) -> Letterbox:
     """`letterbox` of a BGR image straight into a network input plane set: ``out`` is (3, H, W), RGB, ``table``-scaled.
 
@@ -189,11 +190,14 @@ def letterbox_into(
     and centered on the (H, W) canvas of ``out`` exactly as ``letterbox(image, new_shape, auto=False,
     canvas=(H, W))`` places it; pixels go through ``table`` (`normalise_table`), so ``out`` holds exactly
     ``letterbox(...)[..., ::-1].transpose(2, 0, 1) / 255`` in ``out``'s dtype, without allocating the padded image.
+    ``original``: the (h, w) of the full-size image when ``image`` is a scaled decode of it (`vision.jpeg`): the
+    placement is planned for ``original``, ``image`` is resized to the planned size, and the box maps back to
+    ``original``.
     """
     _check_bgr(image, "letterbox_into")
     if out.ndim != 3 or out.shape[0] != 3 or out.dtype != table.dtype:
         raise InputError(f"letterbox_into needs a (3, H, W) output of the table's dtype, got {out.shape} {out.dtype}")
-    box, resized = _place(image, out, new_shape, table[pad_value], stride, scaleup)
+    box, resized = _place(image, out, new_shape, table[pad_value], stride, scaleup, original)
     # cv2.LUT maps uint8 -> float32 in one GIL-free pass; float16 has no OpenCV LUT, numpy indexing does it.
     values = cv2.LUT(resized, table) if table.dtype == np.float32 else table[resized]
     (top, left), (new_h, new_w) = (box.pad_top, box.pad_left), box.resized
@@ -209,18 +213,20 @@ def letterbox_into_hwc(
     stride: int = 32,
     pad_value: int = 114,
     scaleup: bool = True,
+    original: tuple[int, int] | None = None,
 ) -> Letterbox:
     """`letterbox` of a BGR uint8 image straight into ``out``, an (H, W, 3) uint8 slot: the pixels themselves.
 
     For graphs that normalise on the device (`vision.graph_edit.with_uint8_input`): the same placement as
     `letterbox_into` (fitted into ``new_shape``, centered on ``out``'s (H, W) canvas), ``out`` holding exactly
     ``letterbox(image, new_shape, auto=False, canvas=(H, W))[0]``, still BGR; no float pass on the host.
+    ``original``: as in `letterbox_into`.
     """
     _check_bgr(image, "letterbox_into_hwc")
     if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
         raise InputError(f"letterbox_into_hwc needs an (H, W, 3) uint8 output, got {out.shape} {out.dtype}")
     planes = out.transpose(2, 0, 1)  # a (3, H, W) view of the same memory
-    box, resized = _place(image, planes, new_shape, pad_value, stride, scaleup)
+    box, resized = _place(image, planes, new_shape, pad_value, stride, scaleup, original)
     (top, left), (new_h, new_w) = (box.pad_top, box.pad_left), box.resized
     out[top : top + new_h, left : left + new_w] = resized
     return box
@@ -235,11 +241,18 @@ def _check_bgr(image: np.ndarray, what: str) -> None:
 
 
 def _place(
-    image: np.ndarray, planes: np.ndarray, new_shape: int | Sequence[int], pad: object, stride: int, scaleup: bool
+    image: np.ndarray,
+    planes: np.ndarray,
+    new_shape: int | Sequence[int],
+    pad: object,
+    stride: int,
+    scaleup: bool,
+    full_size: tuple[int, int] | None,
 ) -> tuple[Letterbox, np.ndarray]:
-    """Plan the letterbox of ``image`` on the (H, W) canvas of ``planes`` (3, H, W), fill only the border with
-    ``pad`` (the image area is written once by the caller) and return the placement and the resized image."""
-    original = (int(image.shape[0]), int(image.shape[1]))
+    """Plan the letterbox of an image of ``full_size`` (default: ``image``'s own) on the (H, W) canvas of ``planes``
+    (3, H, W), fill only the border with ``pad`` (the image area is written once by the caller) and return the
+    placement and ``image`` resized to the planned size."""
+    original = (int(image.shape[0]), int(image.shape[1])) if full_size is None else _as_hw(full_size, "original")
     canvas = (int(planes.shape[1]), int(planes.shape[2]))
     r, (new_h, new_w), (top, _, left, _) = _plan(original, new_shape, False, stride, scaleup, canvas)
     planes[:, :top] = pad

@@ -69,6 +69,12 @@ def bench(
         typer.Option(help="Ours and the service on the graph edited to keep only the K anchors with the best class "
                           "score in its output (the GPU path)."),
     ] = None,
+    scaled_decode: Annotated[
+        bool,
+        typer.Option("--scaled-decode/--full-decode",
+                     help="Ours decodes each JPEG at the DCT scale the model needs (1/2 for 640x360 frames and a 320 "
+                          "model) or in full; the limit and the peer are the same either way."),
+    ] = True,
     save: Annotated[
         Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout).")
     ] = None,
@@ -85,7 +91,7 @@ def bench(
         model=model, frames=frames, batches=tuple(batch or (8,)), streams=streams, fps=fps, seconds=seconds,
         rounds=rounds, frame_size=frame_size, source=source, seed=seed, queue_limit=queue_limit, peer=peer,
         cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak, cpu_replicas=cpu_replicas, peer_model=peer_model,
-        int8=int8, uint8_input=uint8_input, topk=topk,
+        int8=int8, uint8_input=uint8_input, topk=topk, scaled_decode=scaled_decode,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     with contextlib.redirect_stdout(sys.stderr):

@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vision.detector import Detector
-from vision.pipelined import PipelinedDetector
+from vision.pipelined import PipelinedDetector, decode_image
 
 PEER_UNAVAILABLE = "ultralytics is not installed (pip install 'conveyor-qc[train]' to measure the peer)"
 
@@ -100,15 +100,19 @@ def measure_batch(
     peer: Peer | None,
     peer_unavailable: str | None,
     on_round: Callable[[str], None] = lambda name: None,
+    *,
+    scaled_decode: bool = True,
 ) -> dict[str, Measure]:
     """(a) ``limit``, ``limit_one_session`` (with CPU replicas) and ``limit_default``, (b) ``detector``
     (pipelined) and ``serial`` (ours without overlap), and (c) ``peer`` at ``batch``. Only ONNX models whose
-    static batch (if any) fits ``batch`` are fair here."""
+    static batch (if any) fits ``batch`` are fair here. ``scaled_decode``: ours (both paths) decodes JPEGs at the
+    DCT scale the model needs; the limit's tensors and the peer's frames come from full decodes either way."""
     n = len(jpegs)
     jpeg_batches = batches_of(jpegs, batch)
     # The limit's input: exactly the tensors our detector feeds the session for these frames.
     tensors = [p.tensor for b in jpeg_batches for p in detector.prepare([decode(j) for j in b])]
-    pipelined = PipelinedDetector(detector)
+    pipelined = PipelinedDetector(detector, scaled_decode=scaled_decode)
+    fit = detector.imgsz if scaled_decode else None
     # ONNX Runtime as anyone would open it: default session options, the provider our detector runs on.
     # (Its graph: the one our detector's sessions run, edited in memory for --uint8-input / --topk.)
     plain = ort.InferenceSession(detector.session_model, providers=list(detector.providers))
@@ -128,7 +132,12 @@ def measure_batch(
         return sum(len(d) for dets in pipelined.run(jpeg_batches) for d in dets)
 
     def serial() -> int:
-        return sum(len(d) for b in jpeg_batches for d in detector.detect([decode(j) for j in b]))
+        found = 0
+        for b in jpeg_batches:
+            decoded = [decode_image(j, fit) for j in b]
+            dets = detector.detect([image.pixels for image in decoded], [image.original for image in decoded])
+            found += sum(len(d) for d in dets)
+        return found
 
     def predict() -> int:
         return peer.run(jpeg_batches) if peer is not None else 0

@@ -16,6 +16,7 @@ from edge.bench.system import machine_name
 from vision.detector import Detector
 from vision.errors import InputError
 from vision.model_card import ModelCardDraft
+from vision.pipelined import decode_image
 from vision.registry import CARD_NAME, DEFAULT_INT8_DIR, DEFAULT_MODEL_DIR, ONNX_NAME
 from vision.taxonomy import Taxonomy
 
@@ -44,6 +45,7 @@ class BenchOptions:
     int8: bool = False  # ours on the shipped int8 deployment, the peer on the shipped fp32 model
     uint8_input: bool = False  # ours (and the service) on the graph that takes uint8 pixels
     topk: int | None = None  # ours (and the service) on the graph whose output keeps K anchors
+    scaled_decode: bool = True  # ours decodes each JPEG at the DCT scale the model needs (vision.jpeg)
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -125,6 +127,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         spinning=options.spinning, cpu_replicas=detector.cpu_replicas, peer_model=str(peer_model),
         model_card=card_summary(model), peer_model_card=card_summary(peer_model),
         uint8_input=options.uint8_input, topk=options.topk, io_binding=detector.io_binding,
+        decode_scale=decode_image(frames.jpegs[0], detector.imgsz).scale if options.scaled_decode else 1,
     )
     input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
     if options.soak_s is None:
@@ -132,7 +135,8 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
                      if options.peer else (None, "skipped (--no-peer)"))
         for batch in options.batches:
             log(f"batch {batch}: limit, ours, ours without overlap, peer; {options.rounds} round(s) ...")
-            measures = measure_batch(detector, frames.jpegs, batch, options.rounds, peer, why)
+            measures = measure_batch(detector, frames.jpegs, batch, options.rounds, peer, why,
+                                     scaled_decode=options.scaled_decode)
             report.batches.append(BatchResult(batch, input_shape, measures))
     detector.close()
     del detector  # the service runs its own session in its own process

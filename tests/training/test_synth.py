@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,37 @@ def test_spoiled_share_is_respected(taxonomy: Taxonomy) -> None:
         assert abs(spoiled - share) < 0.03
 
 
+def test_produce_and_spoiled_mixes_weight_the_draw(taxonomy: Taxonomy) -> None:
+    rng = np.random.default_rng(1)
+    items = [sample_item(taxonomy, 1000.0, 1.0, rng, {"rotten": 3, "bruised": 1}, {"apple": 3, "tomato": 1})
+             for _ in range(4000)]
+    produce = [i.produce for i in items]
+    assert abs(produce.count("apple") / len(items) - 0.75) < 0.03
+    assert set(produce) == {"apple", "tomato"}  # unnamed kinds get weight 0
+    conditions = [i.condition for i in items]
+    assert abs(conditions.count("rotten") / len(items) - 0.75) < 0.03
+    assert "overripe" not in conditions
+
+
+def test_no_produce_mix_renders_the_same_frames_as_before(taxonomy: Taxonomy) -> None:
+    """Data sets rendered before --produce-mix existed (the shipped model's) must come out byte for byte again."""
+    a, _ = render_frame(5, 3, 320, 180, taxonomy, 0.5, {"rotten": 3, "bruised": 1.5, "overripe": 1})
+    b, _ = render_frame(5, 3, 320, 180, taxonomy, 0.5, {"rotten": 3, "bruised": 1.5, "overripe": 1}, None)
+    c, _ = render_frame(5, 3, 320, 180, taxonomy, 0.5, {"rotten": 3, "bruised": 1.5, "overripe": 1}, {"apple": 1})
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    ("mix", "message"),
+    [({"kiwi": 1}, "produce mix names ['kiwi']"), ({"apple": -1, "tomato": 1}, "produce mix weights must be >= 0"),
+     ({"apple": 0}, "positive sum")],
+)
+def test_bad_produce_mix_is_named(taxonomy: Taxonomy, mix: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        sample_item(taxonomy, 1000.0, 0.1, np.random.default_rng(0), None, mix)
+
+
 @pytest.mark.parametrize("condition", ["bruised", "overripe", "rotten"])
 @pytest.mark.parametrize("kind", ["apple", "banana", "orange", "tomato"])
 def test_every_condition_shows_a_cue_at_its_mildest(kind: str, condition: str) -> None:
@@ -118,6 +150,9 @@ def _qc(*args: str) -> subprocess.CompletedProcess[str]:
         (["synth", "frames", "--out", "{tmp}", "--count", "0"], "--count"),
         (["synth", "frames", "--out", "{tmp}", "--imgsz", "10", "10"], "--imgsz"),
         (["synth", "frames", "--out", "{tmp}", "--val", "0.6", "--test", "0.5"], "val + test"),
+        (["synth", "frames", "--out", "{tmp}", "--produce-mix", "apple=2,kiwi=1"], "--produce-mix"),
+        (["synth", "frames", "--out", "{tmp}", "--produce-mix", "apple"], "--produce-mix"),
+        (["synth", "frames", "--out", "{tmp}", "--spoiled-mix", "mouldy=1"], "--spoiled-mix"),
         (["synth", "clip", "--out", "{tmp}", "--speed", "0"], "--speed"),
         (["synth", "clip", "--out", "{tmp}", "--fps", "0.5"], "--fps"),
         (["synth", "clip"], "--out"),

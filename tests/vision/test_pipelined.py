@@ -1,4 +1,5 @@
-"""`PipelinedDetector`: decode + pre-processing overlapped with the model gives exactly `Detector.detect`'s answers."""
+"""`PipelinedDetector`: decode + pre-processing overlapped with the model gives exactly `Detector.detect`'s answers
+(full decode), and a scaled JPEG decode places every frame exactly as its full-size decode would be placed."""
 
 from __future__ import annotations
 
@@ -57,18 +58,22 @@ def identical(a: Detections, b: Detections) -> bool:
             and np.array_equal(a.confidence, b.confidence) and np.array_equal(a.freshness, b.freshness))
 
 
+@pytest.mark.parametrize("replicas", [1, 2], ids=["overlapped", "sharded"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_stream_equals_detect_frame_by_frame(varied_onnx: Path, taxonomy: Taxonomy, batch: int) -> None:
-    det = Detector(varied_onnx, taxonomy, conf_threshold=0.05)
+def test_stream_equals_detect_frame_by_frame(
+    varied_onnx: Path, taxonomy: Taxonomy, batch: int, replicas: int
+) -> None:
+    det = Detector(varied_onnx, taxonomy, conf_threshold=0.05, cpu_replicas=replicas)
+    assert det.cpu_replicas == replicas
     # Mixed sizes in one batch (two input shapes), JPEG bytes and decoded arrays mixed.
     shapes = [(360, 640), (360, 640), (500, 333), (720, 1280), (360, 640), (320, 320), (360, 640)]
     payloads: list[bytes | np.ndarray] = [jpeg(scene(h, w, i)) if i % 2 == 0 else scene(h, w, i)
                                           for i, (h, w) in enumerate(shapes)]
     batches = [payloads[i : i + batch] for i in range(0, len(payloads), batch)]
-    with PipelinedDetector(det) as pipe:
+    with PipelinedDetector(det, scaled_decode=False) as pipe:
         streamed = [d for out in pipe.run(batches) for d in out]
         single = pipe.detect(payloads)
-    expected = det.detect([decode_image(p) for p in payloads])
+    expected = det.detect([decode_image(p).pixels for p in payloads])
     assert len(streamed) == len(expected) == len(single) == len(payloads)
     assert sum(len(d) for d in expected) > 0
     assert len({len(d) for d in expected}) > 1  # frames differ, so a mix-up would show
@@ -77,16 +82,16 @@ def test_stream_equals_detect_frame_by_frame(varied_onnx: Path, taxonomy: Taxono
 
 
 def test_uint8_input_stream_equals_the_float_detector(varied_onnx: Path, taxonomy: Taxonomy) -> None:
-    u8 = Detector(varied_onnx, taxonomy, conf_threshold=0.05, uint8_input=True)
+    u8 = Detector(varied_onnx, taxonomy, conf_threshold=0.05, uint8_input=True, cpu_replicas=1)
     shapes = [(360, 640), (500, 333), (360, 640), (360, 640), (720, 1280)]
     payloads: list[bytes | np.ndarray] = [jpeg(scene(h, w, i)) if i % 2 == 0 else scene(h, w, i)
                                           for i, (h, w) in enumerate(shapes)]
-    with PipelinedDetector(u8) as pipe:
+    with PipelinedDetector(u8, scaled_decode=False) as pipe:
         streamed = [d for out in pipe.run([payloads[:2], payloads[2:4], payloads[4:]]) for d in out]
         # The pool recycles the uint8 pixel batches the uint8 graph takes: this one still holds a frame's top pad.
         recycled = pipe.buffers.take((2, 192, 320, 3), np.dtype(np.uint8))
         assert (recycled[:, 0, 0] == 114).all()
-    expected = Detector(varied_onnx, taxonomy, conf_threshold=0.05).detect([decode_image(p) for p in payloads])
+    expected = Detector(varied_onnx, taxonomy, conf_threshold=0.05).detect([decode_image(p).pixels for p in payloads])
     assert sum(len(d) for d in expected) > 0
     assert all(identical(a, b) for a, b in zip(streamed, expected, strict=True))
 
@@ -96,13 +101,20 @@ def test_empty_stream_yields_nothing(untrained_onnx: Path, taxonomy: Taxonomy) -
         assert list(pipe.run([])) == []
 
 
-def test_bad_jpeg_raises_from_its_batch(untrained_onnx: Path, taxonomy: Taxonomy) -> None:
+@pytest.mark.parametrize("replicas", [1, 2], ids=["overlapped", "sharded"])
+def test_bad_jpeg_raises_from_its_batch(untrained_onnx: Path, taxonomy: Taxonomy, replicas: int) -> None:
     good = jpeg(scene(360, 640, 0))
-    with PipelinedDetector(Detector(untrained_onnx, taxonomy)) as pipe:
-        results = pipe.run([[good], [good, b"\xff\xd8 not a jpeg"]])
-        assert len(next(results)) == 1
-        with pytest.raises(InputError, match="image 1: 13 bytes do not decode"):
+    with PipelinedDetector(Detector(untrained_onnx, taxonomy, cpu_replicas=replicas)) as pipe:
+        results = pipe.run([[good, good], [good, good, b"not a jpeg"], [good, good]])
+        assert len(next(results)) == 2
+        with pytest.raises(InputError, match="image 2: 10 bytes do not decode"):  # its index in its own batch
             next(results)
+
+
+def test_replica_out_of_range_is_refused(untrained_onnx: Path, taxonomy: Taxonomy) -> None:
+    det = Detector(untrained_onnx, taxonomy, cpu_replicas=2)
+    with pytest.raises(InputError, match="replica 2 does not exist: this detector has 2"):
+        det.infer(np.zeros((1, 3, 64, 64), np.float32), replica=2)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +125,37 @@ def test_bad_jpeg_raises_from_its_batch(untrained_onnx: Path, taxonomy: Taxonomy
 )
 def test_decode_image_names_the_problem(data: object, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        decode_image(data, 0)  # type: ignore[arg-type]
+        decode_image(data)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("uint8_input", [False, True], ids=["float", "uint8"])
+def test_scaled_decode_places_frames_as_their_full_decode(
+    varied_onnx: Path, taxonomy: Taxonomy, uint8_input: bool
+) -> None:
+    """A 640x360 JPEG for a 320 model decodes at half size; a 1280x720 one at a quarter; a 500x333 one (odd side)
+    in full. Each is placed exactly where its full decode is placed, boxes come back in full-size pixels, and the
+    pixels the model sees differ only by the scaled IDCT's rounding."""
+    det = Detector(varied_onnx, taxonomy, imgsz=320, conf_threshold=0.05, uint8_input=uint8_input)
+    shapes = [(360, 640), (720, 1280), (333, 500)]
+    payloads = [jpeg(scene(h, w, i)) for i, (h, w) in enumerate(shapes)]
+    with PipelinedDetector(det) as pipe:
+        prepared = pipe.prepare(payloads)
+        streamed = [d for out in pipe.run([payloads]) for d in out]
+    decoded = [decode_image(p, det.imgsz) for p in payloads]
+    assert [d.scale for d in decoded] == [2, 4, 1]
+    assert [d.original for d in decoded] == shapes
+    full = det.prepare([decode_image(p).pixels for p in payloads])
+    boxes = {i: lb for g in prepared.groups for i, lb in zip(g.indices, g.letterboxes)}
+    full_boxes = {i: lb for g in full for i, lb in zip(g.indices, g.letterboxes)}
+    assert boxes == full_boxes  # same scale, padding, input shape, original size: boxes map back identically
+    for ours, theirs in zip(prepared.groups, full):
+        a, b = ours.tensor.astype(np.float32), theirs.tensor.astype(np.float32)
+        shifted = np.roll(b, 1, axis=2 if uint8_input else 3)  # the full decode one pixel to the right
+        # Rounding of the scaled IDCT, far below what a one-pixel misplacement would change.
+        assert np.abs(a - b).mean() < np.abs(shifted - b).mean() / 3
+    for dets, (h, w) in zip(streamed, shapes):
+        assert len(dets) == 0 or (dets.xyxy[:, 2].max() <= w and dets.xyxy[:, 3].max() <= h)
+    assert sum(len(d) for d in streamed) > 0
 
 
 def test_buffer_pool_recycles_by_shape_and_dtype() -> None:

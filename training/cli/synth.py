@@ -31,7 +31,7 @@ def _check_size(imgsz: tuple[int, int]) -> tuple[int, int]:
     return w, h
 
 
-def _parse_mix(text: str) -> dict[str, float]:
+def _parse_mix(text: str, option: str) -> dict[str, float]:
     mix: dict[str, float] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
@@ -40,7 +40,7 @@ def _parse_mix(text: str) -> dict[str, float]:
         except ValueError:
             sep = ""
         if not sep:
-            raise typer.BadParameter(f"expected condition=weight pairs, got {part!r}", param_hint="--spoiled-mix")
+            raise typer.BadParameter(f"expected name=weight pairs, got {part!r}", param_hint=option)
     return mix
 
 
@@ -59,6 +59,11 @@ def frames(
         str | None,
         typer.Option(help="Relative weights of the spoiled conditions, e.g. 'bruised=2,overripe=1,rotten=1' (default even)."),
     ] = None,
+    produce_mix: Annotated[
+        str | None,
+        typer.Option(help="Relative weights of the produce kinds, e.g. 'apple=2,tomato=1.5,orange=1.5,banana=1' "
+                          "(default even)."),
+    ] = None,
 ) -> None:
     """Render an ultralytics-format data set of top-down conveyor frames with exact YOLO labels."""
     from training.manifest import write_manifest
@@ -69,13 +74,16 @@ def frames(
     if val + test >= 1.0:
         raise typer.BadParameter(f"val + test must leave frames for training, got {val} + {test}", param_hint="--val/--test")
     taxonomy = Taxonomy.load()
-    mix = _parse_mix(spoiled_mix) if spoiled_mix else None
+    mix = _parse_mix(spoiled_mix, "--spoiled-mix") if spoiled_mix else None
+    kinds = _parse_mix(produce_mix, "--produce-mix") if produce_mix else None
     progress, advance = _progress("frames", count)
     with progress:
         try:
-            report = generate_frames(out, count, seed, taxonomy, w, h, spoiled, val, test, on_frame=advance, spoiled_mix=mix)
+            report = generate_frames(out, count, seed, taxonomy, w, h, spoiled, val, test, on_frame=advance,
+                                     spoiled_mix=mix, produce_mix=kinds)
         except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--spoiled-mix") from None
+            option = "--produce-mix" if str(exc).startswith("produce") else "--spoiled-mix"
+            raise typer.BadParameter(str(exc), param_hint=option) from None
     manifest = write_manifest(out)
     typer.echo(json.dumps({"out": str(out), "images": report.images, "instances": report.instances,
                            "hash": manifest.content_hash}, indent=1))

@@ -74,6 +74,7 @@ def render_frame(
     taxonomy: Taxonomy,
     spoiled_share: float,
     spoiled_mix: Mapping[str, float] | None = None,
+    produce_mix: Mapping[str, float] | None = None,
 ) -> tuple[np.ndarray, list[tuple[int, tuple[float, float, float, float]]]]:
     """One frame and its labels ``[(class_id, (x0, y0, x1, y1)), ...]``; frame ``index`` of ``seed`` is always the same."""
     rng = np.random.default_rng([seed, index])
@@ -81,7 +82,7 @@ def render_frame(
     belt = make_belt(height, width + 64, px_per_m, rng)
     background = belt_view(belt, width, offset_px=float(rng.uniform(0, 64)))
     n_items = int(rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 8, 10], p=[0.03, 0.07, 0.1, 0.14, 0.15, 0.15, 0.13, 0.1, 0.08, 0.05]))
-    specs = [sample_item(taxonomy, px_per_m, spoiled_share, rng, spoiled_mix) for _ in range(n_items)]
+    specs = [sample_item(taxonomy, px_per_m, spoiled_share, rng, spoiled_mix, produce_mix) for _ in range(n_items)]
     sprites = [s.render(rng) for s in specs]
     items = _place_items(specs, sprites, width, belt.belt_rows, rng)
     distractors = []
@@ -133,6 +134,7 @@ def generate_frames(
     test_share: float = 0.1,
     on_frame: Callable[[int], None] | None = None,
     spoiled_mix: Mapping[str, float] | None = None,
+    produce_mix: Mapping[str, float] | None = None,
 ) -> FramesReport:
     """Write ``count`` frames as an ultralytics data set under ``out`` (images/, labels/, data.yaml)."""
     report = FramesReport(out=out)
@@ -140,7 +142,7 @@ def generate_frames(
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        image, labels = render_frame(i, seed, width, height, taxonomy, spoiled_share, spoiled_mix)
+        image, labels = render_frame(i, seed, width, height, taxonomy, spoiled_share, spoiled_mix, produce_mix)
         split = split_of(i, val_share, test_share)
         stem = f"f{seed}_{i:06d}"
         cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,31 +32,40 @@ class ItemSpec:
         return rotate_sprite(render_item(self.produce, self.condition, self.severity, self.size_px, rng), self.angle_deg)
 
 
+def _weights(mix: Mapping[str, float], names: Sequence[str], what: str) -> np.ndarray:
+    """``mix``'s relative weights as probabilities over ``names`` (unnamed ones: 0); ValueError naming the problem."""
+    unknown = set(mix) - set(names)
+    if unknown:
+        raise ValueError(f"{what} mix names {sorted(unknown)}, which are not among {list(names)}")
+    w = np.array([float(mix.get(n, 0.0)) for n in names])
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"{what} mix weights must be >= 0 with a positive sum, got {dict(mix)}")
+    return w / w.sum()
+
+
 def sample_item(
     taxonomy: Taxonomy,
     px_per_m: float,
     spoiled_share: float,
     rng: np.random.Generator,
     spoiled_mix: Mapping[str, float] | None = None,
+    produce_mix: Mapping[str, float] | None = None,
 ) -> ItemSpec:
-    """A random item: uniform over produce kinds the sprites know, spoiled with probability ``spoiled_share``,
-    spread over the non-fresh conditions evenly or by the relative weights ``spoiled_mix`` (condition -> weight)."""
+    """A random item: over the produce kinds the sprites know, evenly or by the relative weights ``produce_mix``
+    (kind -> weight), spoiled with probability ``spoiled_share``, spread over the non-fresh conditions evenly or by
+    the relative weights ``spoiled_mix`` (condition -> weight)."""
     kinds = [p for p in taxonomy.produce if p in SIZES_M]
     if not kinds:
         raise ValueError("the taxonomy has no produce kind the synthetic renderer can draw")
-    produce = str(rng.choice(kinds))
+    # Without a mix: the draw every earlier data set was rendered with, so their seeds still give the same bytes.
+    if produce_mix:
+        produce = str(rng.choice(kinds, p=_weights(produce_mix, kinds, "produce")))
+    else:
+        produce = str(rng.choice(kinds))
     conditions = taxonomy.condition_names
     fresh = conditions[0]
     spoiled = conditions[1:]
-    weights = None
-    if spoiled_mix:
-        unknown = set(spoiled_mix) - set(spoiled)
-        if unknown:
-            raise ValueError(f"spoiled mix names conditions that are not spoiled ones: {sorted(unknown)}")
-        w = np.array([float(spoiled_mix.get(c, 0.0)) for c in spoiled])
-        if (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"spoiled mix weights must be >= 0 with a positive sum, got {dict(spoiled_mix)}")
-        weights = w / w.sum()
+    weights = _weights(spoiled_mix, spoiled, "spoiled") if spoiled_mix else None
     condition = str(rng.choice(spoiled, p=weights)) if spoiled and rng.random() < spoiled_share else fresh
     mean, spread = SIZES_M[produce]
     size_px = max(8.0, rng.normal(mean, spread) * px_per_m)

@@ -34,6 +34,7 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
     assert len(report["by_batch"][0]["ratio_vs_limit_rounds"]) == 1  # one round: its ratio is the headline
     assert report["frames"] == 16 and report["frame_size"] == [640, 360] and report["batch"] == 4
     assert report["input_shape"] == [192, 320]  # 640 x 360 fitted into 320, padded to stride 32
+    assert report["decode_scale"] == 2  # 640 x 360 JPEGs decoded straight to 320 x 180
     assert report["frame_source"] == "qc synth clip"
     (by_batch,) = report["by_batch"]
     limits = [by_batch[k]["fps"] for k in ("limit", "limit_one_session", "limit_default") if k in by_batch]
@@ -82,6 +83,18 @@ def test_int8_runs_the_shipped_int8_against_the_peer_on_the_shipped_fp32() -> No
     assert report["model_card"]["dtype"] == "int8" and report["peer_model_card"]["dtype"] == "fp32"
     assert report["model_card"]["parent_version"] == report["peer_model_card"]["version"]
     assert report["detector_fps"] > 0 and report["peer_fps"] > 0
+
+
+@pytest.mark.parametrize(("flag", "scale"), [("--scaled-decode", 2), ("--full-decode", 1)])
+def test_ours_finds_what_the_serial_path_finds_with_either_decode(flag: str, scale: int) -> None:
+    """The shipped model (it finds items): ours (sharded across 2 replicas) and the one-thread path decode alike."""
+    done = qc_bench(flag, "--json", "--frames", "6", "--streams", "0", "--rounds", "1", "--batch", "3",
+                    "--cpu-replicas", "2", "--no-peer")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["decode_scale"] == scale
+    (by_batch,) = report["by_batch"]
+    assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"] > 0
 
 
 def test_gpu_path_options_are_recorded_and_ours_finds_what_the_serial_path_finds() -> None:
