@@ -75,6 +75,11 @@ def bench(
                      help="Ours decodes each JPEG at the DCT scale the model needs (1/2 for 640x360 frames and a 320 "
                           "model) or in full; the limit and the peer are the same either way."),
     ] = True,
+    decode_threads: Annotated[
+        int | None,
+        typer.Option(help="Threads decoding each batch's JPEGs for ours (default: 1 on the CPU, one per core up "
+                          "to 8 on a GPU)."),
+    ] = None,
     save: Annotated[
         Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout).")
     ] = None,
@@ -91,7 +96,7 @@ def bench(
         model=model, frames=frames, batches=tuple(batch or (8,)), streams=streams, fps=fps, seconds=seconds,
         rounds=rounds, frame_size=frame_size, source=source, seed=seed, queue_limit=queue_limit, peer=peer,
         cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak, cpu_replicas=cpu_replicas, peer_model=peer_model,
-        int8=int8, uint8_input=uint8_input, topk=topk, scaled_decode=scaled_decode,
+        int8=int8, uint8_input=uint8_input, topk=topk, scaled_decode=scaled_decode, decode_threads=decode_threads,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     with contextlib.redirect_stdout(sys.stderr):

@@ -95,6 +95,7 @@ class BenchReport:
     topk: int | None = None  # ours on the graph whose output keeps K anchors
     io_binding: bool = False
     decode_scale: int = 1  # the DCT scale ours decodes these frames' JPEGs at (1: full decode; vision.jpeg)
+    decode_threads: int = 1  # threads decoding each of our batches (PipelinedDetector)
 
     def to_json(self) -> dict[str, Any]:
         """One object; the headline keys are those of the first batch size."""
@@ -109,7 +110,8 @@ class BenchReport:
             "jpeg_bytes_mean": self.jpeg_bytes_mean, "rounds": self.rounds, "cpu_mem_arena": self.cpu_mem_arena,
             "intra_op_spinning": self.spinning, "cpu_replicas": self.cpu_replicas,
             "uint8_input": self.uint8_input, "topk": self.topk, "io_binding": self.io_binding,
-            "decode_scale": self.decode_scale, "peer_model": self.peer_model, "model_card": self.model_card,
+            "decode_scale": self.decode_scale, "decode_threads": self.decode_threads,
+            "peer_model": self.peer_model, "model_card": self.model_card,
             "peer_model_card": self.peer_model_card,
             "batch": head.batch if head else None, "input_shape": list(head.input_shape) if head else None,
             "limit_fps": head.limit_fps if head else None, "detector_fps": fps("detector"),
@@ -134,6 +136,7 @@ class BenchReport:
             + (f", top-{self.topk} output" if self.topk is not None else "")
             + (", IO binding" if self.io_binding else "")
             + (f", JPEGs decoded at 1/{self.decode_scale} size" if self.decode_scale > 1 else "")
+            + (f" on {self.decode_threads} threads" if self.decode_threads > 1 else "")
             + f", fit {self.imgsz[0]}x{self.imgsz[1]}; {self.frames} frames "
             f"{w}x{h} JPEG ({self.jpeg_bytes_mean / 1024:.0f} KiB, {self.frame_source})"
             + (f"; median of {self.rounds} round(s)" if self.batches else ""),

@@ -16,7 +16,7 @@ from edge.bench.system import machine_name
 from vision.detector import Detector
 from vision.errors import InputError
 from vision.model_card import ModelCardDraft
-from vision.pipelined import decode_image
+from vision.pipelined import decode_image, default_decode_threads
 from vision.registry import CARD_NAME, DEFAULT_INT8_DIR, DEFAULT_MODEL_DIR, ONNX_NAME
 from vision.taxonomy import Taxonomy
 
@@ -46,6 +46,7 @@ class BenchOptions:
     uint8_input: bool = False  # ours (and the service) on the graph that takes uint8 pixels
     topk: int | None = None  # ours (and the service) on the graph whose output keeps K anchors
     scaled_decode: bool = True  # ours decodes each JPEG at the DCT scale the model needs (vision.jpeg)
+    decode_threads: int | None = None  # None: PipelinedDetector's default (1 on the CPU)
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -60,6 +61,8 @@ class BenchOptions:
                              f"{self.rounds})")
         if self.cpu_replicas is not None and not 1 <= self.cpu_replicas <= 64:
             raise InputError(f"--cpu-replicas must be within 1..64, got {self.cpu_replicas}")
+        if self.decode_threads is not None and not 1 <= self.decode_threads <= 64:
+            raise InputError(f"--decode-threads must be within 1..64, got {self.decode_threads}")
         if self.topk is not None and self.topk < 1:
             raise InputError(f"--topk must be >= 1, got {self.topk}")
         if self.int8 and (self.model is not None or self.peer_model is not None):
@@ -128,6 +131,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         model_card=card_summary(model), peer_model_card=card_summary(peer_model),
         uint8_input=options.uint8_input, topk=options.topk, io_binding=detector.io_binding,
         decode_scale=decode_image(frames.jpegs[0], detector.imgsz).scale if options.scaled_decode else 1,
+        decode_threads=options.decode_threads or default_decode_threads(detector.provider),
     )
     input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
     if options.soak_s is None:
@@ -136,7 +140,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         for batch in options.batches:
             log(f"batch {batch}: limit, ours, ours without overlap, peer; {options.rounds} round(s) ...")
             measures = measure_batch(detector, frames.jpegs, batch, options.rounds, peer, why,
-                                     scaled_decode=options.scaled_decode)
+                                     scaled_decode=options.scaled_decode, decode_threads=options.decode_threads)
             report.batches.append(BatchResult(batch, input_shape, measures))
     detector.close()
     del detector  # the service runs its own session in its own process

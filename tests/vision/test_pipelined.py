@@ -111,6 +111,28 @@ def test_bad_jpeg_raises_from_its_batch(untrained_onnx: Path, taxonomy: Taxonomy
             next(results)
 
 
+def test_decode_threads_give_the_same_answers_and_name_the_bad_image(varied_onnx: Path, taxonomy: Taxonomy) -> None:
+    """A batch's JPEGs decoded on 3 threads (a GPU node's decode pool) give exactly what one thread gives; the
+    first bad image of the batch is the one named."""
+    det = Detector(varied_onnx, taxonomy, conf_threshold=0.05, cpu_replicas=1)
+    payloads = [jpeg(scene(360, 640, i)) for i in range(7)]
+    with PipelinedDetector(det, decode_threads=1) as one, PipelinedDetector(det, decode_threads=3) as three:
+        assert (one.decode_threads, three.decode_threads) == (1, 3)
+        expected = [d for out in one.run([payloads[:4], payloads[4:]]) for d in out]
+        got = [d for out in three.run([payloads[:4], payloads[4:]]) for d in out]
+        assert sum(len(d) for d in expected) > 0
+        assert all(identical(a, b) for a, b in zip(got, expected, strict=True))
+        with pytest.raises(InputError, match="image 2: 3 bytes"):
+            three.detect([payloads[0], payloads[1], b"bad", b"also bad"])
+
+
+def test_decode_threads_default_to_one_on_the_cpu_and_refuse_nonsense(untrained_onnx: Path, taxonomy: Taxonomy) -> None:
+    det = Detector(untrained_onnx, taxonomy)
+    assert PipelinedDetector(det).decode_threads == 1  # the model already keeps every core busy
+    with pytest.raises(InputError, match="decode_threads must be an int >= 1, got 0"):
+        PipelinedDetector(det, decode_threads=0)
+
+
 def test_replica_out_of_range_is_refused(untrained_onnx: Path, taxonomy: Taxonomy) -> None:
     det = Detector(untrained_onnx, taxonomy, cpu_replicas=2)
     with pytest.raises(InputError, match="replica 2 does not exist: this detector has 2"):

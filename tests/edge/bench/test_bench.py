@@ -35,6 +35,7 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
     assert report["frames"] == 16 and report["frame_size"] == [640, 360] and report["batch"] == 4
     assert report["input_shape"] == [192, 320]  # 640 x 360 fitted into 320, padded to stride 32
     assert report["decode_scale"] == 2  # 640 x 360 JPEGs decoded straight to 320 x 180
+    assert report["decode_threads"] == 1  # on the CPU the model already keeps every core busy
     assert report["frame_source"] == "qc synth clip"
     (by_batch,) = report["by_batch"]
     limits = [by_batch[k]["fps"] for k in ("limit", "limit_one_session", "limit_default") if k in by_batch]
@@ -89,10 +90,10 @@ def test_int8_runs_the_shipped_int8_against_the_peer_on_the_shipped_fp32() -> No
 def test_ours_finds_what_the_serial_path_finds_with_either_decode(flag: str, scale: int) -> None:
     """The shipped model (it finds items): ours (sharded across 2 replicas) and the one-thread path decode alike."""
     done = qc_bench(flag, "--json", "--frames", "6", "--streams", "0", "--rounds", "1", "--batch", "3",
-                    "--cpu-replicas", "2", "--no-peer")
+                    "--cpu-replicas", "2", "--no-peer", "--decode-threads", "2")
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
-    assert report["decode_scale"] == scale
+    assert report["decode_scale"] == scale and report["decode_threads"] == 2
     (by_batch,) = report["by_batch"]
     assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"] > 0
 
