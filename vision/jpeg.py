@@ -43,12 +43,11 @@ def is_jpeg(data: bytes | bytearray | memoryview) -> bool:
     return bytes(data[:3]) == b"\xff\xd8\xff"
 
 
-def jpeg_size(data: bytes | bytearray | memoryview) -> tuple[int, int]:
+def jpeg_size(payload: bytes | bytearray | memoryview) -> tuple[int, int]:
     """(width, height) read from the JPEG's start-of-frame marker, without decoding any pixel data.
 
     Raises `JpegError` naming the problem: empty, not a JPEG, cut short before its frame header, or corrupt.
     """
-    payload = data
     if len(payload) == 0:
         raise JpegError("empty", "the frame payload is empty")
     if not is_jpeg(payload):
@@ -88,11 +87,10 @@ def jpeg_size(data: bytes | bytearray | memoryview) -> tuple[int, int]:
 def dct_scale(original: tuple[int, int], fit: tuple[int, int], *, scaleup: bool = True) -> int:
     """The largest k of 8, 4, 2 at which a (h, w) ``original`` decodes exactly (k divides both sides) and still
     holds the image letterboxed into ``fit`` (h, w) without enlarging it; 1 when none does."""
+    from vision.letterbox import fitted_size  # imports OpenCV; the service's protocol reads headers without it
+
     h, w = original
-    r = min(fit[0] / h, fit[1] / w)
-    if not scaleup:
-        r = min(r, 1.0)
-    new_h, new_w = max(round(h * r), 1), max(round(w * r), 1)  # the letterbox's rounded resize (`letterbox._fit`)
+    _, (new_h, new_w) = fitted_size(original, fit, scaleup)
     for k in (8, 4, 2):
         if h % k == 0 and w % k == 0 and h // k >= new_h and w // k >= new_w:
             return k

@@ -72,7 +72,7 @@ def _as_hw(shape: int | Sequence[int], what: str) -> tuple[int, int]:
     return hw
 
 
-def _fit(original: tuple[int, int], fit: tuple[int, int], scaleup: bool) -> tuple[float, tuple[int, int]]:
+def fitted_size(original: tuple[int, int], fit: tuple[int, int], scaleup: bool) -> tuple[float, tuple[int, int]]:
     """Ultralytics' ratio and rounded resized (h, w) for an image of ``original`` (h, w) fitted into ``fit``."""
     h, w = original
     r = min(fit[0] / h, fit[1] / w)
@@ -91,7 +91,7 @@ def _plan(
 ) -> tuple[float, tuple[int, int], tuple[int, int, int, int]]:
     """Ultralytics' ratio, rounded resized (h, w) and (top, bottom, left, right) padding for one image."""
     target = _as_hw(new_shape, "letterbox new_shape")
-    r, (new_h, new_w) = _fit(original, target, scaleup)
+    r, (new_h, new_w) = fitted_size(original, target, scaleup)
     if canvas is not None:
         if auto:
             raise InputError("letterbox: pass either auto=True or a canvas, not both")
@@ -285,6 +285,6 @@ def rect_shape(
         original = (int(shape[0]), int(shape[1]))
         if original[0] <= 0 or original[1] <= 0:
             raise InputError(f"rect_shape: image shape {tuple(shape)} is empty")
-        _, (new_h, new_w) = _fit(original, fit, scaleup)
+        _, (new_h, new_w) = fitted_size(original, fit, scaleup)
         max_h, max_w = max(max_h, new_h), max(max_w, new_w)
     return math.ceil(max_h / stride) * stride, math.ceil(max_w / stride) * stride

@@ -16,7 +16,8 @@ from edge.bench.system import machine_name
 from vision.detector import Detector
 from vision.errors import InputError
 from vision.model_card import ModelCardDraft
-from vision.pipelined import decode_image, default_decode_threads
+from vision.jpeg import dct_scale
+from vision.pipelined import default_decode_threads
 from vision.registry import CARD_NAME, DEFAULT_INT8_DIR, DEFAULT_MODEL_DIR, ONNX_NAME
 from vision.taxonomy import Taxonomy
 
@@ -130,7 +131,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         spinning=options.spinning, cpu_replicas=detector.cpu_replicas, peer_model=str(peer_model),
         model_card=card_summary(model), peer_model_card=card_summary(peer_model),
         uint8_input=options.uint8_input, topk=options.topk, io_binding=detector.io_binding,
-        decode_scale=decode_image(frames.jpegs[0], detector.imgsz).scale if options.scaled_decode else 1,
+        decode_scale=dct_scale((height, width), detector.imgsz) if options.scaled_decode else 1,
         decode_threads=options.decode_threads or default_decode_threads(detector.provider),
     )
     input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
