@@ -24,6 +24,7 @@ from vision.detections import Detections
 from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
 from vision.io_binding import bound_run, output_device
+from vision.decode_processes import LetterboxPlan
 from vision.letterbox import Letterbox, letterbox_into, letterbox_into_hwc, normalise_table, rect_shape
 from vision.taxonomy import Taxonomy
 
@@ -372,7 +373,7 @@ class Detector:
         its boxes map back, as the full-size image's would.
         """
         sizes = self._check_images(images, originals)
-        shape = self._tensor_shape(len(images), self.batch_input_shape(sizes))
+        shape = self.tensor_shape(len(images), self.batch_input_shape(sizes))
         if out is None:
             out = np.empty(shape, dtype=self.input_dtype)
         elif out.shape != shape or out.dtype != self.input_dtype or not out.flags.c_contiguous:
@@ -391,8 +392,15 @@ class Detector:
             ]
         return out, boxes
 
-    def _tensor_shape(self, n: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    def tensor_shape(self, n: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The shape of the session input for ``n`` images letterboxed into ``hw``: (n, 3, h, w), or (n, h, w, 3)
+        for a ``uint8_input`` graph."""
         return (n, *hw, 3) if self.uint8_input else (n, 3, *hw)
+
+    def letterbox_plan(self) -> LetterboxPlan:
+        """How `preprocess` places an image into its slot, as a value another process can apply
+        (`vision.decode_processes`)."""
+        return LetterboxPlan(self.imgsz, self.stride, self.uint8_input, self.input_dtype.str)
 
     def batch_input_shape(self, image_shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
         """The (h, w) one tensor holding images of these shapes gets: the static size, or their `rect_shape`."""
@@ -465,7 +473,7 @@ class Detector:
             groups.setdefault(self.input_shape(size), []).append(i)
         prepared = []
         for (h, w), indices in groups.items():
-            out = allocate(self._tensor_shape(len(indices), (h, w)), self.input_dtype) if allocate else None
+            out = allocate(self.tensor_shape(len(indices), (h, w)), self.input_dtype) if allocate else None
             tensor, boxes = self.preprocess(
                 [images[i] for i in indices], out=out, originals=[sizes[i] for i in indices]
             )

@@ -18,6 +18,7 @@ from itertools import groupby
 
 import numpy as np
 
+from vision.decode_processes import DecodeProcesses, FrameHeader, SharedTensors, read_header
 from vision.detections import Detections
 from vision.detector import Detector, PreparedBatch, usable_cores
 from vision.errors import InputError
@@ -89,14 +90,18 @@ class PipelinedDetector:
     """
 
     def __init__(
-        self, detector: Detector, *, scaled_decode: bool = True, decode_threads: int | None = None
+        self, detector: Detector, *, scaled_decode: bool = True, decode_threads: int | None = None,
+        decode_processes: int = 0,
     ) -> None:
         """``scaled_decode``: decode each JPEG at the smallest DCT scale that still holds the detector's input
         (`vision.jpeg`; boxes are in full-size pixels either way); False decodes every frame in full.
         ``decode_threads``: threads that decode one batch's JPEGs in parallel (OpenCV releases the GIL). Default:
         1 on the CPU provider, whose cores the model already keeps busy; on a GPU one per core up to
         `MAX_DECODE_THREADS`, so that decoding (~0.26 ms a 640x360 frame on one core) never starves a model that
-        runs thousands of frames a second."""
+        runs thousands of frames a second.
+        ``decode_processes``: worker processes that decode and letterbox each batch's JPEG frames straight into a
+        shared batch tensor instead (`vision.decode_processes`; 0: none). Output decoding then gets a thread of
+        its own. For a GPU, where threads leave the GIL as the bottleneck."""
         if decode_threads is not None and (
             isinstance(decode_threads, bool) or not isinstance(decode_threads, int) or decode_threads < 1
         ):
@@ -104,8 +109,16 @@ class PipelinedDetector:
         self.detector = detector
         self.scaled_decode = scaled_decode
         self.decode_threads: int = decode_threads or default_decode_threads(detector.provider)
-        self.buffers = BufferPool(keep_per_shape=3 + detector.cpu_replicas)
+        if isinstance(decode_processes, bool) or not isinstance(decode_processes, int) or decode_processes < 0:
+            raise InputError(f"decode_processes must be an int >= 0, got {decode_processes!r}")
+        self._processes = DecodeProcesses(decode_processes) if decode_processes else None
+        self.decode_processes = decode_processes
+        self.buffers: BufferPool | SharedTensors = (
+            self._processes.tensors if self._processes is not None
+            else BufferPool(keep_per_shape=3 + detector.cpu_replicas)
+        )
         self._pool: ThreadPoolExecutor | None = None
+        self._finisher: ThreadPoolExecutor | None = None
         self._shard_pool: ThreadPoolExecutor | None = None
         # Made here, not on first use: shards call `prepare` from several threads at once. (Threads start lazily.)
         self._decoders: ThreadPoolExecutor | None = (
@@ -119,16 +132,28 @@ class PipelinedDetector:
         self.close()
 
     def close(self) -> None:
-        """Stop the worker threads."""
-        for pool in (self._pool, self._shard_pool, self._decoders):
+        """Stop the worker threads and decode processes."""
+        for pool in (self._pool, self._finisher, self._shard_pool, self._decoders):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = self._shard_pool = self._decoders = None
+        self._pool = self._finisher = self._shard_pool = self._decoders = None
+        if self._processes is not None:
+            self._processes.close()
+            self._processes = None
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="qc-prepare")
         return self._pool
+
+    def _finishing_worker(self) -> ThreadPoolExecutor:
+        """Where output decoding runs: the prepare worker, or a thread of its own when processes decode (the
+        prepare worker then mostly waits on them)."""
+        if self._processes is None:
+            return self._worker()
+        if self._finisher is None:
+            self._finisher = ThreadPoolExecutor(1, thread_name_prefix="qc-finish")
+        return self._finisher
 
     def _shard_workers(self) -> ThreadPoolExecutor:
         if self._shard_pool is None:
@@ -139,6 +164,10 @@ class PipelinedDetector:
         """Decode and pre-process one batch (runs in the worker). ``first_index``: the index of ``batch[0]`` in
         the caller's batch, for error messages."""
         fit = self.detector.imgsz if self.scaled_decode else None
+        if self._processes is not None:
+            in_processes = self._prepare_in_processes(batch, fit, first_index)
+            if in_processes is not None:
+                return in_processes
         if self._decoders is not None and len(batch) > 1:
             # map yields in order, so the first bad image (lowest index) is the one that raises.
             decoded = list(self._decoders.map(decode_image, batch, [fit] * len(batch),
@@ -149,6 +178,27 @@ class PipelinedDetector:
             [d.pixels for d in decoded], allocate=self.buffers.take, originals=[d.original for d in decoded]
         )
         return _Prepared(len(decoded), groups)
+
+    def _prepare_in_processes(
+        self, batch: Sequence[Image], fit: tuple[int, int] | None, first_index: int
+    ) -> _Prepared | None:
+        """`prepare` by the decode processes; None when a frame is not a JPEG (arrays, PNGs: decoded here)."""
+        assert self._processes is not None
+        detector = self.detector
+        headers = [read_header(data, fit, detector.max_pixels, first_index + i) for i, data in enumerate(batch)]
+        if any(header is None for header in headers):
+            return None
+        groups: dict[tuple[int, int], list[tuple[int, bytes, FrameHeader]]] = {}
+        for i, (data, header) in enumerate(zip(batch, headers)):
+            assert header is not None and not isinstance(data, np.ndarray)
+            groups.setdefault(detector.input_shape(header.original), []).append((i, bytes(data), header))
+        plan = detector.letterbox_plan()
+        filled = [
+            self._processes.fill(frames, detector.tensor_shape(len(frames), hw), detector.input_dtype, plan,
+                                 first_index)
+            for hw, frames in groups.items()
+        ]
+        return _Prepared(len(batch), [PreparedBatch(f.indices, f.tensor, f.letterboxes) for f in filled])
 
     def _finish(self, prepared: _Prepared, raws: list[np.ndarray]) -> list[Detections]:
         """Raw outputs to `Detections` in the batch's order (runs in the worker)."""
@@ -208,6 +258,7 @@ class PipelinedDetector:
         first = next(source, None)
         if first is None:
             return
+        finisher = self._finishing_worker()
         pending: Future[_Prepared] | None = pool.submit(self.prepare, first)
         finishing: Future[list[Detections]] | None = None
         while pending is not None:
@@ -222,7 +273,7 @@ class PipelinedDetector:
             raws = self._infer(prepared)  # the worker decodes the next batch meanwhile
             if finishing is not None:
                 yield finishing.result()
-            finishing = pool.submit(self._finish, prepared, raws)
+            finishing = finisher.submit(self._finish, prepared, raws)
         if finishing is not None:
             yield finishing.result()
 

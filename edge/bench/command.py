@@ -80,8 +80,19 @@ def bench(
         typer.Option(help="Threads decoding each batch's JPEGs for ours (default: 1 on the CPU, one per core up "
                           "to 8 on a GPU)."),
     ] = None,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option("--provider", help="ONNX Runtime execution provider for ours, the limit and the service; repeat "
+                                        "for a preference order (default: TensorRT, CUDA, CPU, whatever is there)."),
+    ] = None,
+    decode_processes: Annotated[
+        int,
+        typer.Option(help="Worker processes that decode and letterbox each batch for ours, into shared memory "
+                          "(0: threads; for a GPU node, where threads leave the GIL as the bottleneck)."),
+    ] = 0,
     save: Annotated[
-        Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout).")
+        Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout), "
+                                      "rewritten after each batch size so a run cut short keeps what it measured.")
     ] = None,
     soak: Annotated[
         float | None,
@@ -90,6 +101,7 @@ def bench(
 ) -> None:
     """Measure (a) ONNX Runtime alone, (b) our detector from JPEG bytes, (c) ultralytics' predict, and (d) `qc serve`
     under concurrent camera streams: frames/s, ratios, latency, drops, memory."""
+    from edge.bench.report import BenchReport
     from edge.bench.run import BenchOptions, run_bench  # here: registering the command must stay cheap
 
     options = BenchOptions(
@@ -97,13 +109,17 @@ def bench(
         rounds=rounds, frame_size=frame_size, source=source, seed=seed, queue_limit=queue_limit, peer=peer,
         cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak, cpu_replicas=cpu_replicas, peer_model=peer_model,
         int8=int8, uint8_input=uint8_input, topk=topk, scaled_decode=scaled_decode, decode_threads=decode_threads,
+        providers=tuple(provider) if provider else None, decode_processes=decode_processes,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
+    def save_partial(report: BenchReport) -> None:
+        if save is not None:
+            save.write_text(json.dumps(report.to_json(), indent=1) + "\n")
+
     with contextlib.redirect_stdout(sys.stderr):
-        report = run_bench(options, log=lambda message: typer.echo(message, err=True))
+        report = run_bench(options, log=lambda message: typer.echo(message, err=True), partial=save_partial)
     text = json.dumps(report.to_json(), indent=1)
-    if save is not None:
-        save.write_text(text + "\n")
+    save_partial(report)
     if json_out:
         typer.echo(text)
     else:

@@ -103,17 +103,20 @@ def measure_batch(
     *,
     scaled_decode: bool = True,
     decode_threads: int | None = None,
+    decode_processes: int = 0,
 ) -> dict[str, Measure]:
     """(a) ``limit``, ``limit_one_session`` (with CPU replicas) and ``limit_default``, (b) ``detector``
     (pipelined) and ``serial`` (ours without overlap), and (c) ``peer`` at ``batch``. Only ONNX models whose
     static batch (if any) fits ``batch`` are fair here. ``scaled_decode``: ours (both paths) decodes JPEGs at the
     DCT scale the model needs; the limit's tensors and the peer's frames come from full decodes either way.
-    ``decode_threads``: ours decodes each batch on this many threads (`PipelinedDetector`)."""
+    ``decode_threads``: ours decodes each batch on this many threads (`PipelinedDetector`); ``decode_processes``:
+    in this many worker processes instead."""
     n = len(jpegs)
     jpeg_batches = batches_of(jpegs, batch)
     # The limit's input: exactly the tensors our detector feeds the session for these frames.
     tensors = [p.tensor for b in jpeg_batches for p in detector.prepare([decode(j) for j in b])]
-    pipelined = PipelinedDetector(detector, scaled_decode=scaled_decode, decode_threads=decode_threads)
+    pipelined = PipelinedDetector(detector, scaled_decode=scaled_decode, decode_threads=decode_threads,
+                                  decode_processes=decode_processes)
     fit = detector.imgsz if scaled_decode else None
     # ONNX Runtime as anyone would open it: default session options, the provider our detector runs on.
     # (Its graph: the one our detector's sessions run, edited in memory for --uint8-input / --topk.)
@@ -164,8 +167,14 @@ def measure_batch(
     measures = {name: Measure(name, n) for name in (*paths, "peer")}
     measures["peer"].unavailable = peer_unavailable
     try:
-        for run in paths.values():  # warm-up: first-call allocations, ultralytics' set-up
-            run()
+        for name, run in list(paths.items()):  # warm-up: first-call allocations, ultralytics' set-up
+            try:
+                run()
+            except Exception as exc:  # noqa: BLE001 - the peer is someone else's code; report why, measure ours
+                if name != "peer":
+                    raise
+                measures["peer"].unavailable = f"ultralytics predict failed: {type(exc).__name__}: {exc}"[:500]
+                del paths["peer"]
         for _ in range(rounds):
             for name, run in paths.items():
                 seconds, found = _timed(run)

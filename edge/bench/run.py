@@ -48,6 +48,8 @@ class BenchOptions:
     topk: int | None = None  # ours (and the service) on the graph whose output keeps K anchors
     scaled_decode: bool = True  # ours decodes each JPEG at the DCT scale the model needs (vision.jpeg)
     decode_threads: int | None = None  # None: PipelinedDetector's default (1 on the CPU)
+    providers: tuple[str, ...] | None = None  # None: the detector's default order (TensorRT, CUDA, CPU)
+    decode_processes: int = 0  # ours decodes in this many worker processes (vision.decode_processes); 0: threads
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -64,6 +66,8 @@ class BenchOptions:
             raise InputError(f"--cpu-replicas must be within 1..64, got {self.cpu_replicas}")
         if self.decode_threads is not None and not 1 <= self.decode_threads <= 64:
             raise InputError(f"--decode-threads must be within 1..64, got {self.decode_threads}")
+        if not 0 <= self.decode_processes <= 64:
+            raise InputError(f"--decode-processes must be within 0..64, got {self.decode_processes}")
         if self.topk is not None and self.topk < 1:
             raise InputError(f"--topk must be >= 1, got {self.topk}")
         if self.int8 and (self.model is not None or self.peer_model is not None):
@@ -81,18 +85,26 @@ def resolve_model(model: Path | None) -> tuple[Path, Taxonomy]:
         if model is None:
             raise InputError(f"the shipped model {path} is not in this installation; pass --model FILE.onnx")
         raise InputError(f"model file not found: {path}")
-    card = path.with_name(CARD_NAME)
-    if path.name == ONNX_NAME and card.is_file():
-        # A registry version's card, or a draft as `qc quantize` and `qc export` write it (no version yet).
+    card = card_path(path)
+    if card is not None:
         return path, ModelCardDraft.load(card).taxonomy_obj()
     return path, Taxonomy.load()
+
+
+def card_path(model: Path) -> Path | None:
+    """The card beside ``model``: a registry version's or `qc quantize`'s ``card.json``, or the draft `qc export`
+    writes per file (``model_fp16.onnx`` → ``model_fp16.card.json``); None when there is none."""
+    for card in (model.with_name(CARD_NAME) if model.name == ONNX_NAME else None, model.with_suffix(".card.json")):
+        if card is not None and card.is_file():
+            return card
+    return None
 
 
 def card_summary(model: Path) -> dict[str, object] | None:
     """Version, dtype and mAP50 from the card beside ``model`` (a registry version folder or `qc quantize`'s
     output), so a table comparing an int8 deployment with the fp32 peer shows what each one detects as well."""
-    card = model.with_name(CARD_NAME)
-    if not card.is_file():
+    card = card_path(model)
+    if card is None:
         return None
     try:
         raw = json.loads(card.read_text())
@@ -103,8 +115,13 @@ def card_summary(model: Path) -> dict[str, object] | None:
             "map50": metrics.get("map50"), "eval_data": metrics.get("data")}
 
 
-def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None) -> BenchReport:
-    """Measure everything ``options`` asks for; progress goes to ``log``."""
+def run_bench(
+    options: BenchOptions,
+    log: Callable[[str], None] = lambda m: None,
+    partial: Callable[[BenchReport], None] = lambda report: None,
+) -> BenchReport:
+    """Measure everything ``options`` asks for; progress goes to ``log``, and the report so far to ``partial``
+    after each batch size (a run cut short by a time limit still leaves its measured part)."""
     options.check()
     if options.int8:
         shipped_int8 = DEFAULT_INT8_DIR / ONNX_NAME
@@ -120,7 +137,8 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
             raise InputError(f"--peer-model {peer_model} has other classes than --model {model}; compare a model "
                              "with its own fp32/int8 variants only")
     detector = Detector(model, taxonomy, cpu_mem_arena=options.cpu_mem_arena, intra_op_spinning=options.spinning,
-                        cpu_replicas=options.cpu_replicas, uint8_input=options.uint8_input, topk=options.topk)
+                        cpu_replicas=options.cpu_replicas, uint8_input=options.uint8_input, topk=options.topk,
+                        providers=options.providers)
     width, height = options.frame_size
     log(f"frames: {options.frames} at {width}x{height} ...")
     frames = load_frames(options.frames, width, height, options.seed, options.source)
@@ -133,6 +151,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         uint8_input=options.uint8_input, topk=options.topk, io_binding=detector.io_binding,
         decode_scale=dct_scale((height, width), detector.imgsz) if options.scaled_decode else 1,
         decode_threads=options.decode_threads or default_decode_threads(detector.provider),
+        decode_processes=options.decode_processes,
     )
     input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
     if options.soak_s is None:
@@ -141,8 +160,10 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
         for batch in options.batches:
             log(f"batch {batch}: limit, ours, ours without overlap, peer; {options.rounds} round(s) ...")
             measures = measure_batch(detector, frames.jpegs, batch, options.rounds, peer, why,
-                                     scaled_decode=options.scaled_decode, decode_threads=options.decode_threads)
+                                     scaled_decode=options.scaled_decode, decode_threads=options.decode_threads,
+                                     decode_processes=options.decode_processes)
             report.batches.append(BatchResult(batch, input_shape, measures))
+            partial(report)
     detector.close()
     del detector  # the service runs its own session in its own process
     streams_s = options.soak_s if options.soak_s is not None else options.seconds
@@ -151,7 +172,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = lambda m: None
             result = run_service(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, options.streams,
                                  options.fps, streams_s, options.batches[0], options.queue_limit, log,
                                  cpu_replicas=options.cpu_replicas, uint8_input=options.uint8_input,
-                                 topk=options.topk)
+                                 topk=options.topk, providers=options.providers)
         if options.soak_s is None:
             report.service = result
         else:

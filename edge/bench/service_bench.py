@@ -17,12 +17,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import onnx
 import yaml
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -31,7 +32,7 @@ from edge.bench.stats import percentile
 from edge.bench.system import peak_rss_mib, rss_mib
 from edge.protocol import FrameHeader, encode_frame, parse_ack
 from vision.errors import QCError
-from vision.model_card import ModelCardDraft
+from vision.model_card import Dtype, ModelCardDraft
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
 from vision.taxonomy import Taxonomy
 
@@ -107,12 +108,20 @@ def seed_registry(root: Path, model: Path, taxonomy: Taxonomy, input_size: tuple
         Registry.open(root)
         return
     draft = ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(), input_size=input_size,
-                           training={"note": "registered by qc bench"})
+                           dtype=graph_dtype(model), training={"note": "registered by qc bench"})
     Registry.open(root, seed_from=None).register(model, draft, stage="production")
 
 
+def graph_dtype(model: Path) -> Dtype:
+    """fp16 when the graph takes float16 input (`qc export`'s fp16 variant), else fp32: the registry checks a card's
+    dtype against the graph, and an int8 QDQ graph takes float32 like fp32."""
+    graph = onnx.load(str(model), load_external_data=False).graph
+    return "fp16" if graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 else "fp32"
+
+
 def write_config(workdir: Path, port: int, cameras: list[str], batch: int, queue_limit: int,
-                 cpu_replicas: int | None = None, uint8_input: bool = False, topk: int | None = None) -> Path:
+                 cpu_replicas: int | None = None, uint8_input: bool = False, topk: int | None = None,
+                 providers: Sequence[str] | None = None) -> Path:
     """A `qc serve` YAML config for the bench: its cameras, a SQLite store and the registry under ``workdir``."""
     config = {
         "service": {"host": "127.0.0.1", "port": port, "log_level": "warning", "shutdown_grace_s": 5},
@@ -121,7 +130,8 @@ def write_config(workdir: Path, port: int, cameras: list[str], batch: int, queue
                     for c in cameras],
         "batcher": {"max_batch": batch, "queue_limit": queue_limit},
         "model": {"registry_root": str(workdir / "registry"), "cpu_replicas": cpu_replicas,
-                  "uint8_input": uint8_input, "topk": topk},
+                  "uint8_input": uint8_input, "topk": topk,
+                  "providers": list(providers) if providers else None},
     }
     path = workdir / "serve.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -270,12 +280,13 @@ async def _stream_all(url: str, pid: int, jpegs: list[bytes], cameras: list[str]
 def run_service(workdir: Path, model: Path, taxonomy: Taxonomy, input_size: tuple[int, int], jpegs: list[bytes],
                 streams: int, fps: float, seconds: float, batch: int, queue_limit: int,
                 log: Callable[[str], None] = lambda m: None, cpu_replicas: int | None = None,
-                uint8_input: bool = False, topk: int | None = None) -> ServiceResult:
+                uint8_input: bool = False, topk: int | None = None,
+                providers: Sequence[str] | None = None) -> ServiceResult:
     """Start `qc serve` on ``model`` and drive ``streams`` cameras at ``fps`` for ``seconds``."""
     cameras = [f"bench{i}" for i in range(streams)]
     seed_registry(workdir / "registry", model, taxonomy, input_size)
     port = free_port()
-    config = write_config(workdir, port, cameras, batch, queue_limit, cpu_replicas, uint8_input, topk)
+    config = write_config(workdir, port, cameras, batch, queue_limit, cpu_replicas, uint8_input, topk, providers)
     result = ServiceResult(streams=streams, fps_per_stream=fps, seconds=seconds, batch=batch, queue_limit=queue_limit)
     log(f"service: starting qc serve on port {port} ({streams} camera(s), {fps:g} fps each, {seconds:g} s)")
     with ServiceProcess(config, port, workdir / "serve.log") as service:

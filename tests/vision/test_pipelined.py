@@ -188,3 +188,60 @@ def test_buffer_pool_recycles_by_shape_and_dtype() -> None:
     pool.give(a)
     assert pool.take((2, 3, 8, 8), np.dtype(np.float16)) is not a
     assert pool.take((1, 3, 8, 8), np.dtype(np.float32)).shape == (1, 3, 8, 8)
+
+
+@pytest.mark.parametrize("uint8_input", [False, True], ids=["float", "uint8"])
+@pytest.mark.parametrize("scaled", [False, True], ids=["full", "scaled"])
+def test_decode_processes_give_exactly_the_threads_answers(
+    varied_onnx: Path, taxonomy: Taxonomy, uint8_input: bool, scaled: bool
+) -> None:
+    """Frames decoded and letterboxed by worker processes into a shared tensor (a GPU node's path) get exactly the
+    detections of the in-process path: mixed sizes (two input shapes in a batch), scaled and full decodes."""
+    det = Detector(varied_onnx, taxonomy, conf_threshold=0.05, uint8_input=uint8_input, cpu_replicas=1)
+    shapes = [(360, 640), (500, 333), (720, 1280), (360, 640), (360, 640), (720, 1280)]
+    payloads = [jpeg(scene(h, w, i)) for i, (h, w) in enumerate(shapes)]
+    batches = [payloads[:3], payloads[3:5], payloads[5:]]
+    with (PipelinedDetector(det, scaled_decode=scaled) as threads,
+          PipelinedDetector(det, scaled_decode=scaled, decode_processes=2) as procs):
+        expected = [d for out in threads.run(batches) for d in out]
+        got = [d for out in procs.run(batches) for d in out]
+        again = procs.detect(payloads)  # recycled shared tensors: nothing of the last batch leaks in
+    assert sum(len(d) for d in expected) > 0
+    assert len({len(d) for d in expected}) > 1  # frames differ, so a mix-up would show
+    assert all(identical(a, b) for a, b in zip(got, expected, strict=True))
+    assert all(identical(a, b) for a, b in zip(again, expected, strict=True))
+
+
+def test_decode_processes_name_the_bad_frame_and_take_arrays_and_pngs_in_process(
+    untrained_onnx: Path, taxonomy: Taxonomy
+) -> None:
+    det = Detector(untrained_onnx, taxonomy, cpu_replicas=1)
+    good = jpeg(scene(360, 640, 0))
+    broken = good[:400] + bytes(600)  # a JPEG header, then no decodable image data
+    png = cv2.imencode(".png", scene(360, 640, 1))[1].tobytes()
+    with PipelinedDetector(det) as threads, PipelinedDetector(det, decode_processes=2) as procs:
+        with pytest.raises(InputError) as in_threads:
+            threads.detect([good, broken, good])
+        with pytest.raises(InputError, match=re.escape(str(in_threads.value))):
+            procs.detect([good, broken, good])
+        assert str(in_threads.value).startswith("image 1: ")
+        mixed = [good, png, scene(360, 640, 2)]
+        assert all(identical(a, b) for a, b in zip(procs.detect(mixed), threads.detect(mixed), strict=True))
+        with pytest.raises(InputError, match="decode_processes must be an int >= 0"):
+            PipelinedDetector(det, decode_processes=-1)
+
+
+def test_shared_tensors_recycle_and_delete_their_files() -> None:
+    from vision.decode_processes import SharedTensors
+
+    tensors = SharedTensors(keep_per_shape=1)
+    a = tensors.take((2, 4, 4, 3), np.dtype(np.uint8))
+    b = tensors.take((2, 4, 4, 3), np.dtype(np.uint8))
+    paths = [Path(tensors.path(a)), Path(tensors.path(b))]
+    assert paths[0] != paths[1] and all(p.is_file() for p in paths)
+    tensors.give(a)
+    tensors.give(b)  # over keep_per_shape: its file goes
+    assert paths[0].is_file() and not paths[1].exists()
+    assert tensors.take((2, 4, 4, 3), np.dtype(np.uint8)) is a
+    tensors.close()
+    assert not paths[0].exists()

@@ -110,6 +110,19 @@ def test_gpu_path_options_are_recorded_and_ours_finds_what_the_serial_path_finds
     assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"] > 0
 
 
+def test_decode_processes_and_provider_are_recorded_and_the_saved_file_is_the_report(tmp_path: Path) -> None:
+    saved = tmp_path / "bench.json"
+    done = qc_bench("--uint8-input", "--decode-processes", "2", "--provider", "CPUExecutionProvider", "--cpu-replicas",
+                    "1", "--json", "--frames", "4", "--streams", "0", "--rounds", "1", "--batch", "2", "--no-peer",
+                    "--save", str(saved))
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert json.loads(saved.read_text()) == report
+    assert (report["decode_processes"], report["provider"]) == (2, "CPUExecutionProvider")
+    (by_batch,) = report["by_batch"]
+    assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"] > 0
+
+
 def test_without_peer_and_service_the_table_says_so(untrained_onnx: Path) -> None:
     done = qc_bench("--model", str(untrained_onnx), "--frames", "4", "--streams", "0", "--rounds", "1", "--no-peer",
                     "--batch", "2", "--batch", "4")
@@ -131,9 +144,11 @@ def test_without_peer_and_service_the_table_says_so(untrained_onnx: Path) -> Non
         (["--cpu-replicas", "0"], "--cpu-replicas must be within 1..64"),
         (["--int8", "--model", "/x/model.onnx"], "--int8 picks both models"),
         (["--topk", "0"], "--topk must be >= 1"),
+        (["--decode-processes", "-1"], "--decode-processes must be within 0..64"),
+        (["--provider", "NoSuchExecutionProvider"], "unknown ONNX Runtime execution provider"),
     ],
     ids=["frames", "batch", "streams", "soak-without-streams", "missing-model", "missing-peer-model", "replicas",
-         "int8-and-model", "topk"],
+         "int8-and-model", "topk", "decode-processes", "provider"],
 )
 def test_bad_options_are_named(args: list[str], message: str) -> None:
     done = qc_bench(*args)
@@ -188,3 +203,20 @@ def test_percentile(values: list[float], q: float, expected: float | None) -> No
 )
 def test_paired_ratios(others: list[list[float]], ours: list[float], expected: list[float]) -> None:
     assert paired_ratios(others, ours) == pytest.approx(expected)
+
+
+def test_a_qc_export_fp16_file_is_benched_with_its_own_card_and_registered_as_fp16(
+    untrained_onnx: Path, tmp_path: Path
+) -> None:
+    """`qc export` writes model_fp16.onnx beside model_fp16.card.json: the bench reads that card, and the service's
+    registry gets the fp16 dtype the graph has (a card saying fp32 would be refused)."""
+    from edge.bench.run import card_path
+    from edge.bench.service_bench import graph_dtype
+    from training.export import convert_fp16
+
+    fp16 = convert_fp16(untrained_onnx, tmp_path / "model_fp16.onnx")
+    assert card_path(fp16) is None
+    card = tmp_path / "model_fp16.card.json"
+    card.write_text("{}")
+    assert card_path(fp16) == card
+    assert (graph_dtype(fp16), graph_dtype(untrained_onnx)) == ("fp16", "fp32")
