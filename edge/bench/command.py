@@ -90,6 +90,12 @@ def bench(
         typer.Option(help="Worker processes that decode and letterbox each batch for ours, into shared memory "
                           "(0: threads; for a GPU node, where threads leave the GIL as the bottleneck)."),
     ] = 0,
+    resend: Annotated[
+        bool,
+        typer.Option("--resend/--no-resend",
+                     help="The service's cameras resend frames answered retry from a spool, as `qc capture` does "
+                          "(default), or send each frame once and count retry as a drop."),
+    ] = True,
     save: Annotated[
         Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout), "
                                       "rewritten after each batch size so a run cut short keeps what it measured.")
@@ -110,6 +116,7 @@ def bench(
         cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak, cpu_replicas=cpu_replicas, peer_model=peer_model,
         int8=int8, uint8_input=uint8_input, topk=topk, scaled_decode=scaled_decode, decode_threads=decode_threads,
         providers=tuple(provider) if provider else None, decode_processes=decode_processes,
+        resend=resend,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     def save_partial(report: BenchReport) -> None:

@@ -170,11 +170,13 @@ class BenchReport:
             lines += [
                 "",
                 f"{title}: {run.streams} stream(s) x {run.fps_per_stream:g} fps for {run.seconds:g} s over WebSocket "
-                f"(max_batch {run.batch}, queue_limit {run.queue_limit})",
+                f"(max_batch {run.batch}, queue_limit {run.queue_limit}; cameras "
+                + ("resend on retry, as qc capture does)" if run.resend else "never resend: retry is a drop)"),
                 f"  processed {j['throughput_fps']:.1f} frames/s of {j['offered_fps']:.1f} offered; "
                 f"latency capture->verdict p50 {_fmt(j['latency_p50_ms'], 0)} ms, p99 {_fmt(j['latency_p99_ms'], 0)} "
-                f"ms; drops {j['drops']} of {j['frames_sent']} {j['by_status']}; max queue depth "
-                f"{_fmt(j['max_queue_depth'], 0)}",
+                f"ms; drops {j['drops']} of {j['frames_sent']} {j['by_status']}"
+                + (f"; {j['retries']} retry acks" if run.resend else "")
+                + f"; max queue depth {_fmt(j['max_queue_depth'], 0)}",
                 f"  service RSS peak {_fmt(j['peak_rss_mib'], 0)} MiB; after warm-up {_fmt(rss['after_warmup_mib'], 0)}"
                 f" MiB -> end {_fmt(rss['end_mib'], 0)} MiB ({_fmt(rss['growth_pct'], 1)} %)",
             ]

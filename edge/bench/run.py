@@ -50,6 +50,7 @@ class BenchOptions:
     decode_threads: int | None = None  # None: PipelinedDetector's default (1 on the CPU)
     providers: tuple[str, ...] | None = None  # None: the detector's default order (TensorRT, CUDA, CPU)
     decode_processes: int = 0  # ours decodes in this many worker processes (vision.decode_processes); 0: threads
+    resend: bool = True  # the service's cameras resend frames answered retry, as qc capture does
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -172,7 +173,7 @@ def run_bench(
             result = run_service(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, options.streams,
                                  options.fps, streams_s, options.batches[0], options.queue_limit, log,
                                  cpu_replicas=options.cpu_replicas, uint8_input=options.uint8_input,
-                                 topk=options.topk, providers=options.providers)
+                                 topk=options.topk, providers=options.providers, resend=options.resend)
         if options.soak_s is None:
             report.service = result
         else:

@@ -1,8 +1,9 @@
 """(d) The whole service under N concurrent camera streams: `qc serve` in a subprocess, real WebSocket clients.
 
-Each camera sends its frames at a fixed rate, as a camera does, whatever the acks (one sender and one ack reader
-per connection); a frame's latency is from its capture stamp to its verdict (its ``ok`` ack). Anything else than
-``ok`` is a drop here (``retry`` included: a real daemon would resend it later, but at this rate it fell behind).
+Each camera captures its frames at a fixed rate. By default it is a `qc capture` daemon's spool and sender
+(`edge.bench.daemon_cameras`): a frame answered ``retry`` is resent, and its verdict is its final ack. With
+``resend=False`` a camera sends every frame once whatever the acks, and anything but ``ok`` is a drop (``retry``
+included). A frame's latency is from its capture stamp to its verdict.
 The service's resident memory is sampled from /proc throughout; a soak is the same run, longer.
 """
 
@@ -28,6 +29,7 @@ import yaml
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from edge.bench.daemon_cameras import daemon_camera
 from edge.bench.stats import percentile
 from edge.bench.system import peak_rss_mib, rss_mib
 from edge.protocol import FrameHeader, encode_frame, parse_ack
@@ -56,6 +58,9 @@ class ServiceResult:
     unanswered: int = 0
     latencies_s: list[float] = field(default_factory=list)
     max_queue_depth: float | None = None
+    resend: bool = True  # daemon-like cameras (resend on retry) or fixed-rate ones that never resend
+    retries: int = 0  # acks that asked a daemon-like camera to resend
+    span_s: float | None = None  # daemon-like cameras: first capture to last verdict (resends finish after the run)
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MiB)
     peak_rss_mib: float | None = None
 
@@ -66,8 +71,9 @@ class ServiceResult:
 
     @property
     def throughput_fps(self) -> float:
-        """Frames processed per second of streaming."""
-        return self.ok / self.seconds if self.seconds else 0.0
+        """Frames processed per second of streaming (daemon-like cameras: until the last verdict, if later)."""
+        span = max(self.seconds, self.span_s or 0.0)
+        return self.ok / span if span else 0.0
 
     def rss_growth(self, warmup_share: float = 0.2) -> dict[str, float | None]:
         """RSS after warm-up (the first sample past ``warmup_share`` of the run), at the end, and the growth in %."""
@@ -88,7 +94,8 @@ class ServiceResult:
             "queue_limit": self.queue_limit, "frames_sent": self.sent, "frames_ok": self.ok,
             "throughput_fps": self.throughput_fps, "latency_p50_ms": percentile(ms, 50),
             "latency_p99_ms": percentile(ms, 99), "latency_max_ms": max(ms) if ms else None, "drops": self.drops,
-            "by_status": self.by_status, "unanswered": self.unanswered, "max_queue_depth": self.max_queue_depth,
+            "by_status": self.by_status, "unanswered": self.unanswered, "resend": self.resend,
+            "retries": self.retries, "span_s": self.span_s, "max_queue_depth": self.max_queue_depth,
             "peak_rss_mib": self.peak_rss_mib, "rss": self.rss_growth(),
             "rss_curve_mib": [[round(t, 1), round(m, 1)] for t, m in self.rss_samples[::step]],
         }
@@ -261,15 +268,23 @@ async def _watch(url: str, pid: int, stop: asyncio.Event, t0: float, result: Ser
 
 
 async def _stream_all(url: str, pid: int, jpegs: list[bytes], cameras: list[str], fps: float, seconds: float,
-                      result: ServiceResult) -> None:
+                      result: ServiceResult, spool_root: Path) -> None:
     statuses: Counter[str] = Counter()
     stop = asyncio.Event()
     t0 = time.monotonic() + 0.5  # every connection opens before the first frame
     watcher = asyncio.create_task(_watch(url, pid, stop, t0, result))
     spacing = max(1, len(jpegs) // max(len(cameras), 1))
     try:
-        await asyncio.gather(*(_camera(url, cam, jpegs, i * spacing, fps, seconds, t0, result, statuses)
-                               for i, cam in enumerate(cameras)))
+        if result.resend:
+            runs = await asyncio.gather(*(
+                daemon_camera(url, cam, TOKEN.format(camera=cam), jpegs, i * spacing, fps, seconds, t0, spool_root,
+                              drain_s=60.0)
+                for i, cam in enumerate(cameras)))
+            for sent, captured, finished, acks in runs:
+                _tally_daemon(result, statuses, fps, sent, captured, finished, acks)
+        else:
+            await asyncio.gather(*(_camera(url, cam, jpegs, i * spacing, fps, seconds, t0, result, statuses)
+                                   for i, cam in enumerate(cameras)))
     finally:
         stop.set()
         await watcher
@@ -277,20 +292,39 @@ async def _stream_all(url: str, pid: int, jpegs: list[bytes], cameras: list[str]
     result.unanswered = result.sent - sum(statuses.values())
 
 
+def _tally_daemon(result: ServiceResult, statuses: Counter[str], fps: float, sent: int, captured: dict[int, float],
+                  finished: dict[int, tuple[float, str]], acks: Counter[str]) -> None:
+    """Add one daemon-like camera's final acks to ``result``: ok and duplicate (processed before, its ack lost) are
+    processed frames; dropped and error are drops; a frame with no final ack is unanswered."""
+    result.sent += sent
+    result.retries += acks.get("retry", 0)
+    if captured and finished:
+        span = max(at for at, _ in finished.values()) - min(captured.values())
+        result.span_s = max(result.span_s or 0.0, span)
+    for seq, (at, outcome) in finished.items():
+        status = outcome.split(":", 1)[0]
+        statuses[status] += 1
+        if status in ("ok", "duplicate"):
+            result.ok += 1
+            if seq / fps >= WARMUP_S:
+                result.latencies_s.append(at - captured[seq])
+
+
 def run_service(workdir: Path, model: Path, taxonomy: Taxonomy, input_size: tuple[int, int], jpegs: list[bytes],
                 streams: int, fps: float, seconds: float, batch: int, queue_limit: int,
                 log: Callable[[str], None] = lambda m: None, cpu_replicas: int | None = None,
                 uint8_input: bool = False, topk: int | None = None,
-                providers: Sequence[str] | None = None) -> ServiceResult:
+                providers: Sequence[str] | None = None, resend: bool = True) -> ServiceResult:
     """Start `qc serve` on ``model`` and drive ``streams`` cameras at ``fps`` for ``seconds``."""
     cameras = [f"bench{i}" for i in range(streams)]
     seed_registry(workdir / "registry", model, taxonomy, input_size)
     port = free_port()
     config = write_config(workdir, port, cameras, batch, queue_limit, cpu_replicas, uint8_input, topk, providers)
-    result = ServiceResult(streams=streams, fps_per_stream=fps, seconds=seconds, batch=batch, queue_limit=queue_limit)
+    result = ServiceResult(streams=streams, fps_per_stream=fps, seconds=seconds, batch=batch, queue_limit=queue_limit,
+                           resend=resend)
     log(f"service: starting qc serve on port {port} ({streams} camera(s), {fps:g} fps each, {seconds:g} s)")
     with ServiceProcess(config, port, workdir / "serve.log") as service:
-        asyncio.run(_stream_all(service.url, service.pid, jpegs, cameras, fps, seconds, result))
+        asyncio.run(_stream_all(service.url, service.pid, jpegs, cameras, fps, seconds, result, workdir / "spools"))
         result.peak_rss_mib = peak_rss_mib(service.pid)
         if result.ok == 0:
             raise QCError(f"the service processed no frame (acks: {json.dumps(result.by_status)}); its log:\n"

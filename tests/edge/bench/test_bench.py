@@ -52,7 +52,27 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
     assert 0 < service["latency_p50_ms"] <= service["latency_p99_ms"] <= service["latency_max_ms"]
     assert service["peak_rss_mib"] > 50 and service["queue_limit"] == 64
     assert 0 <= service["max_queue_depth"] <= service["queue_limit"]
+    assert service["resend"] is True and service["retries"] >= 0  # daemon-like cameras by default
     assert report["soak"] is None
+
+
+def test_daemon_like_cameras_get_every_frame_processed_through_an_overloaded_queue(untrained_onnx: Path) -> None:
+    """A one-frame queue refuses most frames at first; cameras that resend as `qc capture` does still get every
+    frame processed exactly once, and the retries show."""
+    done = qc_bench("--json", "--model", str(untrained_onnx), "--frames", "8", "--streams", "3", "--fps", "30",
+                    "--seconds", "2", "--rounds", "1", "--batch", "2", "--queue-limit", "1", "--no-peer")
+    assert done.returncode == 0, done.stderr[-2000:]
+    service = json.loads(done.stdout)["service"]
+    assert service["frames_sent"] == 180 and service["retries"] > 0
+    assert service["frames_ok"] == service["frames_sent"] and service["drops"] == 0 and service["unanswered"] == 0
+    assert service["span_s"] >= 2.0 and service["max_queue_depth"] <= 1
+
+
+def test_cameras_that_never_resend_count_retry_as_a_drop(untrained_onnx: Path) -> None:
+    done = qc_bench("--model", str(untrained_onnx), "--frames", "8", "--streams", "1", "--seconds", "1", "--rounds",
+                    "1", "--batch", "2", "--no-peer", "--no-resend")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cameras never resend: retry is a drop" in done.stdout and "retry acks" not in done.stdout
 
 
 def test_peer_on_another_model_is_named_with_both_cards(untrained_onnx: Path, tmp_path: Path) -> None:
