@@ -72,7 +72,7 @@ async def daemon_camera(
     finally:
         stop.set()
         sender.wake()
-        # As `qc capture` does: a sender that has not stopped in 5 s (a close handshake left unanswered) is cancelled.
+        # The same guard as `qc capture`'s: a sender that has not stopped in 5 s is cancelled.
         with contextlib.suppress(ServiceRejected, TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(running, timeout=5.0)
         spool.close()

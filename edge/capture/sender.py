@@ -219,8 +219,13 @@ class Sender:
             self.stats.sent += 1
 
     async def _wait_change(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+        # Not asyncio.wait_for: before Python 3.12 it swallows a cancellation that arrives while the event is being
+        # set (a stop and a `wake` together), and the pump then never stopped (`qc capture` cancelled it after 5 s).
+        waiter = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=timeout)
+        finally:
+            waiter.cancel()
         self._changed.clear()
 
     async def _read_acks(self, ws: ClientConnection, inflight: dict[int, float], state: _WindowState) -> None:
