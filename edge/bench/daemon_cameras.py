@@ -73,7 +73,7 @@ async def daemon_camera(
         stop.set()
         sender.wake()
         # The same guard as `qc capture`'s: a sender that has not stopped in 5 s is cancelled.
-        with contextlib.suppress(ServiceRejected, TimeoutError, asyncio.CancelledError):
+        with contextlib.suppress(ServiceRejected, asyncio.TimeoutError):
             await asyncio.wait_for(running, timeout=5.0)
         spool.close()
     return len(captured), captured, dict(spool.finished), Counter(sender.stats.acks)
