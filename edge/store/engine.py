@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,25 @@ def create_store_engine(url: URL, *, busy_timeout_s: float) -> Engine:
         ) from exc
 
 
+def _switch_to_wal(cursor: Any, timeout_s: float) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the lock it needs.
+
+    Switching a new database file to WAL needs an exclusive lock that SQLite does not wait for with the busy handler:
+    nodes opening one new database at the same moment got "database is locked" here (about 1 run in 10 of
+    tests/edge/store/test_store_migrations.py's concurrent opens). WAL is a property of the file, so once one
+    connection has switched it the others' pragma is a no-op.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_engine(url: URL, *, busy_timeout_s: float) -> Engine:
     path = Path(url.database or "")
     try:
@@ -87,7 +108,7 @@ def _sqlite_engine(url: URL, *, busy_timeout_s: float) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cur, busy_timeout_s)
         cur.execute("PRAGMA foreign_keys = ON")
         # FULL: a frame acked to a camera must survive a power cut, not only a process crash.
         cur.execute("PRAGMA synchronous = FULL")
