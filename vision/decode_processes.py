@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,19 +35,24 @@ SHM_HEADROOM = 1 << 30  # leave /dev/shm this much free, or use the temp folder
 
 @dataclass(frozen=True)
 class LetterboxPlan:
-    """What a worker needs to put a decoded image into its slot exactly as `Detector.preprocess` would."""
+    """How `Detector.preprocess` puts an image into its slot of the session input, as a value a worker process can
+    apply too: the same placement in both."""
 
     imgsz: tuple[int, int]
     stride: int
     uint8_input: bool
     dtype: str  # the tensor's dtype: uint8 for a uint8-input graph, else the model's float type
+    # The float graphs' uint8 -> normalised value table, built once per plan (not per frame).
+    table: np.ndarray | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", None if self.uint8_input else normalise_table(np.dtype(self.dtype)))
 
     def fill(self, image: np.ndarray, slot: np.ndarray, original: tuple[int, int]) -> Letterbox:
         """Letterbox ``image`` (standing for a full-size ``original``) into ``slot``, one frame of the tensor."""
-        if self.uint8_input:
+        if self.table is None:
             return letterbox_into_hwc(image, slot, self.imgsz, stride=self.stride, original=original)
-        table = normalise_table(np.dtype(self.dtype))
-        return letterbox_into(image, slot, self.imgsz, table, stride=self.stride, original=original)
+        return letterbox_into(image, slot, self.imgsz, self.table, stride=self.stride, original=original)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
 from vision.io_binding import bound_run, output_device
 from vision.decode_processes import LetterboxPlan
-from vision.letterbox import Letterbox, letterbox_into, letterbox_into_hwc, normalise_table, rect_shape
+from vision.letterbox import Letterbox, rect_shape
 from vision.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class Detector:
         self._device = output_device(self.provider, dict(zip(chosen, options)).get(self.provider, {}))
         self.io_binding: bool = self._device.on_gpu if io_binding is None else io_binding
         self._inspect_graph(imgsz)
-        self._table = None if uint8_input else normalise_table(self.input_dtype)
+        self._plan = LetterboxPlan(self.imgsz, self.stride, self.uint8_input, self.input_dtype.str)
 
     # --- loading -------------------------------------------------------------------------------------------------
 
@@ -380,17 +380,7 @@ class Detector:
             raise InputError(
                 f"preprocess out buffer is {out.shape} {out.dtype}, needs a C-contiguous {shape} {self.input_dtype}"
             )
-        if self._table is None:
-            boxes = [
-                letterbox_into_hwc(im, out[i], self.imgsz, stride=self.stride, original=sizes[i])
-                for i, im in enumerate(images)
-            ]
-        else:
-            boxes = [
-                letterbox_into(im, out[i], self.imgsz, self._table, stride=self.stride, original=sizes[i])
-                for i, im in enumerate(images)
-            ]
-        return out, boxes
+        return out, [self._plan.fill(im, out[i], sizes[i]) for i, im in enumerate(images)]
 
     def tensor_shape(self, n: int, hw: tuple[int, int]) -> tuple[int, int, int, int]:
         """The shape of the session input for ``n`` images letterboxed into ``hw``: (n, 3, h, w), or (n, h, w, 3)
@@ -400,7 +390,7 @@ class Detector:
     def letterbox_plan(self) -> LetterboxPlan:
         """How `preprocess` places an image into its slot, as a value another process can apply
         (`vision.decode_processes`)."""
-        return LetterboxPlan(self.imgsz, self.stride, self.uint8_input, self.input_dtype.str)
+        return self._plan
 
     def batch_input_shape(self, image_shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
         """The (h, w) one tensor holding images of these shapes gets: the static size, or their `rect_shape`."""
