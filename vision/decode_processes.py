@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from vision.errors import InputError
-from vision.jpeg import JpegError, dct_scale, decode_for_fit, is_jpeg, jpeg_size
+from vision.jpeg import JpegHeader, decode_for_fit, read_jpeg_header
 from vision.letterbox import Letterbox, letterbox_into, letterbox_into_hwc, normalise_table
 
 SHM_DIR = Path("/dev/shm")
@@ -90,26 +90,20 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)  # one core per worker: the pool is the parallelism
 
 
-@dataclass(frozen=True)
-class FrameHeader:
-    """What the parent knows of a JPEG before decoding it: its full (h, w) and the DCT scale it decodes at."""
-
-    original: tuple[int, int]
-    scale: int
-
-
-def read_header(data: bytes, fit: tuple[int, int] | None, max_pixels: int, index: int) -> FrameHeader | None:
-    """The header of a JPEG frame, None for anything that is not a JPEG (the caller decodes those itself);
-    InputError naming ``index`` for a broken or oversized JPEG, before any worker sees it."""
-    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0 or not is_jpeg(data):
+def read_header(data: object, fit: tuple[int, int] | None, max_pixels: int, index: int) -> JpegHeader | None:
+    """The header of a JPEG frame (`vision.jpeg.read_jpeg_header`), None for anything else (the caller decodes those
+    itself); InputError naming ``index`` for a broken JPEG, or one over ``max_pixels`` (worded as
+    `Detector.preprocess` words it), before any worker sees it."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
         return None
-    try:
-        width, height = jpeg_size(data)
-    except JpegError as exc:
-        raise InputError(f"image {index}: {exc}") from None
-    if width * height > max_pixels:
-        raise InputError(f"image {index}: {width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}")
-    return FrameHeader((height, width), dct_scale((height, width), fit) if fit is not None else 1)
+    header = read_jpeg_header(data, fit, index=index)
+    if header is not None:
+        height, width = header.original
+        if width * height > max_pixels:
+            raise InputError(
+                f"image {index}: {width}x{height} = {width * height} pixels exceeds max_pixels={max_pixels}"
+            )
+    return header
 
 
 class SharedTensors:
@@ -191,7 +185,7 @@ class DecodeProcesses:
         )
 
     def fill(
-        self, frames: list[tuple[int, bytes, FrameHeader]], shape: tuple[int, ...], dtype: np.dtype,
+        self, frames: list[tuple[int, bytes, JpegHeader]], shape: tuple[int, ...], dtype: np.dtype,
         plan: LetterboxPlan, first_index: int = 0,
     ) -> Filled:
         """Decode and letterbox ``frames`` ((batch index, JPEG, header), all of one input shape) into one tensor of

@@ -98,6 +98,28 @@ def dct_scale(original: tuple[int, int], fit: tuple[int, int], *, scaleup: bool 
 
 
 @dataclass(frozen=True)
+class JpegHeader:
+    """What a JPEG's header says before any pixel is decoded: its full (h, w), and the DCT scale it decodes at."""
+
+    original: tuple[int, int]
+    scale: int
+
+
+def read_jpeg_header(
+    data: bytes | bytearray | memoryview, fit: tuple[int, int] | None, *, index: int = 0
+) -> JpegHeader | None:
+    """The header of encoded image bytes, with the `dct_scale` for ``fit`` (1 when ``fit`` is None); None when the
+    bytes are not a JPEG (PNG ...). InputError naming image ``index`` when its header is malformed."""
+    if not is_jpeg(data):
+        return None
+    try:
+        width, height = jpeg_size(data)
+    except JpegError as exc:
+        raise InputError(f"image {index}: {exc}") from None
+    return JpegHeader((height, width), 1 if fit is None else dct_scale((height, width), fit))
+
+
+@dataclass(frozen=True)
 class DecodedImage:
     """A decoded BGR uint8 image, possibly at 1/``scale`` of its JPEG's size (`dct_scale`)."""
 
@@ -125,17 +147,14 @@ def decode_for_fit(
 
     if len(data) == 0:
         raise InputError(f"image {index}: the encoded image is empty (0 bytes)")
-    scale = 1
-    if is_jpeg(data):
-        try:
-            width, height = jpeg_size(data)
-        except JpegError as exc:
-            raise InputError(f"image {index}: {exc}") from None
-        if max_pixels is not None and width * height > max_pixels:
+    header = read_jpeg_header(data, fit, index=index)
+    if header is not None and max_pixels is not None:
+        height, width = header.original
+        if width * height > max_pixels:
             raise InputError(
                 f"image {index}: JPEG is {width}x{height} = {width * height} pixels, over the cap of {max_pixels}"
             )
-        scale = 1 if fit is None else dct_scale((height, width), fit)
+    scale = 1 if header is None else header.scale
     flag = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}.get(
         scale, cv2.IMREAD_COLOR
     )

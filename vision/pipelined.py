@@ -18,11 +18,11 @@ from itertools import groupby
 
 import numpy as np
 
-from vision.decode_processes import DecodeProcesses, FrameHeader, SharedTensors, read_header
+from vision.decode_processes import DecodeProcesses, SharedTensors, read_header
 from vision.detections import Detections
 from vision.detector import Detector, PreparedBatch, usable_cores
 from vision.errors import InputError
-from vision.jpeg import DecodedImage, decode_for_fit
+from vision.jpeg import DecodedImage, JpegHeader, decode_for_fit
 
 Image = bytes | np.ndarray  # an encoded image (JPEG, PNG ...) or a decoded BGR uint8 array
 MAX_DECODE_THREADS = 8  # a GPU node's decode pool (a scaled 640x360 decode takes ~0.26 ms of one core here)
@@ -188,7 +188,7 @@ class PipelinedDetector:
         headers = [read_header(data, fit, detector.max_pixels, first_index + i) for i, data in enumerate(batch)]
         if any(header is None for header in headers):
             return None
-        groups: dict[tuple[int, int], list[tuple[int, bytes, FrameHeader]]] = {}
+        groups: dict[tuple[int, int], list[tuple[int, bytes, JpegHeader]]] = {}
         for i, (data, header) in enumerate(zip(batch, headers)):
             assert header is not None and not isinstance(data, np.ndarray)
             groups.setdefault(detector.input_shape(header.original), []).append((i, bytes(data), header))
