@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.buffer_pool import BufferPool
 from vision.errors import InputError
 from vision.jpeg import JpegHeader, decode_for_fit, read_jpeg_header
 from vision.letterbox import Letterbox, letterbox_into, letterbox_into_hwc, normalise_table
@@ -107,55 +108,50 @@ def read_header(data: object, fit: tuple[int, int] | None, max_pixels: int, inde
 
 
 class SharedTensors:
-    """Batch tensors backed by files in shared memory, recycled by shape like `vision.pipelined.BufferPool`.
-
-    The parent maps each file once; workers map it per chunk. Thread-safe.
+    """Batch tensors backed by files in shared memory, recycled by shape (`vision.buffer_pool.BufferPool`); a file
+    past what is kept is deleted. The parent maps each file once; workers map it per chunk. Thread-safe.
     """
 
     def __init__(self, keep_per_shape: int = 3) -> None:
         folder = SHM_DIR if SHM_DIR.is_dir() and shutil.disk_usage(SHM_DIR).free > SHM_HEADROOM else None
         self._dir = tempfile.TemporaryDirectory(prefix="qc-tensors-", dir=folder)
-        self._free: dict[tuple[tuple[int, ...], str], list[np.memmap]] = {}
         self._paths: dict[int, str] = {}
-        self._keep = keep_per_shape
         self._lock = threading.Lock()
         self._count = 0
+        self._pool = BufferPool(keep_per_shape, allocate=self._new_file, discard=self._delete_file)
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A C-contiguous tensor of ``shape`` and ``dtype`` that workers can write (contents undefined)."""
-        key = (tuple(shape), np.dtype(dtype).str)
-        with self._lock:
-            free = self._free.get(key)
-            if free:
-                return free.pop()
-            self._count += 1
-            path = os.path.join(self._dir.name, f"t{self._count}")
-        tensor = np.memmap(path, dtype=np.dtype(dtype), mode="w+", shape=tuple(shape))
-        with self._lock:
-            self._paths[id(tensor)] = path
-        return tensor
+        return self._pool.take(shape, dtype)
+
+    def give(self, tensor: np.ndarray) -> None:
+        """Return a tensor nothing reads any more; beyond ``keep_per_shape`` its file is deleted."""
+        self._pool.give(tensor)
 
     def path(self, tensor: np.ndarray) -> str:
         """The file behind a tensor from `take`."""
         with self._lock:
             return self._paths[id(tensor)]
 
-    def give(self, tensor: np.ndarray) -> None:
-        """Return a tensor nothing reads any more; beyond ``keep_per_shape`` its file is deleted."""
-        key = (tensor.shape, tensor.dtype.str)
+    def _new_file(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         with self._lock:
-            free = self._free.setdefault(key, [])
-            if len(free) < self._keep:
-                free.append(tensor)  # type: ignore[arg-type]
-                return
+            self._count += 1
+            path = os.path.join(self._dir.name, f"t{self._count}")
+        tensor = np.memmap(path, dtype=dtype, mode="w+", shape=shape)
+        with self._lock:
+            self._paths[id(tensor)] = path
+        return tensor
+
+    def _delete_file(self, tensor: np.ndarray) -> None:
+        with self._lock:
             path = self._paths.pop(id(tensor), None)
         if path is not None:
             os.unlink(path)
 
     def close(self) -> None:
         """Delete every file (tensors still held stay mapped until dropped)."""
+        self._pool.clear()
         with self._lock:
-            self._free.clear()
             self._paths.clear()
         self._dir.cleanup()
 

@@ -10,7 +10,6 @@ With CPU replicas every core already runs the model, so each batch is sharded ac
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from itertools import groupby
 
 import numpy as np
 
+from vision.buffer_pool import BufferPool
 from vision.decode_processes import DecodeProcesses, SharedTensors, read_header
 from vision.detections import Detections
 from vision.detector import Detector, PreparedBatch, usable_cores
@@ -45,31 +45,6 @@ def default_decode_threads(provider: str) -> int:
     """Threads that decode a batch for a detector on ``provider``: 1 on the CPU, whose cores the model already keeps
     busy; one per core up to `MAX_DECODE_THREADS` on a GPU."""
     return 1 if provider == "CPUExecutionProvider" else min(usable_cores(), MAX_DECODE_THREADS)
-
-
-class BufferPool:
-    """Pre-processing tensors recycled by shape: a pipeline holds at most a few batches at once, so after warm-up
-    no batch allocates (and page-faults) a fresh tensor. Thread-safe."""
-
-    def __init__(self, keep_per_shape: int = 3) -> None:
-        self._free: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
-        self._keep = keep_per_shape
-        self._lock = threading.Lock()
-
-    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        """A C-contiguous buffer of ``shape`` and ``dtype`` (contents undefined)."""
-        with self._lock:
-            free = self._free.get((shape, np.dtype(dtype).str))
-            if free:
-                return free.pop()
-        return np.empty(shape, dtype=dtype)
-
-    def give(self, buffer: np.ndarray) -> None:
-        """Return a buffer nothing reads any more."""
-        with self._lock:
-            free = self._free.setdefault((buffer.shape, buffer.dtype.str), [])
-            if len(free) < self._keep:
-                free.append(buffer)
 
 
 @dataclass(frozen=True)

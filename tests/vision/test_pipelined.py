@@ -13,7 +13,8 @@ import pytest
 from vision.detections import Detections
 from vision.detector import Detector
 from vision.errors import InputError
-from vision.pipelined import BufferPool, PipelinedDetector, decode_image
+from vision.buffer_pool import BufferPool
+from vision.pipelined import PipelinedDetector, decode_image
 from vision.taxonomy import Taxonomy
 
 
