@@ -18,7 +18,8 @@ JSON report (``EvalReport.to_dict()``, printed by ``qc eval --json``); floats ro
       "data":       {"path": str (the data.yaml), "split": str},
       "provider":   str,             # ONNX Runtime execution provider that ran the model
       "imgsz":      int | [h, w],    # detector input size (a list only for a non-square static input)
-      "decode":     "full" | "scaled", # how images were decoded (scaled: JPEGs at the DCT scale, vision.jpeg)
+      "decode":     "full" | "scaled" | "device", # how images were decoded (scaled: at the DCT scale, vision.jpeg;
+                                                # device: on the model's device, vision.device_decode)
       "conf":       float,           # operating threshold for "conditions" / "produce"
       "map_conf":   float,           # threshold of the mAP pass (MAP_CONF)
       "match_iou":  float,           # IoU for a true positive at the operating threshold (0.5)
@@ -67,7 +68,7 @@ MAP_CONF = 0.001
 MAX_DETS = (1, 10, 300)
 MATCH_IOU = 0.5
 DEFAULT_CONF = 0.25
-DECODES = ("full", "scaled")  # qc eval --decode
+DECODES = ("full", "scaled", "device")  # qc eval --decode
 
 
 def default_model_path(registry_root: str | os.PathLike[str] | None = None) -> Path:
@@ -336,9 +337,12 @@ def detect_samples(
     decode: str = "full",
 ) -> list[Detections]:
     """Detections of every sample's image, ``batch`` images per detector call; ``progress(done, total)`` after each.
-    ``decode="scaled"``: JPEGs are decoded at the DCT scale the detector needs, as the pipelined detector does."""
+    ``decode="scaled"``: JPEGs are decoded at the DCT scale the detector needs, as the pipelined detector does;
+    ``"device"``: decoded and letterboxed on the detector's device (`vision.device_decode`)."""
     from vision.jpeg import decode_for_fit
 
+    if decode == "device":
+        return _detect_on_device(detector, samples, batch, progress)
     fit = detector.imgsz if decode == "scaled" else None
     predictions: list[Detections] = []
     for start in range(0, len(samples), batch):
@@ -356,6 +360,26 @@ def detect_samples(
         predictions.extend(detector.detect(images, originals))
         if progress is not None:
             progress(min(start + batch, len(samples)), len(samples))
+    return predictions
+
+
+def _detect_on_device(
+    detector: Detector, samples: Sequence[YoloSample], batch: int, progress: Callable[[int, int], None] | None
+) -> list[Detections]:
+    """`detect_samples` with every JPEG decoded and letterboxed on the detector's device, as `qc bench
+    --device-decode` runs it (other image formats are decoded on the host)."""
+    from vision.pipelined import PipelinedDetector
+
+    predictions: list[Detections] = []
+    with PipelinedDetector(detector, device_decode=True) as pipe:
+        for start in range(0, len(samples), batch):
+            chunk = samples[start : start + batch]
+            try:
+                predictions.extend(pipe.detect([s.image_path.read_bytes() for s in chunk]))
+            except (OSError, InputError) as exc:
+                raise DatasetError(f"{chunk[0].image_path.parent}: cannot decode images {start}.. ({exc})") from None
+            if progress is not None:
+                progress(min(start + batch, len(samples)), len(samples))
     return predictions
 
 
@@ -377,7 +401,8 @@ def evaluate_model(
     """Run ``model_path`` (default: the shipped model) through `Detector` on a split and measure it.
 
     ``decode``: "full" decodes every image in full; "scaled" decodes JPEGs at the DCT scale the model needs
-    (`vision.jpeg`), as `qc bench` and the pipelined detector do: the check that this loses no mAP.
+    (`vision.jpeg`), as `qc bench` and the pipelined detector do: the check that this loses no mAP; "device"
+    decodes and letterboxes on the model's device (`vision.device_decode`; nvJPEG on a GPU).
 
     ``flag_below`` is the freshness threshold of the item-level flag metrics (``flags``).
     ``progress(done, total)`` is called after each batch of images. Errors a user can cause (missing files,

@@ -23,7 +23,7 @@ from vision.decode import NmsBy, check_thresholds, decode
 from vision.detections import Detections
 from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
-from vision.io_binding import bound_run, output_device
+from vision.io_binding import DeviceBatch, OutputDevice, bound_run, output_device
 from vision.decode_processes import LetterboxPlan
 from vision.letterbox import Letterbox, rect_shape
 from vision.taxonomy import Taxonomy
@@ -51,7 +51,9 @@ class PreparedBatch:
     """Images of one `Detector.prepare` call that share an input shape, pre-processed: one session call's input."""
 
     indices: tuple[int, ...]  # where these images are in the caller's list
-    tensor: np.ndarray  # (B, 3, H, W) in the model's dtype; (B, H, W, 3) uint8 BGR for a ``uint8_input`` detector
+    # (B, 3, H, W) in the model's dtype; (B, H, W, 3) uint8 BGR for a ``uint8_input`` detector; on the device when
+    # `vision.device_decode` made it
+    tensor: np.ndarray | DeviceBatch
     letterboxes: tuple[Letterbox, ...]
 
 
@@ -387,6 +389,11 @@ class Detector:
         for a ``uint8_input`` graph."""
         return (n, *hw, 3) if self.uint8_input else (n, 3, *hw)
 
+    @property
+    def device(self) -> OutputDevice:
+        """The device the session computes on (where a `DeviceBatch` for it should lie)."""
+        return self._device
+
     def letterbox_plan(self) -> LetterboxPlan:
         """How `preprocess` places an image into its slot, as a value another process can apply
         (`vision.decode_processes`)."""
@@ -398,14 +405,20 @@ class Detector:
             return self.input_hw
         return rect_shape([s[:2] for s in image_shapes], self.imgsz, self.stride)
 
-    def infer(self, batch: np.ndarray, replica: int | None = None) -> np.ndarray:
+    def infer(self, batch: np.ndarray | DeviceBatch, replica: int | None = None) -> np.ndarray:
         """Run the session on a preprocessed batch; returns the raw (B, 4+nc, A) output.
 
         With CPU replicas a batch of several frames is split into near-equal parts along its first axis, one per
         replica, run at the same time; a batch of one runs on the main session. Static-batch models run in chunks
         of their batch size. ``replica``: run the whole batch on that replica alone, in the caller's thread (a
-        caller that shards its own work across the replicas, `vision.pipelined`).
+        caller that shards its own work across the replicas, `vision.pipelined`). A `DeviceBatch` is read where it
+        lies with IO binding; where it would have to be split or padded, or the session does not bind, it is
+        copied to the host first.
         """
+        if isinstance(batch, DeviceBatch) and (
+            self._static_batch is not None or (replica is None and len(self._replicas) > 1 and len(batch) > 1)
+        ):
+            batch = batch.host()
         if replica is not None:
             if not 0 <= replica < len(self._replicas):
                 raise InputError(f"replica {replica} does not exist: this detector has {len(self._replicas)}")
@@ -422,9 +435,10 @@ class Detector:
         first = self._run(self._replicas[0], batch[: bounds[1]])  # the caller's thread does a share too
         return np.concatenate([first, *(f.result() for f in futures)])
 
-    def _run(self, session: ort.InferenceSession, batch: np.ndarray) -> np.ndarray:
+    def _run(self, session: ort.InferenceSession, batch: np.ndarray | DeviceBatch) -> np.ndarray:
         if self._static_batch is None:
             return self._call(session, batch)
+        assert not isinstance(batch, DeviceBatch)  # `infer` copied it to the host
         size = self._static_batch
         chunks = []
         for start in range(0, len(batch), size):
@@ -435,7 +449,9 @@ class Detector:
             chunks.append(self._call(session, part)[:n])
         return np.concatenate(chunks)
 
-    def _call(self, session: ort.InferenceSession, batch: np.ndarray) -> np.ndarray:
+    def _call(self, session: ort.InferenceSession, batch: np.ndarray | DeviceBatch) -> np.ndarray:
+        if isinstance(batch, DeviceBatch) and not (self.io_binding and batch.device_type == self._device.device_type):
+            batch = batch.host()
         if self.io_binding:
             return bound_run(session, self.input_name, self._output_name, batch, self._device)
         return session.run([self._output_name], {self.input_name: batch})[0]

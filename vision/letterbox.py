@@ -253,16 +253,26 @@ def _place(
     (3, H, W), fill only the border with ``pad`` (the image area is written once by the caller) and return the
     placement and ``image`` resized to the planned size."""
     original = (int(image.shape[0]), int(image.shape[1])) if full_size is None else _as_hw(full_size, "original")
-    canvas = (int(planes.shape[1]), int(planes.shape[2]))
-    r, (new_h, new_w), (top, _, left, _) = _plan(original, new_shape, False, stride, scaleup, canvas)
+    box = placement(original, new_shape, (int(planes.shape[1]), int(planes.shape[2])), stride=stride, scaleup=scaleup)
+    (top, left), (new_h, new_w) = (box.pad_top, box.pad_left), box.resized
     planes[:, :top] = pad
     planes[:, top + new_h :] = pad
     planes[:, top : top + new_h, :left] = pad
     planes[:, top : top + new_h, left + new_w :] = pad
-    box = Letterbox(
-        scale=float(r), pad_left=int(left), pad_top=int(top), input=canvas, original=original, resized=(new_h, new_w)
-    )
     return box, _resized(image, new_h, new_w)
+
+
+def placement(
+    original: tuple[int, int], new_shape: int | Sequence[int], canvas: tuple[int, int], *, stride: int = 32,
+    scaleup: bool = True,
+) -> Letterbox:
+    """Where an image of ``original`` (h, w) goes when fitted into ``new_shape`` and centred on a ``canvas`` (h, w):
+    the placement `letterbox_into` uses, for code that moves the pixels itself (`vision.device_decode`)."""
+    r, (new_h, new_w), (top, _, left, _) = _plan(original, new_shape, False, stride, scaleup, canvas)
+    return Letterbox(
+        scale=float(r), pad_left=int(left), pad_top=int(top), input=(int(canvas[0]), int(canvas[1])),
+        original=(int(original[0]), int(original[1])), resized=(new_h, new_w),
+    )
 
 
 def rect_shape(

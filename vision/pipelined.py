@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,7 +23,11 @@ from vision.decode_processes import DecodeProcesses, SharedTensors, read_header
 from vision.detections import Detections
 from vision.detector import Detector, PreparedBatch, usable_cores
 from vision.errors import InputError
+from vision.io_binding import DeviceBatch
 from vision.jpeg import DecodedImage, JpegHeader, decode_for_fit
+
+if TYPE_CHECKING:
+    from vision.device_decode import DeviceJpegDecoder
 
 Image = bytes | np.ndarray  # an encoded image (JPEG, PNG ...) or a decoded BGR uint8 array
 MAX_DECODE_THREADS = 8  # a GPU node's decode pool (a scaled 640x360 decode takes ~0.26 ms of one core here)
@@ -47,6 +52,14 @@ def default_decode_threads(provider: str) -> int:
     return 1 if provider == "CPUExecutionProvider" else min(usable_cores(), MAX_DECODE_THREADS)
 
 
+def _device_decoder(detector: Detector) -> DeviceJpegDecoder:
+    """A decoder on the device ``detector`` computes on (torch is imported only here)."""
+    from vision.device_decode import DeviceJpegDecoder
+
+    device = detector.device
+    return DeviceJpegDecoder(f"cuda:{device.device_id}" if device.on_gpu else "cpu")
+
+
 @dataclass(frozen=True)
 class _Prepared:
     size: int
@@ -66,7 +79,7 @@ class PipelinedDetector:
 
     def __init__(
         self, detector: Detector, *, scaled_decode: bool = True, decode_threads: int | None = None,
-        decode_processes: int = 0,
+        decode_processes: int = 0, device_decode: bool = False,
     ) -> None:
         """``scaled_decode``: decode each JPEG at the smallest DCT scale that still holds the detector's input
         (`vision.jpeg`; boxes are in full-size pixels either way); False decodes every frame in full.
@@ -76,7 +89,10 @@ class PipelinedDetector:
         runs thousands of frames a second.
         ``decode_processes``: worker processes that decode and letterbox each batch's JPEG frames straight into a
         shared batch tensor instead (`vision.decode_processes`; 0: none). Output decoding then gets a thread of
-        its own. For a GPU, where threads leave the GIL as the bottleneck."""
+        its own. For a GPU, where threads leave the GIL as the bottleneck.
+        ``device_decode``: decode JPEG frames and letterbox them on the detector's device instead
+        (`vision.device_decode`: nvJPEG on a GPU, needs torch and torchvision); the batch stays there for the
+        session. Output decoding gets a thread of its own. Not with ``decode_processes``."""
         if decode_threads is not None and (
             isinstance(decode_threads, bool) or not isinstance(decode_threads, int) or decode_threads < 1
         ):
@@ -86,8 +102,11 @@ class PipelinedDetector:
         self.decode_threads: int = decode_threads or default_decode_threads(detector.provider)
         if isinstance(decode_processes, bool) or not isinstance(decode_processes, int) or decode_processes < 0:
             raise InputError(f"decode_processes must be an int >= 0, got {decode_processes!r}")
+        if device_decode and decode_processes:
+            raise InputError("decode on the device or in decode processes, not both")
         self._processes = DecodeProcesses(decode_processes) if decode_processes else None
         self.decode_processes = decode_processes
+        self._on_device = _device_decoder(detector) if device_decode else None
         self.buffers: BufferPool | SharedTensors = (
             self._processes.tensors if self._processes is not None
             else BufferPool(keep_per_shape=3 + detector.cpu_replicas)
@@ -115,6 +134,7 @@ class PipelinedDetector:
         if self._processes is not None:
             self._processes.close()
             self._processes = None
+        self._on_device = None
 
     def _worker(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -122,9 +142,9 @@ class PipelinedDetector:
         return self._pool
 
     def _finishing_worker(self) -> ThreadPoolExecutor:
-        """Where output decoding runs: the prepare worker, or a thread of its own when processes decode (the
-        prepare worker then mostly waits on them)."""
-        if self._processes is None:
+        """Where output decoding runs: the prepare worker, or a thread of its own when processes or the device
+        decode (the prepare worker then mostly waits on them)."""
+        if self._processes is None and self._on_device is None:
             return self._worker()
         if self._finisher is None:
             self._finisher = ThreadPoolExecutor(1, thread_name_prefix="qc-finish")
@@ -143,6 +163,10 @@ class PipelinedDetector:
             in_processes = self._prepare_in_processes(batch, fit, first_index)
             if in_processes is not None:
                 return in_processes
+        if self._on_device is not None:
+            on_device = self._prepare_on_device(batch, first_index)
+            if on_device is not None:
+                return on_device
         if self._decoders is not None and len(batch) > 1:
             # map yields in order, so the first bad image (lowest index) is the one that raises.
             decoded = list(self._decoders.map(decode_image, batch, [fit] * len(batch),
@@ -154,11 +178,11 @@ class PipelinedDetector:
         )
         return _Prepared(len(decoded), groups)
 
-    def _prepare_in_processes(
+    def _jpeg_groups(
         self, batch: Sequence[Image], fit: tuple[int, int] | None, first_index: int
-    ) -> _Prepared | None:
-        """`prepare` by the decode processes; None when a frame is not a JPEG (arrays, PNGs: decoded here)."""
-        assert self._processes is not None
+    ) -> dict[tuple[int, int], list[tuple[int, bytes, JpegHeader]]] | None:
+        """The batch's JPEG frames, (index, bytes, header), grouped by the input shape they go into, from their
+        headers alone; None when a frame is not a JPEG (arrays, PNGs: the caller decodes the batch on the host)."""
         detector = self.detector
         headers = [read_header(data, fit, detector.max_pixels, first_index + i) for i, data in enumerate(batch)]
         if any(header is None for header in headers):
@@ -167,6 +191,17 @@ class PipelinedDetector:
         for i, (data, header) in enumerate(zip(batch, headers)):
             assert header is not None and not isinstance(data, np.ndarray)
             groups.setdefault(detector.input_shape(header.original), []).append((i, bytes(data), header))
+        return groups
+
+    def _prepare_in_processes(
+        self, batch: Sequence[Image], fit: tuple[int, int] | None, first_index: int
+    ) -> _Prepared | None:
+        """`prepare` by the decode processes; None when a frame is not a JPEG (arrays, PNGs: decoded here)."""
+        assert self._processes is not None
+        groups = self._jpeg_groups(batch, fit, first_index)
+        if groups is None:
+            return None
+        detector = self.detector
         plan = detector.letterbox_plan()
         filled = [
             self._processes.fill(frames, detector.tensor_shape(len(frames), hw), detector.input_dtype, plan,
@@ -174,6 +209,25 @@ class PipelinedDetector:
             for hw, frames in groups.items()
         ]
         return _Prepared(len(batch), [PreparedBatch(f.indices, f.tensor, f.letterboxes) for f in filled])
+
+    def _prepare_on_device(self, batch: Sequence[Image], first_index: int) -> _Prepared | None:
+        """`prepare` on the detector's device (full decodes: nvJPEG has no DCT scaling); None when a frame is not a
+        JPEG (arrays, PNGs: decoded on the host)."""
+        assert self._on_device is not None
+        groups = self._jpeg_groups(batch, None, first_index)
+        if groups is None:
+            return None
+        detector = self.detector
+        plan = detector.letterbox_plan()
+        prepared = []
+        for hw, frames in groups.items():
+            indices = tuple(i for i, _, _ in frames)
+            tensor, boxes = self._on_device.fill(
+                [data for _, data, _ in frames], detector.tensor_shape(len(frames), hw), plan,
+                [first_index + i for i in indices],
+            )
+            prepared.append(PreparedBatch(indices, tensor, tuple(boxes)))
+        return _Prepared(len(batch), prepared)
 
     def _finish(self, prepared: _Prepared, raws: list[np.ndarray]) -> list[Detections]:
         """Raw outputs to `Detections` in the batch's order (runs in the worker)."""
@@ -187,7 +241,11 @@ class PipelinedDetector:
         raws = []
         for group in prepared.groups:
             raws.append(self.detector.infer(group.tensor, replica=replica))
-            self.buffers.give(group.tensor)  # the session is done reading it
+            if isinstance(group.tensor, DeviceBatch):  # the session is done reading it
+                assert self._on_device is not None
+                self._on_device.give(group.tensor)
+            else:
+                self.buffers.give(group.tensor)
         return raws
 
     def _shard(self, batch: Sequence[Image], start: int, replica: int) -> list[Detections]:

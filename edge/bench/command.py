@@ -90,6 +90,11 @@ def bench(
         typer.Option(help="Worker processes that decode and letterbox each batch for ours, into shared memory "
                           "(0: threads; for a GPU node, where threads leave the GIL as the bottleneck)."),
     ] = 0,
+    device_decode: Annotated[
+        bool,
+        typer.Option(help="Ours decodes and letterboxes each batch on the model's device (nvJPEG through "
+                          "torchvision on a GPU; needs torch and torchvision) and the session reads it there."),
+    ] = False,
     resend: Annotated[
         bool,
         typer.Option("--resend/--no-resend",
@@ -116,7 +121,7 @@ def bench(
         cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak, cpu_replicas=cpu_replicas, peer_model=peer_model,
         int8=int8, uint8_input=uint8_input, topk=topk, scaled_decode=scaled_decode, decode_threads=decode_threads,
         providers=tuple(provider) if provider else None, decode_processes=decode_processes,
-        resend=resend,
+        device_decode=device_decode, resend=resend,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     def save_partial(report: BenchReport) -> None:

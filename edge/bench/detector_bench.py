@@ -104,19 +104,20 @@ def measure_batch(
     scaled_decode: bool = True,
     decode_threads: int | None = None,
     decode_processes: int = 0,
+    device_decode: bool = False,
 ) -> dict[str, Measure]:
     """(a) ``limit``, ``limit_one_session`` (with CPU replicas) and ``limit_default``, (b) ``detector``
     (pipelined) and ``serial`` (ours without overlap), and (c) ``peer`` at ``batch``. Only ONNX models whose
     static batch (if any) fits ``batch`` are fair here. ``scaled_decode``: ours (both paths) decodes JPEGs at the
     DCT scale the model needs; the limit's tensors and the peer's frames come from full decodes either way.
     ``decode_threads``: ours decodes each batch on this many threads (`PipelinedDetector`); ``decode_processes``:
-    in this many worker processes instead."""
+    in this many worker processes instead; ``device_decode``: on the model's device instead."""
     n = len(jpegs)
     jpeg_batches = batches_of(jpegs, batch)
     # The limit's input: exactly the tensors our detector feeds the session for these frames.
     tensors = [p.tensor for b in jpeg_batches for p in detector.prepare([decode(j) for j in b])]
     pipelined = PipelinedDetector(detector, scaled_decode=scaled_decode, decode_threads=decode_threads,
-                                  decode_processes=decode_processes)
+                                  decode_processes=decode_processes, device_decode=device_decode)
     fit = detector.imgsz if scaled_decode else None
     # ONNX Runtime as anyone would open it: default session options, the provider our detector runs on.
     # (Its graph: the one our detector's sessions run, edited in memory for --uint8-input / --topk.)

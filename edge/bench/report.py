@@ -97,6 +97,7 @@ class BenchReport:
     decode_scale: int = 1  # the DCT scale ours decodes these frames' JPEGs at (1: full decode; vision.jpeg)
     decode_threads: int = 1  # threads decoding each of our batches (PipelinedDetector)
     decode_processes: int = 0  # worker processes decoding them instead (vision.decode_processes)
+    device_decode: bool = False  # decoded and letterboxed on the model's device instead (vision.device_decode)
 
     def to_json(self) -> dict[str, Any]:
         """One object; the headline keys are those of the first batch size."""
@@ -112,7 +113,7 @@ class BenchReport:
             "intra_op_spinning": self.spinning, "cpu_replicas": self.cpu_replicas,
             "uint8_input": self.uint8_input, "topk": self.topk, "io_binding": self.io_binding,
             "decode_scale": self.decode_scale, "decode_threads": self.decode_threads,
-            "decode_processes": self.decode_processes,
+            "decode_processes": self.decode_processes, "device_decode": self.device_decode,
             "peer_model": self.peer_model, "model_card": self.model_card,
             "peer_model_card": self.peer_model_card,
             "batch": head.batch if head else None, "input_shape": list(head.input_shape) if head else None,
@@ -137,9 +138,7 @@ class BenchReport:
             + (", uint8 input" if self.uint8_input else "")
             + (f", top-{self.topk} output" if self.topk is not None else "")
             + (", IO binding" if self.io_binding else "")
-            + (f", JPEGs decoded at 1/{self.decode_scale} size" if self.decode_scale > 1 else "")
-            + (f" in {self.decode_processes} processes" if self.decode_processes
-               else f" on {self.decode_threads} threads" if self.decode_threads > 1 else "")
+            + _decoding(self.decode_scale, self.device_decode, self.decode_processes, self.decode_threads)
             + f", fit {self.imgsz[0]}x{self.imgsz[1]}; {self.frames} frames "
             f"{w}x{h} JPEG ({self.jpeg_bytes_mean / 1024:.0f} KiB, {self.frame_source})"
             + (f"; median of {self.rounds} round(s)" if self.batches else ""),
@@ -196,3 +195,11 @@ def _card_map(card: dict[str, Any] | None) -> str:
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _decoding(scale: int, on_device: bool, processes: int, threads: int) -> str:
+    """How ours decodes the JPEGs, for the table's header line ("" for a full decode on one thread)."""
+    size = f" at 1/{scale} size" if scale > 1 else ""
+    where = (" on the model's device" if on_device else f" in {processes} processes" if processes
+             else f" on {threads} threads" if threads > 1 else "")
+    return f", JPEGs decoded{size}{where}" if size or where else ""

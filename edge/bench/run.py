@@ -50,6 +50,7 @@ class BenchOptions:
     decode_threads: int | None = None  # None: PipelinedDetector's default (1 on the CPU)
     providers: tuple[str, ...] | None = None  # None: the detector's default order (TensorRT, CUDA, CPU)
     decode_processes: int = 0  # ours decodes in this many worker processes (vision.decode_processes); 0: threads
+    device_decode: bool = False  # ours decodes and letterboxes on the model's device (vision.device_decode)
     resend: bool = True  # the service's cameras resend frames answered retry, as qc capture does
 
     def check(self) -> None:
@@ -69,6 +70,8 @@ class BenchOptions:
             raise InputError(f"--decode-threads must be within 1..64, got {self.decode_threads}")
         if not 0 <= self.decode_processes <= 64:
             raise InputError(f"--decode-processes must be within 0..64, got {self.decode_processes}")
+        if self.device_decode and self.decode_processes:
+            raise InputError("--device-decode and --decode-processes exclude each other: pick where ours decodes")
         if self.topk is not None and self.topk < 1:
             raise InputError(f"--topk must be >= 1, got {self.topk}")
         if self.int8 and (self.model is not None or self.peer_model is not None):
@@ -150,9 +153,10 @@ def run_bench(
         spinning=options.spinning, cpu_replicas=detector.cpu_replicas, peer_model=str(peer_model),
         model_card=card_summary(model), peer_model_card=card_summary(peer_model),
         uint8_input=options.uint8_input, topk=options.topk, io_binding=detector.io_binding,
-        decode_scale=dct_scale((height, width), detector.imgsz) if options.scaled_decode else 1,
+        decode_scale=dct_scale((height, width), detector.imgsz) if options.scaled_decode and not options.device_decode
+        else 1,
         decode_threads=options.decode_threads or default_decode_threads(detector.provider),
-        decode_processes=options.decode_processes,
+        decode_processes=options.decode_processes, device_decode=options.device_decode,
     )
     input_shape = detector.input_shape(decode(frames.jpegs[0]).shape)
     if options.soak_s is None:
@@ -162,7 +166,8 @@ def run_bench(
             log(f"batch {batch}: limit, ours, ours without overlap, peer; {options.rounds} round(s) ...")
             measures = measure_batch(detector, frames.jpegs, batch, options.rounds, peer, why,
                                      scaled_decode=options.scaled_decode, decode_threads=options.decode_threads,
-                                     decode_processes=options.decode_processes)
+                                     decode_processes=options.decode_processes,
+                                     device_decode=options.device_decode)
             report.batches.append(BatchResult(batch, input_shape, measures))
             partial(report)
     detector.close()

@@ -356,7 +356,7 @@ def test_default_model_is_the_registry_production_model_seeded_from_the_shipped_
         ("names-differ", DatasetError, "names do not match the taxonomy in use (3 classes vs 16)"),
         ("names-reordered", DatasetError, "class 0 is 'apple_bruised' in the data set but 'apple_fresh' in the"),
         ("bad-conf", InputError, "--conf must be in [0, 1], got 1.5"),
-        ("bad-decode", InputError, "--decode must be one of ['full', 'scaled'], got 'half'"),
+        ("bad-decode", InputError, "--decode must be one of ['full', 'scaled', 'device'], got 'half'"),
         ("bad-label", DatasetError, "val_0000.txt:1: class id 99 outside 0..15"),
     ],
 )

@@ -246,3 +246,75 @@ def test_shared_tensors_recycle_and_delete_their_files() -> None:
     assert tensors.take((2, 4, 4, 3), np.dtype(np.uint8)) is a
     tensors.close()
     assert not paths[0].exists()
+
+
+@pytest.mark.parametrize("uint8_input", [True, False], ids=["uint8", "float"])
+@pytest.mark.parametrize("replicas", [1, 2], ids=["overlapped", "sharded"])
+def test_device_decode_places_frames_exactly_as_the_host_does(
+    varied_onnx: Path, taxonomy: Taxonomy, uint8_input: bool, replicas: int
+) -> None:
+    """Frames decoded and letterboxed by torch (`vision.device_decode`, here on torch's CPU device, whose decoder is
+    libjpeg like OpenCV's) and read by the session by pointer get exactly the host path's detections, when no
+    frame needs a resize: two input shapes in a batch, a PNG and an array decoded on the host."""
+    det = Detector(varied_onnx, taxonomy, conf_threshold=0.05, uint8_input=uint8_input, cpu_replicas=replicas,
+                   io_binding=True)
+    shapes = [(180, 320), (240, 320), (180, 320), (180, 320), (320, 200), (180, 320)]
+    payloads: list[bytes | np.ndarray] = [jpeg(scene(h, w, i)) for i, (h, w) in enumerate(shapes)]
+    mixed = [payloads[0], cv2.imencode(".png", scene(180, 320, 9))[1].tobytes(), scene(180, 320, 10)]
+    batches = [payloads[:3], payloads[3:5], payloads[5:], mixed]
+    with (PipelinedDetector(det, scaled_decode=False) as host,
+          PipelinedDetector(det, device_decode=True) as device):
+        expected = [d for out in host.run(batches) for d in out]
+        got = [d for out in device.run(batches) for d in out]
+        again = device.detect(payloads)  # recycled device batches: nothing of the last batch leaks in
+    assert sum(len(d) for d in expected) > 0
+    assert len({len(d) for d in expected}) > 1  # frames differ, so a mix-up would show
+    assert all(identical(a, b) for a, b in zip(got, expected, strict=True))
+    assert all(identical(a, b) for a, b in zip(again, expected[: len(payloads)], strict=True))
+
+
+def test_device_decode_resizes_close_to_the_host_and_names_the_bad_frame(
+    varied_onnx: Path, taxonomy: Taxonomy
+) -> None:
+    """A frame bigger than the model's input is resized on the device by torch's bilinear filter, not OpenCV's:
+    the same boxes within a pixel, not bit for bit. A frame that will not decode is named by its index."""
+    from vision.nms import box_iou
+
+    det = Detector(varied_onnx, taxonomy, conf_threshold=0.05, uint8_input=True, cpu_replicas=1)
+    payloads = [jpeg(scene(360, 640, i)) for i in range(4)]
+    with (PipelinedDetector(det, scaled_decode=False) as host,
+          PipelinedDetector(det, device_decode=True) as device):
+        expected = host.detect(payloads)
+        got = device.detect(payloads)
+        good = payloads[0]
+        with pytest.raises(InputError, match=r"^image 2: 1000 bytes do not decode as a JPEG on cpu"):
+            device.detect([good, good, good[:400] + bytes(600), good])
+        with pytest.raises(InputError, match="not both"):
+            PipelinedDetector(det, device_decode=True, decode_processes=2)
+    assert sum(len(d) for d in expected) > 20
+    for a, b in zip(got, expected, strict=True):
+        # An untrained model's dozens of overlapping boxes: NMS may keep a different one of two near-equal boxes,
+        # so each box is matched to its best counterpart rather than by position.
+        assert abs(len(a) - len(b)) <= max(1, len(b) // 10)
+        best = box_iou(a.xyxy, b.xyxy).max(axis=1)
+        assert (best > 0.9).mean() >= 0.9
+
+
+def test_device_batches_recycle_and_copy_to_the_host() -> None:
+    from vision.decode_processes import LetterboxPlan
+    from vision.device_decode import DeviceJpegDecoder
+
+    decoder = DeviceJpegDecoder("cpu", keep_per_shape=1)
+    plan = LetterboxPlan((320, 320), 32, True, "|u1")
+    batch, boxes = decoder.fill([jpeg(scene(180, 320, 0))] * 2, (2, 192, 320, 3), plan)
+    assert (batch.shape, batch.dtype, len(batch)) == ((2, 192, 320, 3), np.dtype(np.uint8), 2)
+    assert boxes[0].pad_top == 6 and boxes[0].resized == (180, 320)
+    host = batch.host()
+    assert (host[:, :6] == 114).all() and (host[:, 186:] == 114).all() and host[:, 6:186].std() > 0
+    decoder.give(batch)
+    again, _ = decoder.fill([jpeg(scene(180, 320, 1))] * 2, (2, 192, 320, 3), plan)
+    assert again is batch  # recycled, not allocated
+    with pytest.raises(InputError, match="cannot have shape"):
+        decoder.fill([jpeg(scene(180, 320, 0))], (2, 192, 320, 3), plan)
+    with pytest.raises(InputError, match="decode device must be cuda or cpu"):
+        DeviceJpegDecoder("meta")

@@ -17,7 +17,9 @@ _TAXONOMY_HELP = "Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml
 _IMGSZ_HELP = "Detector input size (multiple of 32). Default: the model's own (static input or metadata), else 640."
 _DECODE_HELP = (
     "full: decode every image in full. scaled: decode JPEGs at the DCT scale the model needs (1/2 for 640x360 "
-    "frames and a 320 model), as qc bench's detector does; the check that the faster decode loses no mAP."
+    "frames and a 320 model), as qc bench's detector does; the check that the faster decode loses no mAP. "
+    "device: decode and letterbox on the model's device (nvJPEG on a GPU; needs torch and torchvision), as "
+    "qc bench --device-decode does."
 )
 _CONF_HELP = "Operating confidence threshold for the precision/recall per condition and produce kind."
 
@@ -32,6 +34,11 @@ def evaluate(
     batch: Annotated[int, typer.Option("--batch", min=1, help="Images per detector call.")] = 8,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object on stdout.")] = False,
     decode: Annotated[str, typer.Option("--decode", help=_DECODE_HELP)] = "full",
+    provider: Annotated[
+        list[str] | None,
+        typer.Option("--provider", help="ONNX Runtime execution provider; repeat for a preference order (default: "
+                                        "TensorRT, CUDA, CPU, whatever is there)."),
+    ] = None,
 ) -> None:
     """Run a model through the detector on a labelled split and report mAP50, mAP50-95, per-class AP50 and
     precision/recall per condition and produce kind at the operating threshold."""
@@ -58,6 +65,7 @@ def evaluate(
             taxonomy_source=str(taxonomy) if taxonomy else "in use",
             split=split,
             imgsz=imgsz,
+            providers=provider or None,
             conf=conf,
             batch=batch,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
