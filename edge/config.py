@@ -14,6 +14,7 @@ Example::
     counting:
       flag_below: {default: 0.8, banana: 0.7}
       skus: {APL-GALA-1KG: apple}
+      spoiled_vote: {tomato: 0.37}  # the shipped model's produce-vote calibration (edge.tracking.aggregate)
       idle_flush_s: 5
     cameras:
       - id: belt1
@@ -45,7 +46,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from edge.protocol import CAMERA_ID_PATTERN, Limits
 from edge.review.settings import ReviewSection
-from vision.errors import QCError
+from edge.tracking.aggregate import DEFAULT_SPOILED_VOTE, check_spoiled_vote
+from vision.errors import InputError, QCError
 
 Direction = Literal["+x", "-x", "+y", "-y"]
 
@@ -163,6 +165,13 @@ class CountingSection(_Section):
     skus: dict[str, str] = Field(
         default_factory=dict, description="SKU tag -> produce kind; a tagged frame's items take that produce."
     )
+    spoiled_vote: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_SPOILED_VOTE),
+        description="The model's produce-vote calibration: each named produce kind's vote from its spoiled classes "
+        "is multiplied by this factor in (0, 1]. The default is measured for the shipped model v0003 (its spoiled "
+        "apples score as spoiled tomatoes); {} turns it off; a retrained model needs it measured again with "
+        "qc count-table.",
+    )
     frame_history: int = Field(
         150, ge=0, description="Recent frames (JPEG) kept per camera so the whole frame a flagged item was seen best "
         "in is stored for review; 0 stores none."
@@ -177,6 +186,15 @@ class CountingSection(_Section):
     @classmethod
     def _thresholds(cls, v: dict[str, float]) -> dict[str, float]:
         return _check_thresholds(v)
+
+    @field_validator("spoiled_vote")
+    @classmethod
+    def _factors(cls, v: dict[str, float]) -> dict[str, float]:
+        try:
+            check_spoiled_vote(v)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     def threshold(self, produce: str, camera: CameraSection | None = None) -> float:
         """The flag threshold of ``produce`` on ``camera``: camera override, else per-produce, else default."""

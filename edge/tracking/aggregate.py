@@ -6,12 +6,17 @@ edge shows part of the item and gets `PARTIAL_WEIGHT`. A class that flickers for
 → fresh) loses the vote and barely moves a weighted median, which is why the median, not the mean, is the
 aggregate: one confident wrong frame shifts a mean by a share of its weight, a median not at all while the
 majority agrees.
+
+The produce vote is soft: a frame spreads its weight over the classes in proportion to its class scores, so a
+frame that scores rotten tomato 0.6 and rotten apple 0.5 votes about evenly instead of all for tomato, and the
+vote of the spoiled classes of a look-alike kind is discounted (`DEFAULT_SPOILED_VOTE`, the shipped model's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -22,6 +27,24 @@ from vision.taxonomy import Taxonomy
 PARTIAL_WEIGHT = 0.3  # a box touching the frame edge shows a part of the item: its class is less reliable
 MAX_SAMPLES = 64  # freshness samples kept per item; a stopped belt must not grow an item without bound
 DEFAULT_FLAG_THRESHOLD = 0.8  # fresh is 1.0, the mildest defect (bruised) 0.6: halfway-ish, leaning to recall
+# The shipped model's calibration of the produce vote (`CounterConfig.spoiled_vote`, config
+# `counting.spoiled_vote`): a produce kind's vote from its spoiled classes (condition freshness < 1) is multiplied by
+# its factor. Spoiled apples look red-brown and v0003 scores them as spoiled tomatoes, often more confidently than as
+# apples (issue #3: apples under-counted, tomatoes over-counted by as many); spoiled tomatoes are almost never scored
+# as apples, so the discount moves the close apple/tomato calls to apple and leaves tomatoes alone. 0.37 (about
+# exp(-1)): the middle of the range (0.22 to 0.47) that gave the fewest wrong-produce items on clips of seeds
+# 1101-1108. It belongs to the model: a retrained model needs it measured again (1 everywhere = no discount).
+DEFAULT_SPOILED_VOTE: Mapping[str, float] = MappingProxyType({"tomato": 0.37})
+
+
+def check_spoiled_vote(factors: Mapping[str, float], taxonomy: Taxonomy | None = None) -> None:
+    """Raise InputError for a factor outside (0, 1] or, given ``taxonomy``, a produce kind it does not have."""
+    for name, value in factors.items():
+        if not 0.0 < float(value) <= 1.0:
+            raise InputError(f"spoiled_vote[{name!r}] must be within (0, 1], got {value}")
+    unknown = sorted(set(factors) - set(taxonomy.produce)) if taxonomy is not None else []
+    if unknown:
+        raise InputError(f"spoiled_vote names unknown produce kinds {unknown}; known: {list(taxonomy.produce)}")
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -87,14 +110,14 @@ class Verdict:
 class Evidence:
     """The running, bounded record of one item's observations (mutable; one per live item).
 
-    Produce weight and condition weight are sums (constant size); freshness keeps up to `MAX_SAMPLES` samples,
-    dropping the least-weighted when full.
+    Class weight (the produce vote, per class) and condition weight are sums (constant size); freshness keeps up to
+    `MAX_SAMPLES` samples, dropping the least-weighted when full.
     """
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
         n_p, n_c = len(taxonomy.produce), len(taxonomy.conditions)
-        self.produce_weight = np.zeros(n_p, dtype=np.float64)
+        self.class_weight = np.zeros((n_p, n_c), dtype=np.float64)
         self.produce_frames = np.zeros(n_p, dtype=np.int64)
         self.condition_weight = np.zeros((n_p, n_c), dtype=np.float64)
         self.fresh_values: list[float] = []
@@ -111,8 +134,9 @@ class Evidence:
     ) -> None:
         """Record one frame's detection of the item.
 
-        ``class_scores`` (nc,) when the detector gave them: the condition vote then spreads over every produce
-        kind's condition scores instead of the arg-max class alone. ``as_produce``: the produce kind the frame's
+        ``class_scores`` (nc,) when the detector gave them: the produce vote then spreads the frame's weight over
+        the classes in proportion to their scores, and the condition vote over every produce kind's condition
+        scores, instead of giving it all to the arg-max class. ``as_produce``: the produce kind the frame's
         SKU tag says the item is. The detector's produce is then not trusted, its condition is: the condition
         scores are summed over its produce hypotheses, vote in ``as_produce``'s row, and give the frame's
         freshness (instead of ``freshness``, which was scored under the detector's produce).
@@ -124,11 +148,15 @@ class Evidence:
         if as_produce is not None and as_produce not in self.taxonomy.produce:
             raise InputError(f"produce {as_produce!r} is not in the taxonomy {list(self.taxonomy.produce)}")
         w = max(float(confidence), 1e-3) * (1.0 if complete else PARTIAL_WEIGHT)
-        self.produce_weight[p] += w
         self.produce_frames[p] += 1
         has_scores = class_scores is not None and len(class_scores) == self.taxonomy.num_classes
         if has_scores:
             rows = np.asarray(class_scores, dtype=np.float64).reshape(len(self.taxonomy.produce), n_c)
+        if has_scores and np.all(np.isfinite(rows)) and np.all(rows >= 0) and rows.sum() > 0:
+            # Sigmoid scores do not sum to 1: their shares do. A frame torn between two kinds votes for both.
+            self.class_weight += w * rows / rows.sum()
+        else:
+            self.class_weight[p, c] += w
         if as_produce is None and has_scores:
             total = rows.sum(axis=1, keepdims=True)
             self.condition_weight += w * np.divide(rows, total, out=np.zeros_like(rows), where=total > 0)
@@ -150,7 +178,7 @@ class Evidence:
 
     def absorb(self, other: Evidence) -> None:
         """Add another record of the same item (a track the tracker lost and restarted) to this one."""
-        self.produce_weight += other.produce_weight
+        self.class_weight += other.class_weight
         self.produce_frames += other.produce_frames
         self.condition_weight += other.condition_weight
         self.fresh_values += other.fresh_values
@@ -164,9 +192,13 @@ class Evidence:
         """Frames observed."""
         return int(self.produce_frames.sum())
 
-    def verdict(self, policy: FlagPolicy, produce_override: str | None = None) -> Verdict:
+    def verdict(
+        self, policy: FlagPolicy, produce_override: str | None = None,
+        spoiled_vote: Mapping[str, float] = DEFAULT_SPOILED_VOTE,
+    ) -> Verdict:
         """The aggregate so far. ``produce_override`` (a produce kind, from the warehouse's SKU tag) replaces the
-        vote. Raises InputError when nothing was observed or the override is not a produce kind."""
+        vote; ``spoiled_vote`` calibrates it (`produce_vote`). Raises InputError when nothing was observed or the
+        override is not a produce kind."""
         if not self.fresh_values:
             raise InputError("an item with no observations has no verdict")
         names = self.taxonomy.produce
@@ -175,7 +207,7 @@ class Evidence:
                 raise InputError(f"produce {produce_override!r} is not in the taxonomy {list(names)}")
             p = names.index(produce_override)
         else:
-            p = int(np.argmax(self.produce_weight))  # ties: the first kind, deterministic
+            p = int(np.argmax(self.produce_vote(spoiled_vote)))  # ties: the first kind, deterministic
         c = int(np.argmax(self.condition_weight[p])) if self.condition_weight[p].sum() > 0 else 0
         freshness = weighted_median(np.array(self.fresh_values), np.array(self.fresh_weights))
         return Verdict(
@@ -186,10 +218,20 @@ class Evidence:
             votes={names[i]: int(n) for i, n in enumerate(self.produce_frames) if n > 0},
         )
 
+    def produce_vote(self, spoiled_vote: Mapping[str, float] = DEFAULT_SPOILED_VOTE) -> np.ndarray:
+        """Each produce kind's vote, (len(produce),): its class weights summed, the spoiled classes of each kind in
+        ``spoiled_vote`` multiplied by its factor (kinds the taxonomy lacks are ignored)."""
+        factor = np.ones_like(self.class_weight)
+        spoiled = np.array([cond.freshness < 1.0 for cond in self.taxonomy.conditions])
+        for name, f in spoiled_vote.items():
+            if name in self.taxonomy.produce:
+                factor[self.taxonomy.produce.index(name), spoiled] = f
+        return (self.class_weight * factor).sum(axis=1)
+
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable snapshot."""
         return {
-            "produce_weight": self.produce_weight.tolist(),
+            "class_weight": self.class_weight.tolist(),
             "produce_frames": self.produce_frames.tolist(),
             "condition_weight": self.condition_weight.tolist(),
             "fresh_values": list(self.fresh_values),
@@ -198,21 +240,27 @@ class Evidence:
 
     @classmethod
     def from_state(cls, taxonomy: Taxonomy, raw: Mapping[str, Any]) -> Evidence:
-        """Inverse of `to_state`; raises InputError when the snapshot does not fit the taxonomy."""
+        """Inverse of `to_state`; raises InputError when the snapshot does not fit the taxonomy. A snapshot from before
+        the soft vote (``produce_weight`` per kind, no ``class_weight``) keeps its votes, spread evenly over each
+        kind's conditions (so the spoiled-vote factor applies to its spoiled share)."""
         ev = cls(taxonomy)
         try:
-            pw = np.asarray(raw["produce_weight"], dtype=np.float64)
+            if "class_weight" in raw:
+                kw = np.asarray(raw["class_weight"], dtype=np.float64)
+            else:
+                pw = np.asarray(raw["produce_weight"], dtype=np.float64)
+                kw = np.repeat(pw[:, None], len(taxonomy.conditions), axis=1) / len(taxonomy.conditions)
             pf = np.asarray(raw["produce_frames"], dtype=np.int64)
             cw = np.asarray(raw["condition_weight"], dtype=np.float64)
             fv = [float(x) for x in raw["fresh_values"]]
             fw = [float(x) for x in raw["fresh_weights"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"item evidence snapshot is malformed ({exc!r})") from exc
-        shapes = (pw.shape, pf.shape, cw.shape)
-        if shapes != (ev.produce_weight.shape, ev.produce_frames.shape, ev.condition_weight.shape):
+        shapes = (kw.shape, pf.shape, cw.shape)
+        if shapes != (ev.class_weight.shape, ev.produce_frames.shape, ev.condition_weight.shape):
             raise InputError("item evidence snapshot does not match the taxonomy (different produce/condition counts)")
         if len(fv) != len(fw):
             raise InputError("item evidence snapshot: freshness values and weights differ in length")
-        ev.produce_weight, ev.produce_frames, ev.condition_weight = pw, pf, cw
+        ev.class_weight, ev.produce_frames, ev.condition_weight = kw, pf, cw
         ev.fresh_values, ev.fresh_weights = fv, fw
         return ev

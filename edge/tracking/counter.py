@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.tracking.aggregate import PARTIAL_WEIGHT, Evidence, FlagPolicy
+from edge.tracking.aggregate import DEFAULT_SPOILED_VOTE, PARTIAL_WEIGHT, Evidence, FlagPolicy, check_spoiled_vote
 from edge.tracking.belt import EDGE_MARGIN_PX, box_geometry
 from edge.tracking.boxes import area, centre, complete, iou, overlap_of_smaller, twins
 from edge.tracking.crop import encode_crop
@@ -68,7 +68,8 @@ class CounterConfig:
     centre is within this share of the larger box's size of where the belt has carried the item (or the two overlap
     with IoU >= ``dedup_iou``). ``memory``: frames an ended item is remembered for that (at most `MEMORY_PER_HIT`
     per sighting). ``sku_produce``: warehouse SKU -> produce kind (a SKU that is itself a produce name needs no
-    entry). ``crop_max_side``/``crop_quality``: the best crop's size and JPEG quality.
+    entry). ``spoiled_vote``: the model's produce-vote calibration (`edge.tracking.aggregate.DEFAULT_SPOILED_VOTE`).
+    ``crop_max_side``/``crop_quality``: the best crop's size and JPEG quality.
     """
 
     line: CountingLine
@@ -81,6 +82,7 @@ class CounterConfig:
     dedup_iou: float = 0.3
     memory: int = 90
     sku_produce: Mapping[str, str] = field(default_factory=dict)
+    spoiled_vote: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPOILED_VOTE))
     crop_max_side: int = 192
     crop_quality: int = 85
 
@@ -94,6 +96,7 @@ class CounterConfig:
             raise InputError("counter infer_missed_frames and memory must be >= 0 frames")
         if self.dedup_gate <= 0 or not 0 < self.dedup_iou <= 1:
             raise InputError("counter dedup_gate must be > 0 and dedup_iou within (0, 1]")
+        check_spoiled_vote(self.spoiled_vote)
         if not 16 <= self.crop_max_side <= 1024 or not 10 <= self.crop_quality <= 100:
             raise InputError("counter crop_max_side must be within [16, 1024] and crop_quality within [10, 100]")
 
@@ -118,6 +121,7 @@ class CameraCounter:
         model_version: str | None = None,
     ) -> None:
         config.flags.check(taxonomy)
+        check_spoiled_vote(config.spoiled_vote, taxonomy)
         unknown = sorted(p for p in config.sku_produce.values() if p not in taxonomy.produce)
         if unknown:
             raise InputError(f"sku_produce maps to unknown produce kinds {unknown}; known: {list(taxonomy.produce)}")
@@ -447,7 +451,8 @@ class CameraCounter:
         if item.skus:
             sku = max(item.skus.items(), key=lambda kv: (kv[1], kv[0]))[0]
             produce = self._sku_produce(sku)
-        verdict = item.evidence.verdict(self.config.flags, produce_override=produce)
+        verdict = item.evidence.verdict(self.config.flags, produce_override=produce,
+                                        spoiled_vote=self.config.spoiled_vote)
         return Item(
             camera_id=self.camera_id,
             track_id=item.id,

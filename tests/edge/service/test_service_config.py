@@ -83,6 +83,8 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         (("id: belt2", "id: 'belt 2'"), "cameras[1].id (line 11): Value error, camera id must be"),
         (("direction: +x\n  - id", "direction: +y\n  - id"), "cameras[0] (line 7): Value error, a line at x needs"),
         (("banana: 0.4", "banana: 1.4"), "counting.flag_below (line 4): Value error, threshold for 'banana'"),
+        (("skus: {APL-1: apple}", "skus: {APL-1: apple}\n  spoiled_vote: {tomato: 0}"),
+         "counting.spoiled_vote (line 6): Value error, spoiled_vote['tomato'] must be within (0, 1], got 0"),
         (("max_batch: 16", "max_batch: 0"), "batcher.max_batch (line 17): Input should be greater than or equal to 1"),
         (("batcher:", "batcher_typo:"), "batcher_typo (line 17): Extra inputs are not permitted"),
     ],
@@ -137,6 +139,19 @@ def test_the_service_and_qc_inspect_flag_at_the_same_default_threshold() -> None
     assert DEFAULT_FLAG_BELOW == DEFAULT_FLAG_THRESHOLD
     assert CountingSection().threshold("apple") == DEFAULT_FLAG_THRESHOLD
     assert CountingSection().threshold("apple") > 0.6  # bruised (freshness 0.6) is flagged by default
+
+
+def test_the_service_and_qc_inspect_vote_with_the_same_calibration() -> None:
+    """The shipped model's produce-vote calibration is the default of both the service's config and the counter
+    `qc inspect` / `qc count-table` build; the config can turn it off."""
+    from edge.config import CountingSection
+    from edge.tracking.aggregate import DEFAULT_SPOILED_VOTE
+    from edge.tracking.counter import CounterConfig
+    from edge.tracking.line import CountingLine
+
+    assert CountingSection().spoiled_vote == dict(DEFAULT_SPOILED_VOTE)
+    assert dict(CounterConfig(line=CountingLine.vertical(320)).spoiled_vote) == dict(DEFAULT_SPOILED_VOTE)
+    assert CountingSection(spoiled_vote={}).spoiled_vote == {}
 
 
 def test_the_gpu_path_keys_reach_the_served_detector(tmp_path: Path, served_registry: Path) -> None:

@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from edge.tracking.aggregate import MAX_SAMPLES, Evidence, FlagPolicy, weighted_median
+from edge.tracking.aggregate import (
+    DEFAULT_SPOILED_VOTE, MAX_SAMPLES, Evidence, FlagPolicy, check_spoiled_vote, weighted_median,
+)
 from edge.tracking.item import Item
 from vision.errors import InputError
 from vision.taxonomy import Taxonomy
@@ -70,6 +72,65 @@ def test_produce_vote_weighs_confidence_and_completeness(taxonomy: Taxonomy) -> 
     assert v.votes == {"tomato": 2, "orange": 1}
 
 
+def _add_scores(ev: Evidence, tax: Taxonomy, scores: dict[str, float], complete: bool = True) -> None:
+    """One frame with the given class scores (``"<produce>_<condition>"``), the rest near zero."""
+    row = np.full(tax.num_classes, 0.001, np.float32)
+    for name, value in scores.items():
+        row[tax.class_names.index(name)] = value
+    cid = int(row.argmax())
+    ev.add(cid, float(row[cid]), float(tax.freshness(row[None], np.array([cid]))[0]), complete, row)
+
+
+def test_produce_vote_follows_the_scores_not_the_arg_max(taxonomy: Taxonomy) -> None:
+    # A rotten apple that looks like a rotten tomato (issue #3): most frames' arg-max is tomato, narrowly, while the
+    # apple frames are clear. The arg-max vote said tomato (3 x 0.55 > 2 x 0.7); the scores say apple.
+    ev = Evidence(taxonomy)
+    for _ in range(3):
+        _add_scores(ev, taxonomy, {"tomato_rotten": 0.55, "apple_rotten": 0.5})
+    for _ in range(2):
+        _add_scores(ev, taxonomy, {"apple_rotten": 0.7, "tomato_rotten": 0.1})
+    v = ev.verdict(FlagPolicy())
+    assert (v.produce, v.condition, v.flagged) == ("apple", "rotten", True)
+    assert v.votes == {"tomato": 3, "apple": 2}  # votes still count the frames' arg-max kinds
+
+
+def test_spoiled_tomato_scores_are_discounted_fresh_and_clear_calls_are_not(taxonomy: Taxonomy) -> None:
+    assert 0 < DEFAULT_SPOILED_VOTE["tomato"] < 1
+    rotten_apple = Evidence(taxonomy)  # every frame says tomato first, with a steady apple score behind it
+    for _ in range(5):
+        _add_scores(rotten_apple, taxonomy, {"tomato_rotten": 0.8, "apple_rotten": 0.45})
+    assert rotten_apple.verdict(FlagPolicy()).produce == "apple"
+    # The calibration is a setting (counting.spoiled_vote): without it the scores alone say tomato.
+    assert rotten_apple.verdict(FlagPolicy(), spoiled_vote={}).produce == "tomato"
+    rotten_tomato = Evidence(taxonomy)
+    for _ in range(5):
+        _add_scores(rotten_tomato, taxonomy, {"tomato_rotten": 0.85, "apple_rotten": 0.05})
+    assert rotten_tomato.verdict(FlagPolicy()).produce == "tomato"
+    fresh_tomato = Evidence(taxonomy)  # the discount is for spoiled classes only
+    for _ in range(5):
+        _add_scores(fresh_tomato, taxonomy, {"tomato_fresh": 0.6, "apple_fresh": 0.45})
+    assert fresh_tomato.verdict(FlagPolicy()).produce == "tomato"
+
+
+def test_produce_vote_without_class_scores_is_the_arg_max_vote(taxonomy: Taxonomy) -> None:
+    ev = Evidence(taxonomy)
+    ev.add(taxonomy.class_id("orange", "fresh"), 0.9, 1.0, True)
+    ev.add(taxonomy.class_id("apple", "fresh"), 0.6, 1.0, True)
+    ev.add(taxonomy.class_id("apple", "fresh"), 0.2, 1.0, True, np.zeros(taxonomy.num_classes))  # no usable scores
+    assert ev.verdict(FlagPolicy()).produce == "orange"
+    assert ev.produce_vote() == pytest.approx([0.8, 0.0, 0.9, 0.0])
+
+
+def test_spoiled_vote_factors_are_checked(taxonomy: Taxonomy) -> None:
+    check_spoiled_vote({"tomato": 1.0, "apple": 0.1}, taxonomy)
+    with pytest.raises(InputError, match=r"spoiled_vote\['tomato'\] must be within \(0, 1\], got 0"):
+        check_spoiled_vote({"tomato": 0})
+    with pytest.raises(InputError, match=r"spoiled_vote\['tomato'\] must be within \(0, 1\], got 1.5"):
+        check_spoiled_vote({"tomato": 1.5})
+    with pytest.raises(InputError, match=r"unknown produce kinds \['kiwi'\]"):
+        check_spoiled_vote({"kiwi": 0.5}, taxonomy)
+
+
 def test_sku_override_and_its_condition_row(taxonomy: Taxonomy) -> None:
     ev = Evidence(taxonomy)
     cid = taxonomy.class_id("apple", "bruised")
@@ -127,6 +188,19 @@ def test_evidence_snapshot_round_trip(taxonomy: Taxonomy) -> None:
     small = Taxonomy.from_dict({"produce": ["apple"], "conditions": [{"name": "fresh", "freshness": 1.0}]})
     with pytest.raises(InputError, match="does not match the taxonomy"):
         Evidence.from_state(small, ev.to_state())
+
+
+def test_evidence_snapshot_from_before_the_soft_vote(taxonomy: Taxonomy) -> None:
+    ev = Evidence(taxonomy)
+    for _ in range(2):
+        _add(ev, taxonomy, "banana", "fresh")
+    _add(ev, taxonomy, "orange", "fresh")
+    old = ev.to_state()
+    del old["class_weight"]
+    old["produce_weight"] = [0.0, 1.8, 0.9, 0.0]  # the arg-max vote sums the old format kept per produce kind
+    back = Evidence.from_state(taxonomy, json.loads(json.dumps(old)))
+    assert back.produce_vote() == pytest.approx([0.0, 1.8, 0.9, 0.0])
+    assert back.verdict(FlagPolicy()) == ev.verdict(FlagPolicy())
 
 
 def test_item_to_dict_is_json_and_hides_crop_bytes() -> None:
