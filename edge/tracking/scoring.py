@@ -1,9 +1,9 @@
 """Counted items scored against a `qc synth clip` truth.json: counts per produce, duplicates, flag precision/recall.
 
 A truth item *crosses* when the centre of its first labelled box is upstream of the line and that of its last is
-not (the clip labels an item only while >= 40 % of it shows). A counted item is the truth item whose box in the
-item's best frame overlaps its best box most (IoU >= `MATCH_IOU`, or one box lies inside the other: `MATCH_IOS`);
-two counted items on one truth item are a duplicate, a counted item on no crossing truth item is spurious. Flags
+not (the clip labels an item only while >= 40 % of it shows). Counted items are paired one to one with the truth
+items whose box in the item's best frame overlaps their best box (IoU >= `MATCH_IOU`, or one box lies inside the
+other: `MATCH_IOS`; `match_items`); two counted items on one truth item are a duplicate, a counted item on no crossing truth item is spurious. Flags
 are scored per item: precision over flagged counted items, recall over the crossing truth items that are not fresh.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from edge.tracking.boxes import overlap_of_smaller
 from edge.tracking.item import Item
@@ -52,16 +53,36 @@ def _iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def match_items(items: Sequence[Item], truth: Mapping[str, Any]) -> list[int | None]:
-    """The truth id of each counted item (by its best frame and box), or None."""
+    """The truth id of each counted item, or None when its box matches no truth box.
+
+    A counted item's candidates are the truth items whose box in the item's best frame overlaps its best box
+    (IoU >= `MATCH_IOU`, or one box mostly inside the other: `MATCH_IOS`). Counted and truth items are paired one to
+    one, as many pairs as possible and then the most overlap (scipy's assignment, as multi-object tracking metrics
+    pair them): one item whose box spans two touching truth items takes the one no better box claims, instead of
+    both landing on the same truth item. An item whose candidates are all taken keeps its best one: a duplicate.
+    """
     frames = _truth_boxes_by_frame(truth)
-    out: list[int | None] = []
+    candidates: list[dict[int, float]] = []
     for it in items:
         mine = np.asarray(it.best_box, dtype=np.float64)
-        candidates = [
-            (_iou(mine, box), tid) for tid, box in frames.get(it.best_seq, [])
+        candidates.append({
+            tid: _iou(mine, box) for tid, box in frames.get(it.best_seq, [])
             if _iou(mine, box) >= MATCH_IOU or overlap_of_smaller(mine, np.asarray(box, dtype=np.float64)) >= MATCH_IOS
-        ]
-        out.append(max(candidates)[1] if candidates else None)
+        })
+    tids = sorted({tid for c in candidates for tid in c})
+    out: list[int | None] = [max(c, key=lambda t: (c[t], t)) if c else None for c in candidates]
+    if not tids:
+        return out
+    pair_bonus = len(items) + 1.0  # any extra pair outweighs all the overlap the pairing could gain
+    gain = np.zeros((len(items), len(tids)))
+    for i, c in enumerate(candidates):
+        for j, tid in enumerate(tids):
+            if tid in c:
+                gain[i, j] = pair_bonus + c[tid]
+    rows, cols = linear_sum_assignment(gain, maximize=True)
+    for i, j in zip(rows, cols):
+        if gain[i, j] > 0:
+            out[i] = tids[j]
     return out
 
 

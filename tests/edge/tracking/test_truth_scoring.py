@@ -51,3 +51,22 @@ def test_score() -> None:
 def test_score_of_nothing() -> None:
     s = score_against_truth([], {"items": []}, CountingLine.vertical(320))
     assert s["truth_total"] == 0 and s["flag_precision"] is None and s["flag_recall"] is None
+
+
+def test_an_item_whose_box_spans_two_touching_items_takes_the_one_left_free() -> None:
+    """Two touching bananas, both counted: one counted item's best box spans both. Matched each on its own, both
+    counted items land on the banana the spanning box overlaps a hair more (a duplicate and a miss, though the count
+    is right); paired one to one, each banana has its counted item."""
+    truth = {"items": [
+        _truth_item(10, "banana", "fresh", [4, 5, 6], [[150, 0, 250, 100], [250, 0, 350, 100], [350, 0, 450, 100]]),
+        _truth_item(11, "banana", "fresh", [4, 5, 6], [[250, 0, 350, 100], [349, 0, 450, 100], [450, 0, 550, 100]]),
+    ]}
+    items = [
+        item(1, "banana", 5, (250, 0, 450, 100), flagged=False),  # spans both (IoU 0.5 with 10, 0.505 with 11)
+        item(2, "banana", 5, (350, 0, 450, 100), flagged=False),  # banana 11 alone
+    ]
+    s = score_against_truth(items, truth, CountingLine.vertical(320))
+    assert s["truth_total"] == 2 and s["counted_total"] == 2
+    assert (s["duplicates"], s["missed"], s["spurious"]) == (0, 0, 0)
+    alone = score_against_truth(items[:1], truth, CountingLine.vertical(320))  # alone it takes its best match
+    assert (alone["duplicates"], alone["missed"]) == (0, 1)
