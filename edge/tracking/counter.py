@@ -121,7 +121,9 @@ class CameraCounter:
         model_version: str | None = None,
     ) -> None:
         config.flags.check(taxonomy)
-        check_spoiled_vote(config.spoiled_vote, taxonomy)
+        # The default calibration names the shipped taxonomy's kinds; a model on another taxonomy just ignores it.
+        named = {k: v for k, v in config.spoiled_vote.items() if DEFAULT_SPOILED_VOTE.get(k) != v}
+        check_spoiled_vote(named, taxonomy)
         unknown = sorted(p for p in config.sku_produce.values() if p not in taxonomy.produce)
         if unknown:
             raise InputError(f"sku_produce maps to unknown produce kinds {unknown}; known: {list(taxonomy.produce)}")

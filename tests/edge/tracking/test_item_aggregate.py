@@ -131,6 +131,16 @@ def test_spoiled_vote_factors_are_checked(taxonomy: Taxonomy) -> None:
         check_spoiled_vote({"kiwi": 0.5}, taxonomy)
 
 
+def test_a_counter_on_another_taxonomy_ignores_the_default_calibration_and_names_a_typo() -> None:
+    from edge.tracking.counter import CameraCounter, CounterConfig
+    from edge.tracking.line import CountingLine
+
+    no_tomato = Taxonomy.from_dict({"produce": ["apple"], "conditions": [{"name": "fresh", "freshness": 1.0}]})
+    CameraCounter("c", no_tomato, CounterConfig(line=CountingLine.vertical(320)))  # the default {tomato: 0.37}
+    with pytest.raises(InputError, match=r"unknown produce kinds \['tomatoe'\]"):
+        CameraCounter("c", no_tomato, CounterConfig(line=CountingLine.vertical(320), spoiled_vote={"tomatoe": 0.5}))
+
+
 def test_sku_override_and_its_condition_row(taxonomy: Taxonomy) -> None:
     ev = Evidence(taxonomy)
     cid = taxonomy.class_id("apple", "bruised")
