@@ -86,11 +86,14 @@ class DeviceJpegDecoder:
             try:
                 self._decode_jpeg(one, mode=self._rgb, device=self.device)
             except RuntimeError as exc:
+                name = names[i] if names is not None else i
                 raise InputError(
-                    f"image {names[i] if names is not None else i}: {len(jpegs[i])} bytes do not decode as a JPEG on {self.device} "
+                    f"image {name}: {len(jpegs[i])} bytes do not decode as a JPEG on {self.device} "
                     f"({str(exc).splitlines()[0][:200]})"
                 ) from exc
-        raise InputError(f"a batch of {len(jpegs)} images does not decode on {self.device}, though each one does alone")
+        raise InputError(
+            f"a batch of {len(jpegs)} images does not decode on {self.device}, though each one does alone"
+        )
 
     def fill(
         self, jpegs: Sequence[bytes], shape: tuple[int, ...], plan: LetterboxPlan, names: Sequence[int] | None = None
@@ -132,22 +135,17 @@ class DeviceJpegDecoder:
                 rgb.float(), size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=False
             )
             rgb = resized.round_().clamp_(0, 255).to(torch.uint8)
-        if plan.uint8_input:  # (n, H, W, 3) BGR: the graph does the rest
-            pad: Any = PAD_VALUE
-            region = rgb.permute(0, 2, 3, 1).flip(-1)
-            out[:, :top] = pad
-            out[:, top + new_h :] = pad
-            out[:, top : top + new_h, :left] = pad
-            out[:, top : top + new_h, left + new_w :] = pad
-            out[:, top : top + new_h, left : left + new_w] = region
-            return
-        # (n, 3, H, W) RGB: uint8 -> the model's dtype, then / 255 in it: the host path's table values bit for bit
-        # (`vision.letterbox.normalise_table` divides the same way).
-        values = rgb.to(getattr(torch, dtype.name)).div_(255)
-        pad = float(np.array(PAD_VALUE, dtype) / dtype.type(255))
-        out[:, :, :top] = pad
-        out[:, :, top + new_h :] = pad
-        out[:, :, top : top + new_h, :left] = pad
-        out[:, :, top : top + new_h, left + new_w :] = pad
-        out[:, :, top : top + new_h, left : left + new_w] = values
-
+        if plan.uint8_input:
+            # (n, H, W, 3) BGR, written through a (n, 3, H, W) view of the same memory (as `letterbox_into_hwc` does
+            # on the host): the graph does the rest.
+            planes, values, pad = out.permute(0, 3, 1, 2), rgb.flip(1), PAD_VALUE
+        else:
+            # (n, 3, H, W) RGB: uint8 -> the model's dtype, then / 255 in it, as the plan's table was made: the host
+            # path's values bit for bit.
+            assert plan.table is not None
+            planes, values, pad = out, rgb.to(getattr(torch, dtype.name)).div_(255), float(plan.table[PAD_VALUE])
+        planes[:, :, :top] = pad
+        planes[:, :, top + new_h :] = pad
+        planes[:, :, top : top + new_h, :left] = pad
+        planes[:, :, top : top + new_h, left + new_w :] = pad
+        planes[:, :, top : top + new_h, left : left + new_w] = values
