@@ -14,7 +14,7 @@ import numpy as np
 from vision.detections import Detections
 from vision.errors import InputError, ModelLoadError
 from vision.letterbox import Letterbox
-from vision.nms import nms
+from vision.nms import nms, nms_per_image
 from vision.taxonomy import Taxonomy
 
 NmsBy = Literal["produce", "class"]
@@ -69,10 +69,48 @@ def decode(
     # fp16 models: all arithmetic (and NMS rounding) in float32, like ultralytics after .float().
     raw = raw.astype(np.float32, copy=False)
     n_conditions = len(taxonomy.conditions)
+    # The whole batch's candidates at once, image by image in anchor order: each image's are exactly what
+    # `_decode_one` picks for it, and `nms_per_image` keeps what `nms` keeps image by image.
+    scores_all = raw[:, 4:]  # (B, nc, A)
+    image, anchor = np.nonzero(scores_all.max(axis=1) > conf_threshold)
+    counts = np.bincount(image, minlength=raw.shape[0])
+    if counts.size and counts.max() > MAX_NMS_CANDIDATES:  # ultralytics' max_nms cut: image by image
+        return [
+            _decode_one(raw[i], letterboxes[i], taxonomy, n_conditions, conf_threshold, iou_threshold, max_det,
+                        nms_by)
+            for i in range(raw.shape[0])
+        ]
+    scores = scores_all[image, :, anchor]  # (K, nc)
+    class_id = scores.argmax(axis=1)
+    confidence = scores[np.arange(len(scores)), class_id]
+    cxcywh = raw[image, :4, anchor]
+    # Same float32 ops as ultralytics' xywh2xyxy: half size, then centre -/+ half.
+    half = cxcywh[:, 2:] / 2
+    xyxy = np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1)
+    groups = class_id if nms_by == "class" else class_id // n_conditions
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    keep = nms_per_image(xyxy, confidence, groups, bounds, iou_threshold, max_det)
+    kept_bounds = np.searchsorted(image[keep], np.arange(raw.shape[0] + 1))
     return [
-        _decode_one(raw[i], letterboxes[i], taxonomy, n_conditions, conf_threshold, iou_threshold, max_det, nms_by)
-        for i in range(raw.shape[0])
+        _detections(xyxy, confidence, class_id, scores, keep[start:stop], box, taxonomy)
+        for box, start, stop in zip(letterboxes, kept_bounds[:-1].tolist(), kept_bounds[1:].tolist())
     ]
+
+
+def _detections(
+    xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray, scores: np.ndarray, keep: np.ndarray,
+    box: Letterbox, taxonomy: Taxonomy,
+) -> Detections:
+    """One image's `Detections` from the kept rows of the candidates (boxes in network-input pixels)."""
+    kept_class = class_id[keep].astype(np.int64)
+    kept_scores = np.ascontiguousarray(scores[keep], dtype=np.float32)
+    return Detections(
+        xyxy=box.to_original(xyxy[keep]),
+        confidence=confidence[keep].astype(np.float32),
+        class_id=kept_class,
+        freshness=taxonomy.freshness(kept_scores, kept_class),
+        data={"class_scores": kept_scores},
+    )
 
 
 def _decode_one(
@@ -108,13 +146,4 @@ def _decode_one(
 
     groups = class_id if nms_by == "class" else class_id // n_conditions
     keep = nms(xyxy, confidence, groups, iou_threshold, max_det)
-
-    class_id = class_id[keep].astype(np.int64)
-    kept_scores = np.ascontiguousarray(scores[keep], dtype=np.float32)
-    return Detections(
-        xyxy=box.to_original(xyxy[keep]),
-        confidence=confidence[keep].astype(np.float32),
-        class_id=class_id,
-        freshness=taxonomy.freshness(kept_scores, class_id),
-        data={"class_scores": kept_scores},
-    )
+    return _detections(xyxy, confidence, class_id, scores, keep, box, taxonomy)

@@ -27,8 +27,8 @@ import numpy as np
 
 from vision.buffer_pool import BufferPool
 from vision.errors import InputError
-from vision.jpeg import JpegHeader, decode_for_fit, read_jpeg_header
-from vision.letterbox import Letterbox, letterbox_into, letterbox_into_hwc, normalise_table
+from vision.jpeg import JpegHeader, decode_for_fit, decode_jpeg_into, read_jpeg_header
+from vision.letterbox import PAD_VALUE, Letterbox, letterbox_into, letterbox_into_hwc, normalise_table, placement
 
 SHM_DIR = Path("/dev/shm")
 SHM_HEADROOM = 1 << 30  # leave /dev/shm this much free, or use the temp folder
@@ -55,6 +55,25 @@ class LetterboxPlan:
             return letterbox_into_hwc(image, slot, self.imgsz, stride=self.stride, original=original)
         return letterbox_into(image, slot, self.imgsz, self.table, stride=self.stride, original=original)
 
+    def fill_jpeg(self, data: bytes, header: JpegHeader, slot: np.ndarray, index: int = 0) -> Letterbox:
+        """Decode a JPEG (``header``: its `read_jpeg_header`, with the DCT scale for this plan's fit) and letterbox
+        it into ``slot``; InputError naming image ``index`` when it does not decode.
+
+        A uint8 slot whose image rows span its whole width (a 16:9 frame in a minimal rectangle, or in a square
+        static input) takes the pixels straight from the decoder (`vision.jpeg.decode_jpeg_into`), when the DCT
+        scale gives exactly the placed size: the letterbox is then the pad rows alone. Otherwise, as `fill`."""
+        if self.table is None:
+            box = placement(header.original, self.imgsz, (int(slot.shape[0]), int(slot.shape[1])), stride=self.stride)
+            (new_h, new_w), (h, w), k = box.resized, header.original, header.scale
+            if (new_h, new_w) == (h // k, w // k) and new_w == slot.shape[1]:
+                top = box.pad_top
+                if decode_jpeg_into(data, header, slot[top : top + new_h]):
+                    slot[:top] = PAD_VALUE
+                    slot[top + new_h :] = PAD_VALUE
+                    return box
+        decoded = decode_for_fit(data, self.imgsz if header.scale > 1 else None, index=index)
+        return self.fill(decoded.pixels, slot, decoded.original)
+
 
 @dataclass(frozen=True)
 class _Chunk:
@@ -64,7 +83,7 @@ class _Chunk:
     shape: tuple[int, ...]
     dtype: str
     plan: LetterboxPlan
-    frames: list[tuple[int, bytes, int, int]]  # (slot, JPEG, DCT scale, the frame's index for errors)
+    frames: list[tuple[int, bytes, JpegHeader, int]]  # (slot, JPEG, its header, the frame's index for errors)
 
 
 def _fill_chunk(chunk: _Chunk) -> list[Letterbox | str]:
@@ -73,11 +92,9 @@ def _fill_chunk(chunk: _Chunk) -> list[Letterbox | str]:
     tensor = np.memmap(chunk.path, dtype=np.dtype(chunk.dtype), mode="r+", shape=chunk.shape)
     out: list[Letterbox | str] = []
     try:
-        for slot, data, scale, index in chunk.frames:
+        for slot, data, header, index in chunk.frames:
             try:
-                decoded = decode_for_fit(data, chunk.plan.imgsz if scale > 1 else None, index=index)
-                h, w = decoded.pixels.shape[:2]
-                out.append(chunk.plan.fill(decoded.pixels, tensor[slot], (h * decoded.scale, w * decoded.scale)))
+                out.append(chunk.plan.fill_jpeg(data, header, tensor[slot], index))
             except InputError as exc:
                 out.append(str(exc))
     finally:
@@ -194,7 +211,7 @@ class DecodeProcesses:
         futures: list[Future[list[Letterbox | str]]] = [
             self._pool.submit(_fill_chunk, _Chunk(
                 path, tuple(shape), np.dtype(dtype).str, plan,
-                [(slot, data, header.scale, first_index + index)
+                [(slot, data, header, first_index + index)
                  for slot, (index, data, header) in enumerate(frames[start:stop], start=start)],
             ))
             for start, stop in zip(bounds[:-1], bounds[1:])

@@ -6,7 +6,8 @@ imgsz) and symbolic dimensions are kept, so a `Detector` reads the edited graph 
 
 - `with_uint8_input`: the input becomes the letterboxed BGR pixels themselves, ``(B, H, W, 3)`` uint8, and the graph
   does BGR->RGB, HWC->CHW and ``/ 255``: a host uploads a quarter of the bytes and normalising runs where
-  the model runs.
+  the model runs. On an int8 graph (`qc quantize`) whose input quantization is exactly ``/ 255`` the pixels are
+  already its quantized input, and the edit drops the normalising and the quantizing both.
 - `with_topk`: the output keeps the ``k`` anchors with the best class score, ``(B, 4 + nc, K)`` in the same layout,
   so a device copies K columns back instead of A (8,400 at 640) and `vision.decode.decode` takes it unchanged.
 """
@@ -107,8 +108,10 @@ def with_uint8_input(model: Any) -> Any:
     of floats), then casts to float32 and divides by 255 (a divide, as ultralytics and
     `vision.letterbox.normalise_table` do: the same bits as the host path); a float16 graph looks the values up in
     `normalise_table`'s float16 table instead (see below why). The result is named like the old input, so the
-    original nodes read it unchanged. Raises ModelLoadError for a graph that is not our layout, has external data
-    or already takes uint8.
+    original nodes read it unchanged. An int8 graph whose one reader of the input is a QuantizeLinear that maps
+    ``x / 255`` back to ``x`` for every pixel value (`qc quantize`'s graphs) gets the RGB planes in place of that
+    quantizer's output: the same quantized values, bit for bit, with no float pass at all. Raises ModelLoadError
+    for a graph that is not our layout, has external data or already takes uint8.
     """
     onnx = _onnx()
     inp, _ = _layout(model, "with_uint8_input")
@@ -120,14 +123,20 @@ def with_uint8_input(model: Any) -> Any:
     elem = old.type.tensor_type.elem_type
     batch, _, height, width = _dims(old)
     make = onnx.helper.make_node
+    quantizer = _pixel_quantizer(graph, inp.name)
     # Transpose first: reversing the channels of NCHW copies whole planes; on NHWC's last axis it copied single
     # bytes (5x as slow on ONNX Runtime's CPU provider).
     nodes = [
         make("Transpose", [UINT8_INPUT], [f"{_U8}bgr_planes"], perm=[0, 3, 1, 2]),
         _const(f"{_U8}bgr_to_rgb", np.array([2, 1, 0], np.int64)),
-        make("Gather", [f"{_U8}bgr_planes", f"{_U8}bgr_to_rgb"], [f"{_U8}nchw"], axis=1),
+        make("Gather", [f"{_U8}bgr_planes", f"{_U8}bgr_to_rgb"],
+             [quantizer.output[0] if quantizer is not None else f"{_U8}nchw"], axis=1),
     ]
-    if elem == onnx.TensorProto.FLOAT:
+    if quantizer is not None:
+        # An int8 graph quantizing x / 255 with scale 1/255, zero point 0: the uint8 pixels are its quantized
+        # input already. The RGB planes replace the quantizer's output; no float pass, on the host or in the graph.
+        graph.node.remove(quantizer)
+    elif elem == onnx.TensorProto.FLOAT:
         nodes += [
             make("Cast", [f"{_U8}nchw"], [f"{_U8}float"], to=elem),
             _const(f"{_U8}255", np.array(255, np.float32)),
@@ -146,12 +155,39 @@ def with_uint8_input(model: Any) -> Any:
     for node in reversed(nodes):
         graph.node.insert(0, node)
     position = list(graph.input).index(old)
-    graph.value_info.append(old)  # the old input, now an intermediate value: keeps its shape for inference
+    if quantizer is None:
+        graph.value_info.append(old)  # the old input, now an intermediate value: keeps its shape for inference
     del graph.input[position]
     graph.input.insert(
         position, onnx.helper.make_tensor_value_info(UINT8_INPUT, onnx.TensorProto.UINT8, [batch, height, width, 3])
     )
     return edited
+
+
+def _pixel_quantizer(graph: Any, name: str) -> Any:
+    """The QuantizeLinear node that alone reads the float input ``name`` when it maps every normalised pixel
+    ``x / 255`` (x = 0..255) back to the uint8 ``x`` itself (a ``qc quantize`` graph: MinMax calibration on [0, 1]
+    gives scale 1/255, zero point 0); None for any other graph. Checked value by value, in float32 as ONNX Runtime
+    computes it, so feeding the pixels instead is exact."""
+    onnx = _onnx()
+    readers = [n for n in graph.node if name in n.input]
+    if len(readers) != 1 or readers[0].op_type != "QuantizeLinear" or readers[0].domain not in ("", "ai.onnx"):
+        return None
+    node = readers[0]
+    if len(node.input) < 3 or any(o.name == name for o in graph.output):
+        return None
+    constants = {t.name: t for t in graph.initializer}
+    constants |= {n.output[0]: n.attribute[0].t for n in graph.node
+                  if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    if node.input[1] not in constants or node.input[2] not in constants:
+        return None
+    scale = onnx.numpy_helper.to_array(constants[node.input[1]])
+    zero_point = onnx.numpy_helper.to_array(constants[node.input[2]])
+    if scale.size != 1 or zero_point.size != 1 or zero_point.dtype != np.uint8 or scale.dtype != np.float32:
+        return None
+    pixels = np.arange(256, dtype=np.float32)
+    quantized = np.clip(np.rint(normalise_table(np.float32) / scale.reshape(())) + float(zero_point), 0, 255)
+    return node if np.array_equal(quantized, pixels) else None
 
 
 def with_topk(model: Any, k: int) -> Any:

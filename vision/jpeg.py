@@ -162,3 +162,31 @@ def decode_for_fit(
     if pixels is None:
         raise InputError(f"image {index}: {len(data)} bytes do not decode as an image")
     return DecodedImage(pixels, scale)
+
+
+def decode_jpeg_into(data: bytes | bytearray | memoryview, header: JpegHeader, out: np.ndarray) -> bool:
+    """Decode a JPEG's BGR pixels at 1/``header.scale`` of its size straight into ``out``, a C-contiguous
+    (h / scale, w / scale, 3) uint8 array (a slot's rows of a batch tensor: no intermediate image, no copy).
+
+    libjpeg-turbo through simplejpeg: the same library and settings as OpenCV's ``IMREAD_REDUCED_COLOR_k``, so the
+    same pixels, bit for bit (tests/vision/test_jpeg.py), ~12 % faster, and without the GIL. False when it does not
+    decode this way (a CMYK JPEG, a corrupt or truncated one: `decode_for_fit` then decodes it, or names the
+    problem, exactly as before); ``out`` may then hold anything.
+    """
+    import simplejpeg  # imports numpy's C API; the service's protocol module reads JPEG headers without it
+
+    height, width = header.original
+    scale = header.scale
+    if out.shape != (height // scale, width // scale, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        raise InputError(
+            f"decode_jpeg_into needs a C-contiguous ({height // scale}, {width // scale}, 3) uint8 array, got "
+            f"{out.shape} {out.dtype}"
+        )
+    # min_height/min_width pick libjpeg's smallest scaling factor that still gives (h/k, w/k): exactly 1/k, since k
+    # divides both sides (`dct_scale`). 0 means no scaling.
+    minimum = (0, 0) if scale == 1 else (height // scale, width // scale)
+    try:
+        simplejpeg.decode_jpeg(data, "BGR", min_height=minimum[0], min_width=minimum[1], buffer=out, strict=True)
+    except ValueError:  # simplejpeg's error for anything libjpeg-turbo refused or warned about
+        return False
+    return True

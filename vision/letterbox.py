@@ -17,6 +17,8 @@ import numpy as np
 
 from vision.errors import InputError
 
+PAD_VALUE = 114  # ultralytics' letterbox grey
+
 
 @dataclass(frozen=True)
 class Letterbox:
@@ -40,16 +42,14 @@ class Letterbox:
 
     def to_original(self, xyxy: np.ndarray) -> np.ndarray:
         """Map (N, 4) xyxy boxes from input pixels to original-image pixels, clipped to the image; float32 copy."""
-        boxes = np.array(xyxy, dtype=np.float32, copy=True).reshape(-1, 4)
-        gain_x, gain_y = self.gain
-        boxes[:, [0, 2]] -= self.pad_left
-        boxes[:, [1, 3]] -= self.pad_top
-        boxes[:, [0, 2]] /= gain_x
-        boxes[:, [1, 3]] /= gain_y
+        # (N, 2 corners, x/y): a few whole-array float32 ops (the output decoding runs this per frame), each the
+        # same float32 op per element as ultralytics' per-column ones.
+        corners = np.array(xyxy, dtype=np.float32, copy=True).reshape(-1, 2, 2)
+        corners -= np.array([self.pad_left, self.pad_top], np.float32)
+        corners /= np.array(self.gain, np.float32)
         h, w = self.original
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        return boxes
+        np.clip(corners, np.float32(0), np.array([w, h], np.float32), out=corners)
+        return corners.reshape(-1, 4)
 
     def to_input(self, xyxy: np.ndarray) -> np.ndarray:
         """Map (N, 4) xyxy boxes from original-image pixels to input pixels (the forward transform); float32 copy."""
@@ -127,7 +127,7 @@ def letterbox(
     *,
     auto: bool,
     stride: int = 32,
-    pad_value: int = 114,
+    pad_value: int = PAD_VALUE,
     scaleup: bool = True,
     canvas: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, Letterbox]:
@@ -180,7 +180,7 @@ def letterbox_into(
     table: np.ndarray,
     *,
     stride: int = 32,
-    pad_value: int = 114,
+    pad_value: int = PAD_VALUE,
     scaleup: bool = True,
     original: tuple[int, int] | None = None,
 ) -> Letterbox:
@@ -211,7 +211,7 @@ def letterbox_into_hwc(
     new_shape: int | Sequence[int],
     *,
     stride: int = 32,
-    pad_value: int = 114,
+    pad_value: int = PAD_VALUE,
     scaleup: bool = True,
     original: tuple[int, int] | None = None,
 ) -> Letterbox:

@@ -1,11 +1,12 @@
-"""JPEG bytes to `Detections` with the CPU work overlapped with the model, or sharded with it across CPU replicas.
+"""JPEG bytes to `Detections` with the CPU work overlapped with the model, or run beside it on CPU replicas.
 
 While ONNX Runtime runs batch k in the caller's thread, one worker thread decodes and pre-processes batch k+1
-(a JPEG decoded at the DCT scale the model needs, `vision.jpeg`, then `letterbox_into` into a recycled buffer) and
-turns batch k-1's raw output into `Detections`. OpenCV and ONNX Runtime release the GIL, so on a CPU the worker fills
-the cores the session leaves idle between its parallel sections, and on a GPU the host work hides behind the device.
-With CPU replicas every core already runs the model, so each batch is sharded across them instead (see
-`PipelinedDetector`). With ``scaled_decode=False`` results are exactly `Detector.detect`'s on fully decoded frames.
+(a JPEG decoded at the DCT scale the model needs, `vision.jpeg`, then letterboxed into a recycled buffer: for a
+uint8-input graph straight from the decoder) and turns batch k-1's raw output into `Detections`. libjpeg-turbo,
+OpenCV and ONNX Runtime release the GIL, so on a CPU the worker fills the cores the session leaves idle between its
+parallel sections, and on a GPU the host work hides behind the device. With CPU replicas every core already runs
+the model, so each replica's thread does all the work of its own batches instead (see `PipelinedDetector`). With
+``scaled_decode=False`` results are exactly `Detector.detect`'s on fully decoded frames.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import groupby
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +25,7 @@ from vision.detector import Detector, PreparedBatch, usable_cores
 from vision.errors import InputError
 from vision.io_binding import DeviceBatch
 from vision.jpeg import DecodedImage, JpegHeader, decode_for_fit
+from vision.on_replicas import map_on_replicas
 
 if TYPE_CHECKING:
     from vision.device_decode import DeviceJpegDecoder
@@ -71,10 +72,10 @@ class PipelinedDetector:
     the model. Use `run` (a generator) or, as a context manager, `detect` for one batch at a time.
 
     A detector with CPU replicas (`Detector.cpu_replicas` > 1) has no idle core to overlap with: its replicas keep
-    every core busy. There each batch of several frames is sharded instead: every replica's thread decodes,
-    pre-processes, runs and decodes the output of its own share of the frames, so the host work is spread over the
-    cores as evenly as the model's, and no replica waits at the end of a batch for a thread that decoded JPEGs
-    while it ran (`qc bench`: 1.07–1.09x the overlapped pipeline's frames/s on 2 cores at batch 8).
+    every core busy. There every replica's thread decodes, pre-processes, runs and decodes the output of its own
+    frames, so the host work is spread over the cores as evenly as the model's: `run` gives each replica whole
+    batches, consecutive ones at once (`vision.on_replicas`); `detect` splits its one batch into a share per
+    replica (the answer comes sooner).
     """
 
     def __init__(
@@ -114,6 +115,7 @@ class PipelinedDetector:
         self._pool: ThreadPoolExecutor | None = None
         self._finisher: ThreadPoolExecutor | None = None
         self._shard_pool: ThreadPoolExecutor | None = None
+        self._replica_pool: ThreadPoolExecutor | None = None
         # Made here, not on first use: shards call `prepare` from several threads at once. (Threads start lazily.)
         self._decoders: ThreadPoolExecutor | None = (
             ThreadPoolExecutor(self.decode_threads, thread_name_prefix="qc-decode") if self.decode_threads > 1 else None
@@ -127,10 +129,10 @@ class PipelinedDetector:
 
     def close(self) -> None:
         """Stop the worker threads and decode processes."""
-        for pool in (self._pool, self._finisher, self._shard_pool, self._decoders):
+        for pool in (self._pool, self._finisher, self._shard_pool, self._replica_pool, self._decoders):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = self._finisher = self._shard_pool = self._decoders = None
+        self._pool = self._finisher = self._shard_pool = self._replica_pool = self._decoders = None
         if self._processes is not None:
             self._processes.close()
             self._processes = None
@@ -155,6 +157,12 @@ class PipelinedDetector:
             self._shard_pool = ThreadPoolExecutor(self.detector.cpu_replicas - 1, thread_name_prefix="qc-shard")
         return self._shard_pool
 
+    def _replica_workers(self) -> ThreadPoolExecutor:
+        """One thread per replica, for whole batches in parallel (`run`)."""
+        if self._replica_pool is None:
+            self._replica_pool = ThreadPoolExecutor(self.detector.cpu_replicas, thread_name_prefix="qc-replica")
+        return self._replica_pool
+
     def prepare(self, batch: Sequence[Image], first_index: int = 0) -> _Prepared:
         """Decode and pre-process one batch (runs in the worker). ``first_index``: the index of ``batch[0]`` in
         the caller's batch, for error messages."""
@@ -167,6 +175,9 @@ class PipelinedDetector:
             on_device = self._prepare_on_device(batch, first_index)
             if on_device is not None:
                 return on_device
+        groups = self._jpeg_groups(batch, fit, first_index)
+        if groups is not None:
+            return self._prepare_jpegs(groups, len(batch), first_index)
         if self._decoders is not None and len(batch) > 1:
             # map yields in order, so the first bad image (lowest index) is the one that raises.
             decoded = list(self._decoders.map(decode_image, batch, [fit] * len(batch),
@@ -192,6 +203,32 @@ class PipelinedDetector:
             assert header is not None and not isinstance(data, np.ndarray)
             groups.setdefault(detector.input_shape(header.original), []).append((i, bytes(data), header))
         return groups
+
+    def _prepare_jpegs(
+        self, groups: dict[tuple[int, int], list[tuple[int, bytes, JpegHeader]]], size: int, first_index: int
+    ) -> _Prepared:
+        """`prepare` of a batch of JPEG frames, grouped by input shape from their headers: each frame decoded and
+        letterboxed into its slot of a recycled tensor (`LetterboxPlan.fill_jpeg`: a uint8 slot straight from the
+        decoder), on the decode threads when there are several."""
+        detector = self.detector
+        plan = detector.letterbox_plan()
+        prepared = []
+        for hw, frames in groups.items():
+            tensor = self.buffers.take(detector.tensor_shape(len(frames), hw), detector.input_dtype)
+            jobs = [(data, header, tensor[slot], first_index + i) for slot, (i, data, header) in enumerate(frames)]
+            try:
+                if self._decoders is not None and len(jobs) > 1:
+                    # map yields in order, so the first bad frame (lowest index) is the one that raises.
+                    boxes = list(self._decoders.map(lambda job: plan.fill_jpeg(*job), jobs))
+                else:
+                    boxes = [plan.fill_jpeg(*job) for job in jobs]
+            except Exception:
+                self.buffers.give(tensor)
+                for group in prepared:
+                    self.buffers.give(group.tensor)
+                raise
+            prepared.append(PreparedBatch(tuple(i for i, _, _ in frames), tensor, tuple(boxes)))
+        return _Prepared(size, prepared)
 
     def _prepare_in_processes(
         self, batch: Sequence[Image], fit: tuple[int, int] | None, first_index: int
@@ -274,18 +311,22 @@ class PipelinedDetector:
         """One list of `Detections` per batch of ``batches`` (encoded bytes or BGR arrays), in order.
 
         Batch k+1 is decoded and pre-processed while the model runs batch k; batch k's `Detections` are made while
-        the model runs batch k+1. With CPU replicas a batch of several frames is sharded across them instead (see
-        the class). Errors (a JPEG that won't decode, a bad image) raise from the batch they are in.
+        the model runs batch k+1. With CPU replicas, consecutive batches run at once instead, each end to end on a
+        replica of its own (`vision.on_replicas`: replicas out of step, so their Python work does not collide on
+        the GIL). Errors (a JPEG that won't decode, a bad image) raise from the batch they are in, after the
+        answers of the batches before it.
         """
-        shard = self.detector.cpu_replicas > 1
-        for sharded, run in groupby(batches, key=lambda batch: shard and len(batch) > 1):
-            if sharded:
-                yield from (self._sharded(batch) for batch in run)
-            else:
-                yield from self._overlapped(run)
+        if self.detector.cpu_replicas > 1:
+            yield from map_on_replicas(self._whole, batches, self.detector.cpu_replicas, self._replica_workers())
+        else:
+            yield from self._overlapped(batches)
+
+    def _whole(self, batch: Sequence[Image], replica: int) -> list[Detections]:
+        """A whole batch on one replica (`run`): frames named by their index in it."""
+        return self._shard(batch, 0, replica)
 
     def _overlapped(self, batches: Iterable[Sequence[Image]]) -> Iterator[list[Detections]]:
-        """`run` for batches that are not sharded: decode, pre-processing and output decoding in the worker."""
+        """`run` without replicas: decode, pre-processing and output decoding in the worker."""
         pool = self._worker()
         source = iter(batches)
         first = next(source, None)

@@ -1,16 +1,17 @@
 """Measurements (a) the limit, (b) our detector end to end, (c) the peer, on the same frames and batch size.
 
-The limit is measured on the same tensors with our detector's own sessions (its CPU replicas splitting each batch),
-with one session on our options, and with one session on ONNX Runtime's default options (intra-op threads
-spinning); the best of them is the limit. All paths run in
-rounds, interleaved (limits, ours, ours without overlap, peer; repeat), so a slow spell of a shared machine hits
-each of them; a figure is the median of its rounds. Every run covers all frames once.
+The limit is measured on the same tensors with our detector's own sessions (its CPU replicas splitting each batch,
+and its replicas each running whole batches at once, as ours runs a stream), with one session on our options, and
+with one session on ONNX Runtime's default options (intra-op threads spinning); the best of them is the limit. All
+paths run in rounds, interleaved (limits, ours, ours without overlap, peer; repeat), so a slow spell of a shared
+machine hits each of them; a figure is the median of its rounds. Every run covers all frames once.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vision.detector import Detector
+from vision.on_replicas import map_on_replicas
 from vision.pipelined import PipelinedDetector, decode_image
 
 PEER_UNAVAILABLE = "ultralytics is not installed (pip install 'conveyor-qc[train]' to measure the peer)"
@@ -106,9 +108,9 @@ def measure_batch(
     decode_processes: int = 0,
     device_decode: bool = False,
 ) -> dict[str, Measure]:
-    """(a) ``limit``, ``limit_one_session`` (with CPU replicas) and ``limit_default``, (b) ``detector``
-    (pipelined) and ``serial`` (ours without overlap), and (c) ``peer`` at ``batch``. Only ONNX models whose
-    static batch (if any) fits ``batch`` are fair here. ``scaled_decode``: ours (both paths) decodes JPEGs at the
+    """(a) ``limit``, ``limit_one_session`` and ``limit_parallel`` (with CPU replicas) and ``limit_default``,
+    (b) ``detector`` (pipelined) and ``serial`` (ours without overlap), and (c) ``peer`` at ``batch``. Only ONNX
+    models whose static batch (if any) fits ``batch`` are fair here. ``scaled_decode``: ours (both paths) decodes JPEGs at the
     DCT scale the model needs; the limit's tensors and the peer's frames come from full decodes either way.
     ``decode_threads``: ours decodes each batch on this many threads (`PipelinedDetector`); ``decode_processes``:
     in this many worker processes instead; ``device_decode``: on the model's device instead."""
@@ -162,6 +164,16 @@ def measure_batch(
             return 0
 
         paths["limit_one_session"] = limit_one_session
+        # Whole batches at once on separate replicas, as ours runs a stream (`vision.on_replicas`).
+        replica_pool = ThreadPoolExecutor(detector.cpu_replicas, thread_name_prefix="qc-bench-replica")
+
+        def limit_parallel() -> int:
+            for _ in map_on_replicas(lambda t, r: detector.infer(t, replica=r), tensors, detector.cpu_replicas,
+                                     replica_pool):
+                pass
+            return 0
+
+        paths["limit_parallel"] = limit_parallel
     paths |= {"limit_default": limit_default, "detector": ours, "serial": serial}
     if peer is not None:
         paths["peer"] = predict
@@ -186,4 +198,6 @@ def measure_batch(
                 time.sleep(0.05)  # let thread pools that spin after work (ORT, torch's OpenMP) go idle
     finally:
         pipelined.close()
+        if detector.cpu_replicas > 1:
+            replica_pool.shutdown()
     return measures

@@ -15,6 +15,7 @@ TARGET_VS_PEER = 1.5
 _LABELS = {
     "limit": "(a) ORT alone, our session(s)",
     "limit_one_session": "(a) ORT alone, one session",
+    "limit_parallel": "(a) ORT alone, batches at once",
     "limit_default": "(a) ORT alone, ORT defaults",
     "detector": "(b) ours: JPEG -> Detections",
     "serial": "    ours, no overlap",

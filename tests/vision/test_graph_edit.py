@@ -80,6 +80,48 @@ def test_uint8_graph_equals_float_graph_on_the_same_pixels(model_path: Path, var
     assert original.graph.input[0].name == "images"  # the argument is not changed
 
 
+SHIPPED_INT8 = Path(__file__).resolve().parents[2] / "vision" / "default_model" / "int8" / "model.onnx"
+
+
+def test_uint8_input_feeds_an_int8_graph_its_quantized_pixels() -> None:
+    """The shipped int8 graph quantizes ``x / 255`` with scale 1/255 and zero point 0: the edit feeds it the RGB
+    planes of the uint8 pixels in place of its QuantizeLinear (no cast, no divide, no quantize) and computes bit for
+    bit what the original computes on the host-normalised floats."""
+    import onnx
+
+    original = load(SHIPPED_INT8)
+    edited = with_uint8_input(original)
+    onnx.checker.check_model(edited, full_check=True)
+    reads_input = [n.op_type for n in original.graph.node if "images" in n.input]
+    assert reads_input == ["QuantizeLinear"]
+    ops = [n.op_type for n in edited.graph.node]
+    # Three nodes added (transpose, the channel order, gather), the quantizer gone; nothing reads the float input.
+    assert ops[:3] == ["Transpose", "Constant", "Gather"] and len(ops) == len(original.graph.node) + 2
+    assert ops.count("QuantizeLinear") == [n.op_type for n in original.graph.node].count("QuantizeLinear") - 1
+    assert not any("images" in n.input for n in edited.graph.node)
+    batch = pixels([(360, 640), (720, 1280), (180, 320)], (192, 320))
+    theirs = session(original).run(None, {"images": host_normalised(batch, np.float32)})[0]
+    ours = session(edited).run(None, {UINT8_INPUT: batch})[0]
+    assert np.array_equal(ours, theirs)
+    assert (theirs[:, 4:].max(axis=1) > 0.25).any()  # the shipped model finds things on these frames
+
+
+def test_uint8_input_normalises_for_an_int8_graph_whose_quantizer_is_not_the_pixels() -> None:
+    """An int8 graph whose input scale is not exactly 1/255 keeps its QuantizeLinear: the edit normalises in the
+    graph as for a float graph, and still computes what the original computes on host-normalised floats."""
+    from onnx import numpy_helper
+
+    original = load(SHIPPED_INT8)
+    scale = next(t for t in original.graph.initializer if t.name == "images_scale")
+    scale.CopyFrom(numpy_helper.from_array(np.array(1 / 250, np.float32), scale.name))
+    edited = with_uint8_input(original)
+    assert [n.op_type for n in edited.graph.node][3:6] == ["Cast", "Constant", "Div"]  # normalised in the graph
+    assert [n.op_type for n in edited.graph.node if "images" in n.input] == ["QuantizeLinear"]
+    batch = pixels([(360, 640), (180, 320)], (192, 320))
+    theirs = session(original).run(None, {"images": host_normalised(batch, np.float32)})[0]
+    assert np.array_equal(session(edited).run(None, {UINT8_INPUT: batch})[0], theirs)
+
+
 @pytest.mark.parametrize(("model_path", "variant"), [(v, v) for v in MODELS], indirect=["model_path"])
 def test_topk_keeps_the_best_anchors_columns_in_anchor_order(model_path: Path, variant: str) -> None:
     import onnx

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vision.errors import InputError
-from vision.jpeg import JpegError, dct_scale, decode_for_fit, jpeg_size
+from vision.jpeg import JpegError, JpegHeader, dct_scale, decode_for_fit, decode_jpeg_into, jpeg_size, read_jpeg_header
 
 
 def frame(h: int, w: int) -> np.ndarray:
@@ -91,3 +91,43 @@ def test_decode_for_fit_refuses_a_decompression_bomb_before_decoding() -> None:
 def test_decode_for_fit_names_the_problem(data: bytes, message: str) -> None:
     with pytest.raises(InputError, match=message):
         decode_for_fit(data, (320, 320))
+
+
+ENCODINGS = {
+    "420": [],
+    "444": [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444],
+    "422": [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422],
+    "progressive": [cv2.IMWRITE_JPEG_PROGRESSIVE, 1],
+    "gray": [],
+}
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4, 8])
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_decode_jpeg_into_gives_opencvs_pixels_in_place(encoding: str, scale: int) -> None:
+    """libjpeg-turbo through simplejpeg, into the caller's array: OpenCV's ``IMREAD_REDUCED_COLOR_k`` pixels, bit for
+    bit, whatever the chroma subsampling, for progressive and grayscale JPEGs too."""
+    image = frame(360, 640)
+    if encoding == "gray":
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    data = cv2.imencode(".jpg", image, ENCODINGS[encoding])[1].tobytes()
+    flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+            8: cv2.IMREAD_REDUCED_COLOR_8}[scale]
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    canvas = np.full((2, 360 // scale + 4, 640 // scale, 3), 7, np.uint8)  # a batch; the frame's rows in slot 1
+    assert decode_jpeg_into(data, JpegHeader((360, 640), scale), canvas[1, 2:-2])
+    assert np.array_equal(canvas[1, 2:-2], expected)
+    assert (canvas[0] == 7).all() and (canvas[1, :2] == 7).all() and (canvas[1, -2:] == 7).all()  # nothing else
+
+
+def test_decode_jpeg_into_says_false_for_what_it_cannot_decode_and_refuses_a_wrong_array() -> None:
+    data = encoded(frame(360, 640))
+    header = read_jpeg_header(data, (320, 320))
+    assert header == JpegHeader((360, 640), 2)
+    out = np.zeros((180, 320, 3), np.uint8)
+    assert not decode_jpeg_into(data[: len(data) // 2], header, out)  # cut short: decode_for_fit's business
+    assert not decode_jpeg_into(data[:400] + bytes(600), header, out)
+    with pytest.raises(InputError, match=r"needs a C-contiguous \(180, 320, 3\) uint8 array, got \(360, 640, 3\)"):
+        decode_jpeg_into(data, header, np.zeros((360, 640, 3), np.uint8))
+    with pytest.raises(InputError, match="C-contiguous"):
+        decode_jpeg_into(data, header, np.zeros((180, 330, 3), np.uint8)[:, :320])

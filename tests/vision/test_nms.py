@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vision.errors import InputError
-from vision.nms import box_iou, nms
+from vision.nms import MAX_PAIRWISE, box_iou, nms, nms_per_image
 
 A = [0.0, 0.0, 10.0, 10.0]
 A_SHIFTED = [1.0, 0.0, 11.0, 10.0]  # IoU with A = 90 / 110
@@ -78,12 +78,13 @@ def random_boxes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return boxes, rng.uniform(0, 1, n).astype(np.float32), rng.integers(0, 4, n)
 
 
+@pytest.mark.parametrize("n", [400, MAX_PAIRWISE + 200], ids=["pairwise", "one-by-one"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("iou", [0.3, 0.6])
-def test_matches_torchvision_batched_nms(seed: int, iou: float) -> None:
+def test_matches_torchvision_batched_nms(seed: int, iou: float, n: int) -> None:
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
-    boxes, scores, groups = random_boxes(400, seed)
+    boxes, scores, groups = random_boxes(n, seed)
     expected = torchvision.ops.batched_nms(
         torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(groups), iou
     ).numpy()
@@ -97,3 +98,30 @@ def test_box_iou() -> None:
     assert iou.shape == (2, 4)
     assert np.allclose(iou[0], [1.0, 90 / 110, 0.5, 0.0])
     assert np.allclose(iou[1], 0.0)
+
+
+@pytest.mark.parametrize("sizes", [[30, 0, 25, 40], [0, 0], [MAX_PAIRWISE + 100, 20], [300, 300, 10], [5], []])
+@pytest.mark.parametrize("grouped", [True, False], ids=["groups", "agnostic"])
+@pytest.mark.parametrize("max_det", [3, 10_000])
+def test_nms_per_image_is_nms_of_each_image(sizes: list[int], grouped: bool, max_det: int) -> None:
+    """A batch's boxes image after image, in one call: exactly `nms` of each image, concatenated (indices into the
+    batch), whether images share a chunk of the pairwise pass or not, and each image shifting its groups apart by
+    its own span (the second image's coordinates are beyond ultralytics' offset)."""
+    parts = [random_boxes(n, seed) for seed, n in enumerate(sizes)]
+    if len(parts) > 1:
+        parts[1][0][:] *= 20  # spans past 7,680
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    expected = [nms(b, s, g if grouped else None, 0.5, max_det) + start
+                for (b, s, g), start in zip(parts, bounds[:-1])]
+    boxes = np.concatenate([b for b, _, _ in parts]) if parts else np.zeros((0, 4), np.float32)
+    scores = np.concatenate([s for _, s, _ in parts]) if parts else np.zeros(0, np.float32)
+    groups = np.concatenate([g for _, _, g in parts]) if parts else np.zeros(0, int)
+    got = nms_per_image(boxes, scores, groups if grouped else None, bounds, 0.5, max_det)
+    assert got.tolist() == (np.concatenate(expected).tolist() if expected else [])
+    assert got.dtype == np.int64
+
+
+@pytest.mark.parametrize("bounds", [[1, 3], [0, 2], [0, 3, 2, 3], [[0, 3]]])
+def test_nms_per_image_rejects_bounds_that_do_not_cover_the_boxes(bounds: list[int]) -> None:
+    with pytest.raises(InputError, match="image_starts must rise from 0 to 3"):
+        nms_per_image(np.zeros((3, 4)), np.zeros(3), None, np.array(bounds), 0.5, 10)

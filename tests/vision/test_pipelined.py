@@ -181,6 +181,67 @@ def test_scaled_decode_places_frames_as_their_full_decode(
     assert sum(len(d) for d in streamed) > 0
 
 
+@pytest.mark.parametrize("dtype", ["|u1", "<f4"], ids=["uint8", "float"])
+@pytest.mark.parametrize(("shape", "canvas"), [
+    ((360, 640), (192, 320)),  # decoded at half size straight into the slot: pad rows above and below
+    ((720, 1280), (192, 320)),  # at a quarter
+    ((180, 320), (192, 320)),  # in full, no resize
+    ((360, 640), (320, 320)),  # a static square input: 70 pad rows each side
+    ((333, 500), (224, 320)),  # an odd side: full decode and resize (the letterbox path)
+    ((480, 360), (320, 256)),  # portrait: pad columns (the letterbox path)
+])
+def test_fill_jpeg_equals_decode_then_letterbox(shape: tuple[int, int], canvas: tuple[int, int], dtype: str) -> None:
+    """`LetterboxPlan.fill_jpeg` (a uint8 slot straight from the decoder where the frame's rows span it) fills a slot
+    exactly as a decode at the DCT scale and `LetterboxPlan.fill` do, pad included, over a slot holding garbage."""
+    from vision.decode_processes import LetterboxPlan
+    from vision.jpeg import decode_for_fit, read_jpeg_header
+
+    plan = LetterboxPlan((320, 320), 32, dtype == "|u1", dtype)
+    data = jpeg(scene(*shape, seed=5))
+    header = read_jpeg_header(data, plan.imgsz)
+    assert header is not None
+    slot_shape = (*canvas, 3) if plan.uint8_input else (3, *canvas)
+    ours = np.full(slot_shape, 255, np.dtype(dtype))
+    theirs = np.zeros(slot_shape, np.dtype(dtype))
+    box = plan.fill_jpeg(data, header, ours, index=3)
+    decoded = decode_for_fit(data, plan.imgsz)
+    assert plan.fill(decoded.pixels, theirs, decoded.original) == box
+    assert np.array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("broken", ["zeroed", "cut"])
+def test_fill_jpeg_names_the_frame_that_does_not_decode(broken: str) -> None:
+    """A JPEG whose header reads but whose data does not decode (zeroed, or cut short) is named by its index, in
+    the words of `decode_for_fit`."""
+    from vision.decode_processes import LetterboxPlan
+    from vision.jpeg import read_jpeg_header
+
+    plan = LetterboxPlan((320, 320), 32, True, "|u1")
+    good = jpeg(scene(360, 640, 0))
+    data = good[:400] + bytes(600) if broken == "zeroed" else good[: len(good) * 2 // 3]
+    header = read_jpeg_header(data, plan.imgsz)
+    assert header is not None
+    with pytest.raises(InputError, match=f"^image 7: {len(data)} bytes do not decode"):
+        plan.fill_jpeg(data, header, np.zeros((192, 320, 3), np.uint8), index=7)
+
+
+def test_uint8_stream_of_jpegs_equals_the_float_detector_on_the_same_decodes(
+    varied_onnx: Path, taxonomy: Taxonomy
+) -> None:
+    """All-JPEG batches for a uint8-input detector: each frame decoded at the DCT scale straight into its slot, then
+    the graph normalises; the float detector on the same scaled decodes answers the same, bit for bit."""
+    u8 = Detector(varied_onnx, taxonomy, conf_threshold=0.05, uint8_input=True, cpu_replicas=2)
+    shapes = [(360, 640), (720, 1280), (360, 640), (333, 500), (360, 640), (180, 320)]
+    payloads = [jpeg(scene(h, w, i)) for i, (h, w) in enumerate(shapes)]
+    with PipelinedDetector(u8) as pipe:
+        streamed = [d for out in pipe.run([payloads[:3], payloads[3:], payloads[:1]]) for d in out]
+    decoded = [decode_image(p, u8.imgsz) for p in payloads + payloads[:1]]
+    expected = Detector(varied_onnx, taxonomy, conf_threshold=0.05).detect(
+        [d.pixels for d in decoded], [d.original for d in decoded])
+    assert sum(len(d) for d in expected) > 0 and len({len(d) for d in expected}) > 1
+    assert all(identical(a, b) for a, b in zip(streamed, expected, strict=True))
+
+
 def test_buffer_pool_recycles_by_shape_and_dtype() -> None:
     pool = BufferPool(keep_per_shape=1)
     a = pool.take((2, 3, 8, 8), np.dtype(np.float32))

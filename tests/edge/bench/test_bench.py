@@ -38,9 +38,10 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
     assert report["decode_threads"] == 1  # on the CPU the model already keeps every core busy
     assert report["frame_source"] == "qc synth clip"
     (by_batch,) = report["by_batch"]
-    limits = [by_batch[k]["fps"] for k in ("limit", "limit_one_session", "limit_default") if k in by_batch]
+    limits = [by_batch[k]["fps"] for k in ("limit", "limit_one_session", "limit_parallel", "limit_default")
+              if k in by_batch]
     assert report["limit_fps"] == max(limits)
-    assert ("limit_one_session" in by_batch) == (report["cpu_replicas"] > 1)
+    assert ("limit_one_session" in by_batch) == ("limit_parallel" in by_batch) == (report["cpu_replicas"] > 1)
     assert len(by_batch["detector"]["rounds_s"]) == 1
     # Ours and the peer ran the same model on the same frames (untrained: both find nothing).
     assert by_batch["detector"]["detections_per_frame"] == by_batch["serial"]["detections_per_frame"]
