@@ -341,12 +341,12 @@ class ModelSection(_Section):
         "default one per core, at most 4. Ignored on a GPU."
     )
     # The GPU path (verified on the CPU only so far; see README "GPU path").
-    uint8_input: bool = Field(
-        False, description="Feed the model the letterboxed uint8 BGR pixels and normalise inside the graph (the "
+    uint8_input: bool | None = Field(
+        None, description="Feed the model the letterboxed uint8 BGR pixels and normalise inside the graph (the "
         "session gets an edited copy of the version's graph; its file and sha256 are unchanged): a quarter of the "
         "bytes to upload to a GPU, and no float pass on the host. On an int8 version from `qc quantize` the pixels "
-        "are the graph's quantized input already, so nothing normalises or quantizes them anywhere: turn it on for "
-        "int8 CPU nodes."
+        "are the graph's quantized input already, so nothing normalises or quantizes them anywhere. Default (unset): "
+        "on for an int8 version (card dtype int8), off for fp32 and fp16 ones."
     )
     topk: int | None = Field(
         None, ge=1, description="Reduce the model output inside the graph to the K anchors with the best class "

@@ -60,10 +60,13 @@ def bench(
                           "(default: one per core, at most 4)."),
     ] = None,
     uint8_input: Annotated[
-        bool,
-        typer.Option("--uint8-input", help="Ours and the service on the graph edited to take the letterboxed uint8 "
-                                           "pixels and normalise inside the model (the GPU path; see README)."),
-    ] = False,
+        bool | None,
+        typer.Option("--uint8-input/--float-input",
+                     help="Ours and the service on the graph edited to take the letterboxed uint8 pixels and normalise "
+                          "inside the model (the GPU path; see README), or on the float input. Default: uint8 for "
+                          "an int8 model, whose graph takes the pixels as its quantized input (as the service "
+                          "serves an int8 version); float otherwise."),
+    ] = None,
     topk: Annotated[
         int | None,
         typer.Option(help="Ours and the service on the graph edited to keep only the K anchors with the best class "

@@ -110,8 +110,9 @@ def measure_batch(
 ) -> dict[str, Measure]:
     """(a) ``limit``, ``limit_one_session`` and ``limit_parallel`` (with CPU replicas) and ``limit_default``,
     (b) ``detector`` (pipelined) and ``serial`` (ours without overlap), and (c) ``peer`` at ``batch``. Only ONNX
-    models whose static batch (if any) fits ``batch`` are fair here. ``scaled_decode``: ours (both paths) decodes JPEGs at the
-    DCT scale the model needs; the limit's tensors and the peer's frames come from full decodes either way.
+    models whose static batch (if any) fits ``batch`` are fair here. ``scaled_decode``: ours (both paths) decodes
+    JPEGs at the DCT scale the model needs; the limit's tensors and the peer's frames come from full decodes either
+    way.
     ``decode_threads``: ours decodes each batch on this many threads (`PipelinedDetector`); ``decode_processes``:
     in this many worker processes instead; ``device_decode``: on the model's device instead."""
     n = len(jpegs)

@@ -44,7 +44,8 @@ class BenchOptions:
     cpu_replicas: int | None = None  # None: the detector's default (one session per core, at most 4)
     peer_model: Path | None = None  # None: the peer runs the same model as ours
     int8: bool = False  # ours on the shipped int8 deployment, the peer on the shipped fp32 model
-    uint8_input: bool = False  # ours (and the service) on the graph that takes uint8 pixels
+    # Ours (and the service) on the graph that takes uint8 pixels; None: for an int8 model, as the service does.
+    uint8_input: bool | None = None
     topk: int | None = None  # ours (and the service) on the graph whose output keeps K anchors
     scaled_decode: bool = True  # ours decodes each JPEG at the DCT scale the model needs (vision.jpeg)
     decode_threads: int | None = None  # None: PipelinedDetector's default (1 on the CPU)
@@ -140,8 +141,10 @@ def run_bench(
         if list(peer_taxonomy.class_names) != list(taxonomy.class_names):
             raise InputError(f"--peer-model {peer_model} has other classes than --model {model}; compare a model "
                              "with its own fp32/int8 variants only")
+    if options.uint8_input is None:
+        options = replace(options, uint8_input=(card_summary(model) or {}).get("dtype") == "int8")
     detector = Detector(model, taxonomy, cpu_mem_arena=options.cpu_mem_arena, intra_op_spinning=options.spinning,
-                        cpu_replicas=options.cpu_replicas, uint8_input=options.uint8_input, topk=options.topk,
+                        cpu_replicas=options.cpu_replicas, uint8_input=bool(options.uint8_input), topk=options.topk,
                         providers=options.providers)
     width, height = options.frame_size
     log(f"frames: {options.frames} at {width}x{height} ...")
@@ -152,7 +155,7 @@ def run_bench(
         jpeg_bytes_mean=frames.mean_bytes, rounds=options.rounds, cpu_mem_arena=options.cpu_mem_arena,
         spinning=options.spinning, cpu_replicas=detector.cpu_replicas, peer_model=str(peer_model),
         model_card=card_summary(model), peer_model_card=card_summary(peer_model),
-        uint8_input=options.uint8_input, topk=options.topk, io_binding=detector.io_binding,
+        uint8_input=detector.uint8_input, topk=options.topk, io_binding=detector.io_binding,
         decode_scale=dct_scale((height, width), detector.imgsz) if options.scaled_decode and not options.device_decode
         else 1,
         decode_threads=options.decode_threads or default_decode_threads(detector.provider),
@@ -177,7 +180,7 @@ def run_bench(
         with tempfile.TemporaryDirectory(prefix="qc-bench-") as tmp:
             result = run_service(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, options.streams,
                                  options.fps, streams_s, options.batches[0], options.queue_limit, log,
-                                 cpu_replicas=options.cpu_replicas, uint8_input=options.uint8_input,
+                                 cpu_replicas=options.cpu_replicas, uint8_input=bool(options.uint8_input),
                                  topk=options.topk, providers=options.providers, resend=options.resend)
         if options.soak_s is None:
             report.service = result

@@ -98,7 +98,8 @@ def detector_for(section: ModelSection, card: ModelCard, path: Path) -> LoadedMo
         conf_threshold=section.conf_threshold,
         iou_threshold=section.iou_threshold,
         cpu_replicas=section.cpu_replicas,
-        uint8_input=section.uint8_input,
+        # An int8 graph takes the pixels as its quantized input (vision.graph_edit): on unless the config says no.
+        uint8_input=section.uint8_input if section.uint8_input is not None else card.dtype == "int8",
         topk=section.topk,
         io_binding=section.io_binding,
     )

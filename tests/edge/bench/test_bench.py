@@ -36,6 +36,7 @@ def test_json_has_every_figure_with_sane_values(untrained_onnx: Path) -> None:
     assert report["input_shape"] == [192, 320]  # 640 x 360 fitted into 320, padded to stride 32
     assert report["decode_scale"] == 2  # 640 x 360 JPEGs decoded straight to 320 x 180
     assert report["decode_threads"] == 1  # on the CPU the model already keeps every core busy
+    assert report["uint8_input"] is False  # an fp32 model keeps its float input unless asked
     assert report["frame_source"] == "qc synth clip"
     (by_batch,) = report["by_batch"]
     limits = [by_batch[k]["fps"] for k in ("limit", "limit_one_session", "limit_parallel", "limit_default")
@@ -105,6 +106,7 @@ def test_int8_runs_the_shipped_int8_against_the_peer_on_the_shipped_fp32() -> No
     assert report["model_card"]["dtype"] == "int8" and report["peer_model_card"]["dtype"] == "fp32"
     assert report["model_card"]["parent_version"] == report["peer_model_card"]["version"]
     assert report["detector_fps"] > 0 and report["peer_fps"] > 0
+    assert report["uint8_input"] is True  # an int8 graph takes the pixels as its quantized input, as served
 
 
 @pytest.mark.parametrize(("flag", "scale"), [("--scaled-decode", 2), ("--full-decode", 1)])

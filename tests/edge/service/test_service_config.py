@@ -154,6 +154,23 @@ def test_the_service_and_qc_inspect_vote_with_the_same_calibration() -> None:
     assert CountingSection(spoiled_vote={}).spoiled_vote == {}
 
 
+def test_an_int8_version_takes_the_pixels_unless_the_config_says_no(tmp_path: Path) -> None:
+    """model.uint8_input unset: an int8 version (the shipped int8 deployment) is served on its uint8-input graph,
+    whose quantized input the pixels are; ``uint8_input: false`` keeps the float input."""
+    from edge.service.model import load_model
+    from vision.model_card import ModelCardDraft
+    from vision.registry import DEFAULT_MODEL_DIR, Registry
+
+    root = tmp_path / "registry"
+    int8 = DEFAULT_MODEL_DIR / "int8"
+    version = Registry.open(root).register(int8 / "model.onnx", ModelCardDraft.load(int8 / "card.json")).version
+    section = f"model: {{registry_root: '{root}', version: {version}"
+    served = load_model(load_config(write(tmp_path, GOOD_YAML + section + "}\n")).model)
+    assert served.card.dtype == "int8" and served.detector.uint8_input and served.detector.input_dtype == np.uint8
+    kept = load_model(load_config(write(tmp_path, GOOD_YAML + section + ", uint8_input: false}\n")).model)
+    assert not kept.detector.uint8_input and kept.detector.input_dtype == np.float32
+
+
 def test_the_gpu_path_keys_reach_the_served_detector(tmp_path: Path, served_registry: Path) -> None:
     from edge.service.model import load_model
 
