@@ -12,7 +12,7 @@ the model, so each replica's thread does all the work of its own batches instead
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -218,8 +218,9 @@ class PipelinedDetector:
             jobs = [(data, header, tensor[slot], first_index + i) for slot, (i, data, header) in enumerate(frames)]
             try:
                 if self._decoders is not None and len(jobs) > 1:
-                    # map yields in order, so the first bad frame (lowest index) is the one that raises.
-                    boxes = list(self._decoders.map(lambda job: plan.fill_jpeg(*job), jobs))
+                    futures = [self._decoders.submit(plan.fill_jpeg, *job) for job in jobs]
+                    wait(futures)  # every frame written or failed before the tensor can go back to the pool
+                    boxes = [f.result() for f in futures]  # the first bad frame (lowest index) raises
                 else:
                     boxes = [plan.fill_jpeg(*job) for job in jobs]
             except Exception:
