@@ -14,7 +14,7 @@ import numpy as np
 from vision.detections import Detections
 from vision.errors import InputError, ModelLoadError
 from vision.letterbox import Letterbox
-from vision.nms import nms, nms_per_image
+from vision.nms import nms_per_image
 from vision.taxonomy import Taxonomy
 
 NmsBy = Literal["produce", "class"]
@@ -69,17 +69,14 @@ def decode(
     # fp16 models: all arithmetic (and NMS rounding) in float32, like ultralytics after .float().
     raw = raw.astype(np.float32, copy=False)
     n_conditions = len(taxonomy.conditions)
-    # The whole batch's candidates at once, image by image in anchor order: each image's are exactly what
-    # `_decode_one` picks for it, and `nms_per_image` keeps what `nms` keeps image by image.
+    # The whole batch's candidates at once, image by image in anchor order; `nms_per_image` then keeps what `nms`
+    # keeps image by image.
     scores_all = raw[:, 4:]  # (B, nc, A)
-    image, anchor = np.nonzero(scores_all.max(axis=1) > conf_threshold)
+    best = scores_all.max(axis=1)
+    image, anchor = np.nonzero(best > conf_threshold)
     counts = np.bincount(image, minlength=raw.shape[0])
-    if counts.size and counts.max() > MAX_NMS_CANDIDATES:  # ultralytics' max_nms cut: image by image
-        return [
-            _decode_one(raw[i], letterboxes[i], taxonomy, n_conditions, conf_threshold, iou_threshold, max_det,
-                        nms_by)
-            for i in range(raw.shape[0])
-        ]
+    if counts.size and counts.max() > MAX_NMS_CANDIDATES:
+        image, anchor, counts = _capped(image, anchor, counts, best)
     scores = scores_all[image, :, anchor]  # (K, nc)
     class_id = scores.argmax(axis=1)
     confidence = scores[np.arange(len(scores)), class_id]
@@ -113,37 +110,17 @@ def _detections(
     )
 
 
-def _decode_one(
-    pred: np.ndarray,
-    box: Letterbox,
-    taxonomy: Taxonomy,
-    n_conditions: int,
-    conf_threshold: float,
-    iou_threshold: float,
-    max_det: int,
-    nms_by: str,
-) -> Detections:
-    scores_all = pred[4:]  # (nc, A)
-    best = scores_all.max(axis=0)
-    candidates = np.flatnonzero(best > conf_threshold)
-    if candidates.size == 0:
-        empty = Detections.empty()
-        return Detections(
-            empty.xyxy, empty.confidence, empty.class_id, empty.freshness,
-            data={"class_scores": np.zeros((0, taxonomy.num_classes), np.float32)},
-        )
-    if candidates.size > MAX_NMS_CANDIDATES:
-        top = np.argsort(-best[candidates], kind="stable")[:MAX_NMS_CANDIDATES]
-        candidates = candidates[top]
-    scores = np.ascontiguousarray(scores_all[:, candidates].T)  # (K, nc)
-    class_id = scores.argmax(axis=1)
-    confidence = scores[np.arange(len(candidates)), class_id]
-
-    cxcywh = pred[:4, candidates].T
-    # Same float32 ops as ultralytics' xywh2xyxy: half size, then centre -/+ half.
-    half = cxcywh[:, 2:] / 2
-    xyxy = np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1)
-
-    groups = class_id if nms_by == "class" else class_id // n_conditions
-    keep = nms(xyxy, confidence, groups, iou_threshold, max_det)
-    return _detections(xyxy, confidence, class_id, scores, keep, box, taxonomy)
+def _capped(
+    image: np.ndarray, anchor: np.ndarray, counts: np.ndarray, best: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ultralytics' max_nms cut: an image with more than `MAX_NMS_CANDIDATES` candidates keeps its best ones, best
+    first (ties in anchor order); the others keep theirs in anchor order. (image, anchor, counts) as given."""
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    kept = []
+    for i, (start, stop) in enumerate(zip(bounds[:-1].tolist(), bounds[1:].tolist())):
+        mine = anchor[start:stop]
+        if len(mine) > MAX_NMS_CANDIDATES:
+            mine = mine[np.argsort(-best[i, mine], kind="stable")[:MAX_NMS_CANDIDATES]]
+        kept.append(mine)
+    counts = np.array([len(k) for k in kept], dtype=np.int64)
+    return np.repeat(np.arange(len(kept)), counts), np.concatenate(kept), counts

@@ -26,9 +26,7 @@ from vision.buffer_pool import BufferPool
 from vision.decode_processes import LetterboxPlan
 from vision.errors import InputError
 from vision.io_binding import DeviceBatch
-from vision.letterbox import Letterbox, placement
-
-PAD_VALUE = 114  # ultralytics' letterbox grey, as in `vision.letterbox`
+from vision.letterbox import PAD_VALUE, Letterbox, placement
 
 
 class DeviceJpegDecoder:

@@ -114,7 +114,6 @@ class PipelinedDetector:
         )
         self._pool: ThreadPoolExecutor | None = None
         self._finisher: ThreadPoolExecutor | None = None
-        self._shard_pool: ThreadPoolExecutor | None = None
         self._replica_pool: ThreadPoolExecutor | None = None
         # Made here, not on first use: shards call `prepare` from several threads at once. (Threads start lazily.)
         self._decoders: ThreadPoolExecutor | None = (
@@ -129,10 +128,10 @@ class PipelinedDetector:
 
     def close(self) -> None:
         """Stop the worker threads and decode processes."""
-        for pool in (self._pool, self._finisher, self._shard_pool, self._replica_pool, self._decoders):
+        for pool in (self._pool, self._finisher, self._replica_pool, self._decoders):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-        self._pool = self._finisher = self._shard_pool = self._replica_pool = self._decoders = None
+        self._pool = self._finisher = self._replica_pool = self._decoders = None
         if self._processes is not None:
             self._processes.close()
             self._processes = None
@@ -152,13 +151,8 @@ class PipelinedDetector:
             self._finisher = ThreadPoolExecutor(1, thread_name_prefix="qc-finish")
         return self._finisher
 
-    def _shard_workers(self) -> ThreadPoolExecutor:
-        if self._shard_pool is None:
-            self._shard_pool = ThreadPoolExecutor(self.detector.cpu_replicas - 1, thread_name_prefix="qc-shard")
-        return self._shard_pool
-
     def _replica_workers(self) -> ThreadPoolExecutor:
-        """One thread per replica, for whole batches in parallel (`run`)."""
+        """One thread per replica: whole batches at once (`run`), or a batch's shares (`detect`)."""
         if self._replica_pool is None:
             self._replica_pool = ThreadPoolExecutor(self.detector.cpu_replicas, thread_name_prefix="qc-replica")
         return self._replica_pool
@@ -296,7 +290,7 @@ class PipelinedDetector:
         parts = min(self.detector.cpu_replicas, len(batch))
         bounds = np.linspace(0, len(batch), parts + 1).astype(int)
         futures = [
-            self._shard_workers().submit(self._shard, batch[start:stop], int(start), replica)
+            self._replica_workers().submit(self._shard, batch[start:stop], int(start), replica)
             for replica, (start, stop) in enumerate(zip(bounds[1:-1], bounds[2:]), start=1)
         ]
         try:

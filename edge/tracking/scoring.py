@@ -3,8 +3,9 @@
 A truth item *crosses* when the centre of its first labelled box is upstream of the line and that of its last is
 not (the clip labels an item only while >= 40 % of it shows). Counted items are paired one to one with the truth
 items whose box in the item's best frame overlaps their best box (IoU >= `MATCH_IOU`, or one box lies inside the
-other: `MATCH_IOS`; `match_items`); two counted items on one truth item are a duplicate, a counted item on no crossing truth item is spurious. Flags
-are scored per item: precision over flagged counted items, recall over the crossing truth items that are not fresh.
+other: `MATCH_IOS`; `match_items`); two counted items on one truth item are a duplicate, a counted item on no
+crossing truth item is spurious. Flags are scored per item: precision over flagged counted items, recall over the
+crossing truth items that are not fresh.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ def match_items(items: Sequence[Item], truth: Mapping[str, Any]) -> list[int | N
     candidates: list[dict[int, float]] = []
     for it in items:
         mine = np.asarray(it.best_box, dtype=np.float64)
+        overlaps = {tid: (_iou(mine, box), box) for tid, box in frames.get(it.best_seq, [])}
         candidates.append({
-            tid: _iou(mine, box) for tid, box in frames.get(it.best_seq, [])
-            if _iou(mine, box) >= MATCH_IOU or overlap_of_smaller(mine, np.asarray(box, dtype=np.float64)) >= MATCH_IOS
+            tid: iou for tid, (iou, box) in overlaps.items()
+            if iou >= MATCH_IOU or overlap_of_smaller(mine, np.asarray(box, dtype=np.float64)) >= MATCH_IOS
         })
     tids = sorted({tid for c in candidates for tid in c})
     out: list[int | None] = [max(c, key=lambda t: (c[t], t)) if c else None for c in candidates]
