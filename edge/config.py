@@ -14,7 +14,7 @@ Example::
     counting:
       flag_below: {default: 0.8, banana: 0.7}
       skus: {APL-GALA-1KG: apple}
-      spoiled_vote: {tomato: 0.37}  # the shipped model's produce-vote calibration (edge.tracking.aggregate)
+      spoiled_vote: null  # produce-vote calibration; null: the served model card's own (edge.tracking.aggregate)
       idle_flush_s: 5
     cameras:
       - id: belt1
@@ -46,8 +46,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from edge.protocol import CAMERA_ID_PATTERN, Limits
 from edge.review.settings import ReviewSection
-from edge.tracking.aggregate import DEFAULT_SPOILED_VOTE, check_spoiled_vote
 from vision.errors import InputError, QCError
+from vision.model_card import check_spoiled_vote
 
 Direction = Literal["+x", "-x", "+y", "-y"]
 
@@ -165,12 +165,12 @@ class CountingSection(_Section):
     skus: dict[str, str] = Field(
         default_factory=dict, description="SKU tag -> produce kind; a tagged frame's items take that produce."
     )
-    spoiled_vote: dict[str, float] = Field(
-        default_factory=lambda: dict(DEFAULT_SPOILED_VOTE),
-        description="The model's produce-vote calibration: each named produce kind's vote from its spoiled classes "
-        "is multiplied by this factor in (0, 1]. The default is measured for the shipped model v0003 (its spoiled "
-        "apples score as spoiled tomatoes); {} turns it off; a retrained model needs it measured again with "
-        "qc count-table.",
+    spoiled_vote: dict[str, float] | None = Field(
+        None,
+        description="A produce-vote calibration that replaces the served model's: each named produce kind's vote from "
+        "its spoiled classes is multiplied by this factor in (0, 1]. Unset: each model version's own (its card's "
+        "spoiled_vote; the shipped v0003 discounts tomato to 0.37, a version without one votes undiscounted), "
+        "following the model on a swap; {} turns it off. Measure one with qc count-table --spoiled-vote.",
     )
     frame_history: int = Field(
         150, ge=0, description="Recent frames (JPEG) kept per camera so the whole frame a flagged item was seen best "
@@ -189,7 +189,9 @@ class CountingSection(_Section):
 
     @field_validator("spoiled_vote")
     @classmethod
-    def _factors(cls, v: dict[str, float]) -> dict[str, float]:
+    def _factors(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is None:
+            return v
         try:
             check_spoiled_vote(v)
         except InputError as exc:

@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -28,6 +28,9 @@ WORK_HELP = ("Keep the rendered clips in this folder; a clip whose truth.json ha
              "(default: a temporary folder, removed).")
 MARKDOWN_HELP = "Print the README's markdown table and its \"Over all clips\" line."
 JOBS_HELP = "Clips rendered at once in child processes while this process inspects the rendered ones."
+VOTE_HELP = ("Produce-vote calibration to measure instead of the model card's spoiled_vote: KIND=FACTOR[,KIND=FACTOR] "
+             "with factors in (0, 1], or 'none' for no discount. Measure a new model's with a few factors, then put "
+             "the best into its card before registering it.")
 
 
 def count_table(
@@ -42,6 +45,7 @@ def count_table(
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as one JSON object on stdout.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help=MARKDOWN_HELP)] = False,
     jobs: Annotated[int, typer.Option(min=1, help=JOBS_HELP)] = 1,
+    spoiled_vote: Annotated[str | None, typer.Option(help=VOTE_HELP)] = None,
 ) -> None:
     """Counting accuracy of `qc inspect` over rendered clips per belt speed and density (the README's table).
 
@@ -58,11 +62,17 @@ def count_table(
         raise InputError(f"--model {model}: no such file")
     if work is not None and work.exists() and not work.is_dir():
         raise InputError(f"--work {work}: not a folder")
+    factors = parse_factors("--spoiled-vote", spoiled_vote) if spoiled_vote is not None else None
+    if factors is not None:  # ranges now, before the model loads; its produce kinds once it has
+        check_factors("--spoiled-vote", spoiled_vote or "", factors)
 
     from edge.count_table import grid, run_clips, summarize
     from edge.inspect import load_detector
 
     detector, info = load_detector(model)
+    if factors is not None:
+        check_factors("--spoiled-vote", spoiled_vote or "", factors, detector.taxonomy.produce)
+        info["spoiled_vote"] = factors
     specs = grid(seed_list, speed_list, density_list, seconds, fps)
     folder = work or Path(tempfile.mkdtemp(prefix="qc-count-table-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -108,6 +118,39 @@ def parse_list(option: str, text: str, kind: Callable[[str], N], *, positive: bo
             raise InputError(f"{option} {text!r}: {part!r} is listed twice")
         out.append(value)
     return out
+
+
+def parse_factors(option: str, text: str) -> dict[str, float]:
+    """``KIND=FACTOR[,KIND=FACTOR]`` (or ``none``: empty) as a dict; InputError naming the option and the bad entry
+    (no ``=``, not a number, a kind listed twice). Ranges and kinds are the caller's to check."""
+    from vision.errors import InputError
+
+    if text.strip().lower() == "none":
+        return {}
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        kind, sep, value = part.partition("=")
+        kind = kind.strip()
+        if not sep or not kind:
+            raise InputError(f"{option} {text!r}: {part!r} is not KIND=FACTOR (or pass 'none')")
+        if kind in out:
+            raise InputError(f"{option} {text!r}: {kind!r} is listed twice")
+        try:
+            out[kind] = float(value)
+        except ValueError:
+            raise InputError(f"{option} {text!r}: {value.strip()!r} is not a number") from None
+    return out
+
+
+def check_factors(option: str, text: str, factors: dict[str, float], produce: Sequence[str] | None = None) -> None:
+    """`vision.model_card.check_spoiled_vote` on an option's factors, its InputError naming the option."""
+    from vision.errors import InputError
+    from vision.model_card import check_spoiled_vote
+
+    try:
+        check_spoiled_vote(factors, produce)
+    except InputError as exc:
+        raise InputError(f"{option} {text!r}: {exc}") from None
 
 
 def say(text: str) -> None:

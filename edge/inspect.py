@@ -73,11 +73,13 @@ def video_meta(path: Path) -> tuple[float, int, int, int]:
 
 def load_detector(model: Path | None, conf_threshold: float = 0.25) -> tuple[Detector, dict[str, Any]]:
     """The registry's production model (verified against its card), or the ONNX file ``model`` (its taxonomy from
-    a ``card.json`` beside it, else the project's); returns the detector and a description of the model."""
+    a ``card.json`` beside it, else the project's); returns the detector and a description of the model (path,
+    version, provider, input size, confidence threshold, the card's produce-vote calibration)."""
     if model is None:
         card, path = Registry.open().load_verified()
         detector = Detector(path, card.taxonomy_obj(), imgsz=max(card.input_size), conf_threshold=conf_threshold)
         version: str | None = card.version
+        spoiled_vote: dict[str, float] = dict(card.spoiled_vote)
     else:
         card_path = model.parent / "card.json"
         if card_path.is_file():
@@ -87,9 +89,10 @@ def load_detector(model: Path | None, conf_threshold: float = 0.25) -> tuple[Det
             raw = json.loads(card_path.read_text())
             detector = Detector(model, draft.taxonomy_obj(), imgsz=max(draft.input_size), conf_threshold=conf_threshold)
             version = raw.get("version") if isinstance(raw, dict) else None
+            spoiled_vote = dict(draft.spoiled_vote)
         else:
             detector = Detector(model, Taxonomy.load(), conf_threshold=conf_threshold)
-            version = None
+            version, spoiled_vote = None, {}
     info = {
         "path": str(detector.model_path),
         "version": version,
@@ -97,6 +100,7 @@ def load_detector(model: Path | None, conf_threshold: float = 0.25) -> tuple[Det
         "fell_back": detector.fell_back,
         "imgsz": list(detector.imgsz),
         "conf_threshold": detector.conf_threshold,
+        "spoiled_vote": spoiled_vote,
     }
     return detector, info
 
@@ -117,7 +121,8 @@ def inspect_video(
 
     ``line``: the counting line (default: vertical through the frame centre, belt running +x); ``config`` overrides
     the whole counter configuration (its line wins over ``line``). ``sku``: a warehouse SKU tag sent with every
-    frame (a produce name, or a code mapped in ``config.sku_produce``).
+    frame (a produce name, or a code mapped in ``config.sku_produce``). ``model_info`` (`load_detector`'s) gives
+    the items their model ``version`` and the model's produce-vote calibration (``spoiled_vote``).
     """
     fps, total, width, height = video_meta(video)
     if fps <= 0:
@@ -133,7 +138,9 @@ def inspect_video(
             h, w = images[0].shape[:2]
             if config is None:
                 config = CounterConfig(line=line or CountingLine.vertical(w / 2))
-            counter = CameraCounter(camera_id, taxonomy, config, model_version=(model_info or {}).get("version"))
+            info = model_info or {}
+            counter = CameraCounter(camera_id, taxonomy, config, model_version=info.get("version"),
+                                    model_spoiled_vote=info.get("spoiled_vote") or {})
         for image, dets in zip(images, detector.detect(images)):
             frame = Frame(camera_id=camera_id, seq=seq, captured_at=seq / fps, image=image, tags=tags)
             items.extend(counter.update(frame, dets).counted)

@@ -60,7 +60,7 @@ class DeviceJpegDecoder:
             raise InputError(f"decode device {device!r}: this torch build sees no CUDA device")
         self._ort_device = ("cuda", self.device.index or 0) if self.device.type == "cuda" else ("cpu", 0)
         self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
-        self._pool = BufferPool(keep_per_shape, allocate=self._allocate)  # type: ignore[arg-type]
+        self._pool: BufferPool[DeviceBatch] = BufferPool(keep_per_shape, allocate=self._allocate)
 
     def _allocate(self, shape: tuple[int, ...], dtype: np.dtype) -> DeviceBatch:
         tensor = self._torch.empty(shape, dtype=getattr(self._torch, dtype.name), device=self.device)
@@ -68,7 +68,7 @@ class DeviceJpegDecoder:
 
     def give(self, batch: DeviceBatch) -> None:
         """Return a batch nothing reads any more (the session's run is over)."""
-        self._pool.give(batch)  # type: ignore[arg-type]
+        self._pool.give(batch)
 
     def decode(self, jpegs: Sequence[bytes], names: Sequence[int] | None = None) -> list[Any]:
         """Each JPEG as a (3, H, W) RGB uint8 tensor on the device; InputError naming the first frame that will
@@ -109,7 +109,7 @@ class DeviceJpegDecoder:
         with stream, torch.inference_mode():
             images = self.decode(jpegs, names)
             batch = self._pool.take(shape, dtype)
-            out = batch.tensor  # type: ignore[attr-defined]
+            out = batch.tensor
             boxes = [placement((int(im.shape[1]), int(im.shape[2])), plan.imgsz, canvas, stride=plan.stride)
                      for im in images]
             # Frames of one camera share a size and so a placement: one set of tensor ops for all of them.
@@ -122,7 +122,7 @@ class DeviceJpegDecoder:
                 start = stop
             if self._stream is not None:
                 self._stream.synchronize()
-        return batch, boxes  # type: ignore[return-value]
+        return batch, boxes
 
     def _place(self, rgb: Any, out: Any, box: Letterbox, plan: LetterboxPlan, dtype: np.dtype) -> None:
         """Letterbox frames (n, 3, h, w) RGB uint8 of one placement into ``out``, their slots of the batch."""
@@ -133,6 +133,7 @@ class DeviceJpegDecoder:
                 rgb.float(), size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=False
             )
             rgb = resized.round_().clamp_(0, 255).to(torch.uint8)
+        pad: float
         if plan.uint8_input:
             # (n, H, W, 3) BGR, written through a (n, 3, H, W) view of the same memory (as `letterbox_into_hwc` does
             # on the host): the graph does the rest.

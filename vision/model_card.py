@@ -2,9 +2,10 @@
 
 A card is written once by the registry (identity: version, files, sha256s, created_at) from a
 `ModelCardDraft` (content: classes, input size, letterbox, dtype, data set, metrics, training run,
-parent, code version). Only ``stage`` and its ``history`` change afterwards. The graph check reads the ONNX
-file through ONNX Runtime's session metadata; the external-data check (`vision.external_data`) reads the
-graph's initializers with the ``onnx`` package (a base dependency: edge nodes verify too).
+parent, code version, produce-vote calibration). Only ``stage`` and its ``history`` change afterwards.
+The graph check reads the ONNX file through ONNX Runtime's session metadata; the external-data check
+(`vision.external_data`) reads the graph's initializers with the ``onnx`` package (a base dependency:
+edge nodes verify too).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vision.atomic_file import write_bytes_atomic
-from vision.errors import ModelLoadError, TaxonomyError
+from vision.errors import InputError, ModelLoadError, TaxonomyError
 from vision.external_data import check_external_data
 from vision.taxonomy import Taxonomy
 
@@ -111,6 +113,13 @@ class ModelCardDraft(BaseModel):
     code_version: CodeVersion | None = Field(
         default=None, description="The code that exported the model (filled by export, else at registration)."
     )
+    spoiled_vote: dict[str, float] = Field(
+        default_factory=dict,
+        description="The model's produce-vote calibration: when an item's produce is decided, a produce kind's vote "
+        "from its spoiled classes (condition freshness < 1) is multiplied by its factor, within (0, 1] "
+        "(edge.tracking.aggregate). Measured per model on clips with `qc count-table --spoiled-vote`; "
+        "empty: no discount. An int8 version keeps its source's.",
+    )
 
     @field_validator("input_size")
     @classmethod
@@ -134,6 +143,10 @@ class ModelCardDraft(BaseModel):
             raise ValueError(str(exc)) from None
         if list(tax.class_names) != list(self.classes):
             raise ValueError(f"classes {self.classes} differ from the taxonomy's class names {list(tax.class_names)}")
+        try:
+            check_spoiled_vote(self.spoiled_vote, tax.produce)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
         s = self.letterbox.stride
         if self.input_size[0] % s or self.input_size[1] % s:
             raise ValueError(f"input_size {list(self.input_size)} is not a multiple of the letterbox stride {s}")
@@ -226,6 +239,17 @@ class ModelCard(ModelCardDraft):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelLoadError(f"{source}: not a readable JSON model card ({exc})") from exc
         return _validate(cls, raw, source)
+
+
+def check_spoiled_vote(factors: Mapping[str, float], produce: Sequence[str] | None = None) -> None:
+    """Raise InputError for a produce-vote factor outside (0, 1] or, given the taxonomy's ``produce`` kinds, one
+    naming a kind it does not have (a typo would otherwise silently calibrate nothing)."""
+    for name, value in factors.items():
+        if not 0.0 < float(value) <= 1.0:
+            raise InputError(f"spoiled_vote[{name!r}] must be within (0, 1], got {value}")
+    unknown = sorted(set(factors) - set(produce)) if produce is not None else []
+    if unknown:
+        raise InputError(f"spoiled_vote names unknown produce kinds {unknown}; known: {list(produce or [])}")
 
 
 def _read_json(path: Path) -> Any:

@@ -154,8 +154,8 @@ async def _load_and_open(runtime: Runtime) -> None:
 
 
 def check_against_model(config: ServeConfig, model: LoadedModel) -> None:
-    """Every produce kind named in the config (thresholds, SKU map) must be one of the model's, and every camera's
-    line must be one its belt crosses (checked on a nominal 640 x 480 frame)."""
+    """Every produce kind named in the config (thresholds, SKU map, vote calibration) must be one of the model's, and
+    every camera's line must be one its belt crosses (checked on a nominal 640 x 480 frame)."""
     from edge.service.counting import counting_line
     known = set(model.card.taxonomy_obj().produce)
     bad: list[str] = []
@@ -165,6 +165,7 @@ def check_against_model(config: ServeConfig, model: LoadedModel) -> None:
     for sku, produce in config.counting.skus.items():
         if produce not in known:
             bad.append(f"counting.skus.{sku} = {produce}")
+    bad += [f"counting.spoiled_vote.{n}" for n in config.counting.spoiled_vote or {} if n not in known]
     for i, cam in enumerate(config.cameras):
         bad += [f"cameras[{i}].flag_below.{n}" for n in cam.flag_below if n not in known]
         try:

@@ -42,8 +42,9 @@ def counter_factory(config: ServeConfig) -> CounterFactory:
             line=counting_line(camera.line, camera.direction, w, h),
             flags=flag_policy(config, camera),
             sku_produce=dict(config.counting.skus),
-            spoiled_vote=dict(config.counting.spoiled_vote),
+            spoiled_vote=config.counting.spoiled_vote,
         )
-        return CameraCounter(camera.id, model.card.taxonomy_obj(), counter_config, model_version=model.version)
+        return CameraCounter(camera.id, model.card.taxonomy_obj(), counter_config, model_version=model.version,
+                             model_spoiled_vote=model.card.spoiled_vote)
 
     return build

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,13 +50,18 @@ log = logging.getLogger(__name__)
 class CountResultLike(Protocol):
     """What a counter's update returns (`edge.tracking.counter.CountResult`)."""
 
-    counted: list[Any]
-    tracked: Detections
+    @property
+    def counted(self) -> list[Any]: ...
+    @property
+    def tracked(self) -> Detections: ...
 
 
 class CounterLike(Protocol):
     """The per-camera counter the worker drives (`edge.tracking.counter.CameraCounter`)."""
 
+    model_version: str | None
+
+    def serve(self, model_version: str | None, model_spoiled_vote: Mapping[str, float]) -> None: ...
     def update(self, frame: Frame, dets: Detections) -> CountResultLike: ...
     def flush(self) -> list[Any]: ...
     def state(self) -> dict[str, Any]: ...
@@ -242,8 +247,8 @@ class Worker:
                     lane.checkpoint = None
                     lane.counter = self.make_counter(lane.camera, model, frame)
         counter = lane.counter
-        if hasattr(counter, "model_version"):  # items counted from now on carry the model serving now (hot-swap)
-            counter.model_version = model.version
+        if counter.model_version != model.version:  # a swap: items from now on carry its version and calibration
+            counter.serve(model.version, model.card.spoiled_vote)
         try:  # whatever fails from here, the counter goes back to what the store holds
             result = counter.update(frame, job.detections)
             state = counter.state()

@@ -9,7 +9,9 @@ majority agrees.
 
 The produce vote is soft: a frame spreads its weight over the classes in proportion to its class scores, so a
 frame that scores rotten tomato 0.6 and rotten apple 0.5 votes about evenly instead of all for tomato, and the
-vote of the spoiled classes of a look-alike kind is discounted (`DEFAULT_SPOILED_VOTE`, the shipped model's).
+vote of the spoiled classes of a look-alike kind can be discounted by the model's own calibration (its card's
+``spoiled_vote``, `vision.model_card`): v0003 scores spoiled apples as spoiled tomatoes, often more confidently than as
+apples, so its card discounts tomato's spoiled classes; a model without a calibration votes undiscounted.
 """
 
 from __future__ import annotations
@@ -27,24 +29,7 @@ from vision.taxonomy import Taxonomy
 PARTIAL_WEIGHT = 0.3  # a box touching the frame edge shows a part of the item: its class is less reliable
 MAX_SAMPLES = 64  # freshness samples kept per item; a stopped belt must not grow an item without bound
 DEFAULT_FLAG_THRESHOLD = 0.8  # fresh is 1.0, the mildest defect (bruised) 0.6: halfway-ish, leaning to recall
-# The shipped model's calibration of the produce vote (`CounterConfig.spoiled_vote`, config
-# `counting.spoiled_vote`): a produce kind's vote from its spoiled classes (condition freshness < 1) is multiplied by
-# its factor. Spoiled apples look red-brown and v0003 scores them as spoiled tomatoes, often more confidently than as
-# apples (issue #3: apples under-counted, tomatoes over-counted by as many); spoiled tomatoes are almost never scored
-# as apples, so the discount moves the close apple/tomato calls to apple and leaves tomatoes alone. 0.37 (about
-# exp(-1)): the middle of the range (0.22 to 0.47) that gave the fewest wrong-produce items on clips of seeds
-# 1101-1108. It belongs to the model: a retrained model needs it measured again (1 everywhere = no discount).
-DEFAULT_SPOILED_VOTE: Mapping[str, float] = MappingProxyType({"tomato": 0.37})
-
-
-def check_spoiled_vote(factors: Mapping[str, float], taxonomy: Taxonomy | None = None) -> None:
-    """Raise InputError for a factor outside (0, 1] or, given ``taxonomy``, a produce kind it does not have."""
-    for name, value in factors.items():
-        if not 0.0 < float(value) <= 1.0:
-            raise InputError(f"spoiled_vote[{name!r}] must be within (0, 1], got {value}")
-    unknown = sorted(set(factors) - set(taxonomy.produce)) if taxonomy is not None else []
-    if unknown:
-        raise InputError(f"spoiled_vote names unknown produce kinds {unknown}; known: {list(taxonomy.produce)}")
+NO_DISCOUNT: Mapping[str, float] = MappingProxyType({})  # no produce-vote calibration: every class votes in full
 
 
 def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
@@ -194,7 +179,7 @@ class Evidence:
 
     def verdict(
         self, policy: FlagPolicy, produce_override: str | None = None,
-        spoiled_vote: Mapping[str, float] = DEFAULT_SPOILED_VOTE,
+        spoiled_vote: Mapping[str, float] = NO_DISCOUNT,
     ) -> Verdict:
         """The aggregate so far. ``produce_override`` (a produce kind, from the warehouse's SKU tag) replaces the
         vote; ``spoiled_vote`` calibrates it (`produce_vote`). Raises InputError when nothing was observed or the
@@ -218,7 +203,7 @@ class Evidence:
             votes={names[i]: int(n) for i, n in enumerate(self.produce_frames) if n > 0},
         )
 
-    def produce_vote(self, spoiled_vote: Mapping[str, float] = DEFAULT_SPOILED_VOTE) -> np.ndarray:
+    def produce_vote(self, spoiled_vote: Mapping[str, float] = NO_DISCOUNT) -> np.ndarray:
         """Each produce kind's vote, (len(produce),): its class weights summed, the spoiled classes of each kind in
         ``spoiled_vote`` multiplied by its factor (kinds the taxonomy lacks are ignored)."""
         factor = np.ones_like(self.class_weight)

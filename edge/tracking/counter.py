@@ -35,11 +35,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from edge.tracking.aggregate import DEFAULT_SPOILED_VOTE, PARTIAL_WEIGHT, Evidence, FlagPolicy, check_spoiled_vote
+from edge.tracking.aggregate import NO_DISCOUNT, PARTIAL_WEIGHT, Evidence, FlagPolicy
 from edge.tracking.belt import EDGE_MARGIN_PX, box_geometry
 from edge.tracking.boxes import area, centre, complete, iou, overlap_of_smaller, twins
 from edge.tracking.crop import encode_crop
@@ -50,6 +51,7 @@ from edge.tracking.tracker import BeltTracker, EndedTrack, TrackerConfig
 from vision.detections import Detections
 from vision.errors import InputError
 from vision.frame import Frame
+from vision.model_card import check_spoiled_vote
 from vision.taxonomy import Taxonomy
 
 STATE_FORMAT = 1
@@ -68,7 +70,8 @@ class CounterConfig:
     centre is within this share of the larger box's size of where the belt has carried the item (or the two overlap
     with IoU >= ``dedup_iou``). ``memory``: frames an ended item is remembered for that (at most `MEMORY_PER_HIT`
     per sighting). ``sku_produce``: warehouse SKU -> produce kind (a SKU that is itself a produce name needs no
-    entry). ``spoiled_vote``: the model's produce-vote calibration (`edge.tracking.aggregate.DEFAULT_SPOILED_VOTE`).
+    entry). ``spoiled_vote``: a produce-vote calibration that replaces the served model's (its card's ``spoiled_vote``,
+    given to the counter with the model); None: the model's own.
     ``crop_max_side``/``crop_quality``: the best crop's size and JPEG quality.
     """
 
@@ -82,7 +85,7 @@ class CounterConfig:
     dedup_iou: float = 0.3
     memory: int = 90
     sku_produce: Mapping[str, str] = field(default_factory=dict)
-    spoiled_vote: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_SPOILED_VOTE))
+    spoiled_vote: Mapping[str, float] | None = None
     crop_max_side: int = 192
     crop_quality: int = 85
 
@@ -96,7 +99,8 @@ class CounterConfig:
             raise InputError("counter infer_missed_frames and memory must be >= 0 frames")
         if self.dedup_gate <= 0 or not 0 < self.dedup_iou <= 1:
             raise InputError("counter dedup_gate must be > 0 and dedup_iou within (0, 1]")
-        check_spoiled_vote(self.spoiled_vote)
+        if self.spoiled_vote is not None:
+            check_spoiled_vote(self.spoiled_vote)
         if not 16 <= self.crop_max_side <= 1024 or not 10 <= self.crop_quality <= 100:
             raise InputError("counter crop_max_side must be within [16, 1024] and crop_quality within [10, 100]")
 
@@ -119,18 +123,20 @@ class CameraCounter:
         taxonomy: Taxonomy,
         config: CounterConfig,
         model_version: str | None = None,
+        model_spoiled_vote: Mapping[str, float] = NO_DISCOUNT,
     ) -> None:
         config.flags.check(taxonomy)
-        # The default calibration names the shipped taxonomy's kinds; a model on another taxonomy just ignores it.
-        named = {k: v for k, v in config.spoiled_vote.items() if DEFAULT_SPOILED_VOTE.get(k) != v}
-        check_spoiled_vote(named, taxonomy)
+        if config.spoiled_vote is not None:
+            check_spoiled_vote(config.spoiled_vote, taxonomy.produce)
         unknown = sorted(p for p in config.sku_produce.values() if p not in taxonomy.produce)
         if unknown:
             raise InputError(f"sku_produce maps to unknown produce kinds {unknown}; known: {list(taxonomy.produce)}")
         self.camera_id = camera_id
         self.taxonomy = taxonomy
         self.config = config
-        self.model_version = model_version
+        self.model_version: str | None = None
+        self.spoiled_vote: Mapping[str, float] = NO_DISCOUNT
+        self.serve(model_version, model_spoiled_vote)
         self.line = config.line
         self.tracker = BeltTracker(config.line.direction, config.tracker)
         self._items: dict[int, ItemRecord] = {}
@@ -139,6 +145,17 @@ class CameraCounter:
         self._start: int | None = None  # first seq of the stream, or since the last flush: nothing before is ours
 
     # --- public API ----------------------------------------------------------------------------------------------
+
+    def serve(self, model_version: str | None, model_spoiled_vote: Mapping[str, float] = NO_DISCOUNT) -> None:
+        """Items handed on from now on carry ``model_version`` and have their produce decided with that model's
+        calibration (its card's ``spoiled_vote``), unless the config names one. Called when the service swaps models.
+        InputError when the calibration names a produce kind the counter's taxonomy lacks."""
+        if self.config.spoiled_vote is None:
+            check_spoiled_vote(model_spoiled_vote, self.taxonomy.produce)
+            self.spoiled_vote = MappingProxyType(dict(model_spoiled_vote))
+        else:
+            self.spoiled_vote = MappingProxyType(dict(self.config.spoiled_vote))
+        self.model_version = model_version
 
     @property
     def belt_speed(self) -> float:
@@ -454,7 +471,7 @@ class CameraCounter:
             sku = max(item.skus.items(), key=lambda kv: (kv[1], kv[0]))[0]
             produce = self._sku_produce(sku)
         verdict = item.evidence.verdict(self.config.flags, produce_override=produce,
-                                        spoiled_vote=self.config.spoiled_vote)
+                                        spoiled_vote=self.spoiled_vote)
         return Item(
             camera_id=self.camera_id,
             track_id=item.id,

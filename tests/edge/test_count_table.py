@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edge.count_table import ClipSpec, ensure_clip, format_markdown, summarize
+from edge.count_table_cli import parse_factors
 from vision.cli import build_app
 from vision.registry import DEFAULT_MODEL_DIR
 
@@ -125,6 +126,10 @@ def test_a_kept_clip_with_the_same_parameters_is_reused(tmp_path: Path) -> None:
         (["--densities", "2,-4"], "'-4' must be a number > 0"),
         (["--seeds", "1,1"], "'1' is listed twice"),
         (["--model", "missing.onnx"], "--model missing.onnx: no such file"),
+        (["--spoiled-vote", "tomato"], "--spoiled-vote 'tomato': 'tomato' is not KIND=FACTOR (or pass 'none')"),
+        (["--spoiled-vote", "tomato=x"], "--spoiled-vote 'tomato=x': 'x' is not a number"),
+        (["--spoiled-vote", "tomato=0.3,tomato=0.4"], "'tomato' is listed twice"),
+        (["--spoiled-vote", "tomato=0"], "--spoiled-vote 'tomato=0': spoiled_vote['tomato'] must be within (0, 1]"),
     ],
 )
 def test_bad_input_exits_2_naming_it(args: list[str], message: str, tmp_path: Path) -> None:
@@ -155,3 +160,20 @@ def test_one_real_cell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(out["pass"]) == {"counts_within_2pct", "none_counted_twice", "flags_at_least_0.9", "all"}
     assert all(isinstance(v, bool) for v in out["pass"].values())
     assert "clip 1/1" in result.stderr
+    assert out["model"]["spoiled_vote"] == {"tomato": 0.37}  # the production card's calibration counted
+
+
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="the shipped model (vision/default_model) is not there yet")
+def test_a_calibration_to_measure_must_name_the_models_produce_kinds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QC_REGISTRY", str(tmp_path / "registry"))
+    done = subprocess.run([sys.executable, "-m", "vision.cli", "count-table", "--spoiled-vote", "kiwi=0.5"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "--spoiled-vote 'kiwi=0.5': spoiled_vote names unknown produce kinds ['kiwi']" in done.stderr
+
+
+def test_calibration_text_becomes_factors() -> None:
+    assert parse_factors("--spoiled-vote", "tomato=0.37, apple = 0.5") == {"tomato": 0.37, "apple": 0.5}
+    assert parse_factors("--spoiled-vote", "None") == {}

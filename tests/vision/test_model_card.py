@@ -47,6 +47,10 @@ def card_for(path: Path, taxonomy: Taxonomy, **overrides: Any) -> ModelCard:
         ({"taxonomy": {"produce": []}}, "taxonomy"),
         ({"surprise": 1}, "Extra inputs are not permitted"),
         ({"letterbox": {"stride": 32, "colour": 1}}, "Extra inputs are not permitted"),
+        ({"spoiled_vote": {"tomato": 0.37, "apple": 1.0}}, None),
+        ({"spoiled_vote": {"tomato": 0.0}}, r"spoiled_vote\['tomato'\] must be within"),
+        ({"spoiled_vote": {"kiwi": 0.5}}, r"spoiled_vote names unknown produce kinds \['kiwi'\]"),
+        ({"spoiled_vote": {"tomato": "a lot"}}, "spoiled_vote.tomato"),
     ],
 )
 def test_draft_validation(taxonomy: Taxonomy, tmp_path: Path, overrides: dict[str, Any], error: str | None) -> None:

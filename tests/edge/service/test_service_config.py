@@ -141,17 +141,20 @@ def test_the_service_and_qc_inspect_flag_at_the_same_default_threshold() -> None
     assert CountingSection().threshold("apple") > 0.6  # bruised (freshness 0.6) is flagged by default
 
 
-def test_the_service_and_qc_inspect_vote_with_the_same_calibration() -> None:
-    """The shipped model's produce-vote calibration is the default of both the service's config and the counter
-    `qc inspect` / `qc count-table` build; the config can turn it off."""
+def test_the_vote_calibration_comes_from_the_model_card_unless_the_config_names_one() -> None:
+    """Unset in the config and in `CounterConfig` (what `qc inspect` / `qc count-table` build): the served model's
+    card decides; the shipped v0003 cards (fp32 and its int8) carry their measured calibration."""
     from edge.config import CountingSection
-    from edge.tracking.aggregate import DEFAULT_SPOILED_VOTE
     from edge.tracking.counter import CounterConfig
     from edge.tracking.line import CountingLine
+    from vision.model_card import ModelCardDraft
+    from vision.registry import CARD_NAME, DEFAULT_INT8_DIR, DEFAULT_MODEL_DIR
 
-    assert CountingSection().spoiled_vote == dict(DEFAULT_SPOILED_VOTE)
-    assert dict(CounterConfig(line=CountingLine.vertical(320)).spoiled_vote) == dict(DEFAULT_SPOILED_VOTE)
+    assert CountingSection().spoiled_vote is None
+    assert CounterConfig(line=CountingLine.vertical(320)).spoiled_vote is None
     assert CountingSection(spoiled_vote={}).spoiled_vote == {}
+    assert ModelCardDraft.load(DEFAULT_MODEL_DIR / CARD_NAME).spoiled_vote == {"tomato": 0.37}
+    assert ModelCardDraft.load(DEFAULT_INT8_DIR / CARD_NAME).spoiled_vote == {"tomato": 0.37}
 
 
 def test_an_int8_version_takes_the_pixels_unless_the_config_says_no(tmp_path: Path) -> None:
@@ -184,3 +187,19 @@ def test_the_gpu_path_keys_reach_the_served_detector(tmp_path: Path, served_regi
     assert (plain.uint8_input, plain.topk, plain.io_binding) == (False, None, False)  # defaults; off on the CPU
     with pytest.raises(ConfigError, match=r"model.topk \(line 18\): Input should be greater than or equal to 1"):
         load_config(write(tmp_path, GOOD_YAML + "model: {topk: 0}\n"))
+
+
+def test_settings_naming_produce_kinds_the_model_lacks_stop_start_up(tmp_path: Path, served_registry: Path) -> None:
+    """Checked once the served model is known (the config alone cannot know its taxonomy)."""
+    from edge.service.app import check_against_model
+    from edge.service.model import load_model
+
+    model_section = f"model: {{registry_root: '{served_registry}'}}\n"
+    good = load_config(write(tmp_path, GOOD_YAML + model_section))
+    model = load_model(good.model)
+    check_against_model(good, model)
+    bad_text = GOOD_YAML.replace("skus: {APL-1: apple}", "skus: {APL-1: pear}\n  spoiled_vote: {tomatoe: 0.4}")
+    bad = load_config(write(tmp_path, bad_text + model_section))
+    with pytest.raises(ConfigError, match=r"do not fit model v\d+ .*: counting.skus.APL-1 = pear; "
+                                          r"counting.spoiled_vote.tomatoe"):
+        check_against_model(bad, model)

@@ -17,6 +17,7 @@ from edge.protocol import FrameHeader, decode_jpeg, encode_frame, parse_ack
 from edge.service.counting import counter_factory
 from edge.service.model import load_model
 from edge.store.store import Store
+from edge.tracking.counter import CameraCounter
 from vision.frame import Frame
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME
 
@@ -48,6 +49,8 @@ def test_service_counts_what_the_offline_pipeline_counts_across_a_restart(
         frame = Frame("cam1", seq, 1_800_000_000.0 + seq / 10, decode_jpeg(jpeg))
         counter = counter or build(camera, model, frame)
         reference += counter.update(frame, model.detector(frame.image)).counted
+    assert isinstance(counter, CameraCounter) and counter.model_version == model.version
+    assert dict(counter.spoiled_vote) == model.card.spoiled_vote  # the served card's calibration
 
     def msg(seq: int) -> bytes:
         return encode_frame(FrameHeader("cam1", seq, 1_800_000_000.0 + seq / 10), clip_jpegs[seq])

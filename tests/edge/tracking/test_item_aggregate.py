@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
 
-from edge.tracking.aggregate import (
-    DEFAULT_SPOILED_VOTE, MAX_SAMPLES, Evidence, FlagPolicy, check_spoiled_vote, weighted_median,
-)
+from edge.tracking.aggregate import MAX_SAMPLES, Evidence, FlagPolicy, weighted_median
 from edge.tracking.item import Item
 from vision.errors import InputError
+from vision.model_card import check_spoiled_vote
 from vision.taxonomy import Taxonomy
 
 
@@ -94,22 +94,24 @@ def test_produce_vote_follows_the_scores_not_the_arg_max(taxonomy: Taxonomy) -> 
     assert v.votes == {"tomato": 3, "apple": 2}  # votes still count the frames' arg-max kinds
 
 
+V0003_VOTE = {"tomato": 0.37}  # the shipped model card's calibration (vision/default_model/card.json)
+
+
 def test_spoiled_tomato_scores_are_discounted_fresh_and_clear_calls_are_not(taxonomy: Taxonomy) -> None:
-    assert 0 < DEFAULT_SPOILED_VOTE["tomato"] < 1
     rotten_apple = Evidence(taxonomy)  # every frame says tomato first, with a steady apple score behind it
     for _ in range(5):
         _add_scores(rotten_apple, taxonomy, {"tomato_rotten": 0.8, "apple_rotten": 0.45})
-    assert rotten_apple.verdict(FlagPolicy()).produce == "apple"
-    # The calibration is a setting (counting.spoiled_vote): without it the scores alone say tomato.
-    assert rotten_apple.verdict(FlagPolicy(), spoiled_vote={}).produce == "tomato"
+    assert rotten_apple.verdict(FlagPolicy(), spoiled_vote=V0003_VOTE).produce == "apple"
+    # Without a calibration (a model whose card has none) the scores alone say tomato.
+    assert rotten_apple.verdict(FlagPolicy()).produce == "tomato"
     rotten_tomato = Evidence(taxonomy)
     for _ in range(5):
         _add_scores(rotten_tomato, taxonomy, {"tomato_rotten": 0.85, "apple_rotten": 0.05})
-    assert rotten_tomato.verdict(FlagPolicy()).produce == "tomato"
+    assert rotten_tomato.verdict(FlagPolicy(), spoiled_vote=V0003_VOTE).produce == "tomato"
     fresh_tomato = Evidence(taxonomy)  # the discount is for spoiled classes only
     for _ in range(5):
         _add_scores(fresh_tomato, taxonomy, {"tomato_fresh": 0.6, "apple_fresh": 0.45})
-    assert fresh_tomato.verdict(FlagPolicy()).produce == "tomato"
+    assert fresh_tomato.verdict(FlagPolicy(), spoiled_vote=V0003_VOTE).produce == "tomato"
 
 
 def test_produce_vote_without_class_scores_is_the_arg_max_vote(taxonomy: Taxonomy) -> None:
@@ -122,23 +124,45 @@ def test_produce_vote_without_class_scores_is_the_arg_max_vote(taxonomy: Taxonom
 
 
 def test_spoiled_vote_factors_are_checked(taxonomy: Taxonomy) -> None:
-    check_spoiled_vote({"tomato": 1.0, "apple": 0.1}, taxonomy)
+    check_spoiled_vote({"tomato": 1.0, "apple": 0.1}, taxonomy.produce)
     with pytest.raises(InputError, match=r"spoiled_vote\['tomato'\] must be within \(0, 1\], got 0"):
         check_spoiled_vote({"tomato": 0})
     with pytest.raises(InputError, match=r"spoiled_vote\['tomato'\] must be within \(0, 1\], got 1.5"):
         check_spoiled_vote({"tomato": 1.5})
+    with pytest.raises(InputError, match=r"must be within \(0, 1\], got nan"):
+        check_spoiled_vote({"tomato": float("nan")})
     with pytest.raises(InputError, match=r"unknown produce kinds \['kiwi'\]"):
-        check_spoiled_vote({"kiwi": 0.5}, taxonomy)
+        check_spoiled_vote({"kiwi": 0.5}, taxonomy.produce)
 
 
-def test_a_counter_on_another_taxonomy_ignores_the_default_calibration_and_names_a_typo() -> None:
+def _counter(taxonomy: Taxonomy, override: dict[str, float] | None = None, **kwargs: Any) -> Any:
     from edge.tracking.counter import CameraCounter, CounterConfig
     from edge.tracking.line import CountingLine
 
+    return CameraCounter("c", taxonomy, CounterConfig(line=CountingLine.vertical(320), spoiled_vote=override),
+                         **kwargs)
+
+
+def test_a_counter_votes_with_its_models_calibration_unless_the_config_names_one(taxonomy: Taxonomy) -> None:
+    assert dict(_counter(taxonomy).spoiled_vote) == {}  # no model calibration given: undiscounted
+    counter = _counter(taxonomy, model_version="v0003", model_spoiled_vote=V0003_VOTE)
+    assert (counter.model_version, dict(counter.spoiled_vote)) == ("v0003", V0003_VOTE)
+    counter.serve("v0004", {})  # a swap to a version without one: its items vote undiscounted
+    assert (counter.model_version, dict(counter.spoiled_vote)) == ("v0004", {})
+    pinned = _counter(taxonomy, {"apple": 0.5}, model_version="v0003", model_spoiled_vote=V0003_VOTE)
+    assert dict(pinned.spoiled_vote) == {"apple": 0.5}
+    pinned.serve("v0004", {"orange": 0.9})  # the config's calibration stays through swaps
+    assert (pinned.model_version, dict(pinned.spoiled_vote)) == ("v0004", {"apple": 0.5})
+    assert dict(_counter(taxonomy, {}, model_spoiled_vote=V0003_VOTE).spoiled_vote) == {}  # {} turns it off
+
+
+def test_a_counter_names_a_calibrated_produce_kind_its_taxonomy_lacks() -> None:
     no_tomato = Taxonomy.from_dict({"produce": ["apple"], "conditions": [{"name": "fresh", "freshness": 1.0}]})
-    CameraCounter("c", no_tomato, CounterConfig(line=CountingLine.vertical(320)))  # the default {tomato: 0.37}
+    _counter(no_tomato)  # no calibration anywhere: nothing to check
     with pytest.raises(InputError, match=r"unknown produce kinds \['tomatoe'\]"):
-        CameraCounter("c", no_tomato, CounterConfig(line=CountingLine.vertical(320), spoiled_vote={"tomatoe": 0.5}))
+        _counter(no_tomato, {"tomatoe": 0.5})
+    with pytest.raises(InputError, match=r"unknown produce kinds \['tomato'\]"):
+        _counter(no_tomato, model_spoiled_vote=V0003_VOTE)
 
 
 def test_sku_override_and_its_condition_row(taxonomy: Taxonomy) -> None:
