@@ -359,6 +359,11 @@ class ModelSection(_Section):
         None, description="Run through ONNX Runtime's IO binding, the output bound to the provider's device and "
         "copied back once; default on for CUDA and TensorRT, off on the CPU."
     )
+    engine_cache_dir: str | None = Field(
+        None, description="Where TensorRT keeps the engines it builds and its timing cache, so that a restart or a "
+        "swap back loads an engine in seconds instead of building it for minutes (used only when TensorRT serves); "
+        "default $QC_ENGINE_CACHE, else $XDG_CACHE_HOME/conveyor-qc/tensorrt."
+    )
 
 
 class RolloutSection(_Section):

@@ -26,6 +26,7 @@ from vision.frame import Frame
 from vision.io_binding import DeviceBatch, OutputDevice, bound_run, output_device
 from vision.decode_processes import LetterboxPlan
 from vision.letterbox import Letterbox, rect_shape
+from vision.provider_options import engine_cache_for, session_provider_options
 from vision.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,6 @@ DEFAULT_MAX_PIXELS = 40_000_000
 MAX_AUTO_REPLICAS = 4  # more single-purpose sessions only cost memory: 4 already keep a batch of 8 spread out
 _INPUT_DTYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16)}
 _UINT8_INPUT = {"tensor(uint8)": np.dtype(np.uint8)}  # the graph `vision.graph_edit.with_uint8_input` makes
-# GPU arenas grow by exactly what a run asks for, not to the next power of two: an edge node's memory stays near
-# the peak of its largest batch instead of doubling (a caller's own provider_options win).
-GPU_ARENA_DEFAULTS: Mapping[str, Mapping[str, str]] = {
-    "CUDAExecutionProvider": {"arena_extend_strategy": "kSameAsRequested"},
-}
 
 # Allocates a pre-processing buffer of a shape and dtype (a pipeline passes one that recycles its buffers).
 Allocator = Callable[[tuple[int, ...], np.dtype], np.ndarray]
@@ -122,14 +118,16 @@ class Detector:
         uint8_input: bool = False,
         topk: int | None = None,
         io_binding: bool | None = None,
+        engine_cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         """Load ``model_path`` and check it against ``taxonomy``.
 
         ``imgsz``: the size images are fitted into for models with dynamic H/W (default: the size recorded in the
         model's ultralytics metadata, else 640); a model with static H/W always uses its own input size.
         ``providers``: execution-provider preference (default TensorRT ▸ CUDA ▸ CPU, whatever is available).
-        ``provider_options``: per-provider ONNX Runtime options, e.g. TensorRT's engine cache settings; the CUDA
-        arena defaults to ``arena_extend_strategy=kSameAsRequested`` (`GPU_ARENA_DEFAULTS`).
+        ``provider_options``: per-provider ONNX Runtime options over our defaults (`vision.provider_options`: the
+        CUDA arena grows by what a run asks; TensorRT keeps its engines and timing cache in ``engine_cache_dir``,
+        default `default_engine_cache_dir`, so a restart loads its engines instead of building them for minutes).
         ``cpu_mem_arena=False`` turns ONNX Runtime's CPU arena off: tensors come from malloc and go back after each
         run, so memory never stays at a past peak (ORT's ``enable_cpu_mem_arena``), at some cost per run.
         ``intra_op_spinning``: whether ONNX Runtime's intra-op threads spin-wait for work between parallel sections
@@ -189,8 +187,8 @@ class Detector:
             self.session_model = edited_model_bytes(self.model_path, uint8_input=uint8_input, topk=topk)
 
         chosen, self.requested_provider = choose_providers(providers, ort.get_available_providers())
-        given = provider_options or {}
-        options = [{**GPU_ARENA_DEFAULTS.get(p, {}), **given.get(p, {})} for p in chosen]
+        self.engine_cache_dir: Path | None = engine_cache_for(chosen, engine_cache_dir)
+        options = session_provider_options(chosen, provider_options, self.engine_cache_dir)
         on_cpu = chosen[0] == "CPUExecutionProvider"
         cores = usable_cores()
         replicas = 1 if not on_cpu else cpu_replicas or (1 if intra_op_threads else min(cores, MAX_AUTO_REPLICAS))

@@ -102,6 +102,7 @@ def detector_for(section: ModelSection, card: ModelCard, path: Path) -> LoadedMo
         uint8_input=section.uint8_input if section.uint8_input is not None else card.dtype == "int8",
         topk=section.topk,
         io_binding=section.io_binding,
+        engine_cache_dir=section.engine_cache_dir,
     )
     log.info("model %s (%s) loaded on %s", card.version, path, detector.provider)
     return LoadedModel(card=card, detector=detector)
