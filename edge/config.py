@@ -48,6 +48,7 @@ from edge.protocol import CAMERA_ID_PATTERN, Limits
 from edge.review.settings import ReviewSection
 from vision.errors import InputError, QCError
 from vision.model_card import check_spoiled_vote
+from vision.user_dirs import data_home
 
 Direction = Literal["+x", "-x", "+y", "-y"]
 
@@ -58,9 +59,7 @@ class ConfigError(QCError):
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$XDG_DATA_HOME/conveyor-qc`` (XDG default ``~/.local/share``)."""
-    env = os.environ if env is None else env
-    base = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else Path.home() / ".local" / "share"
-    return base / "conveyor-qc"
+    return data_home(env)
 
 
 class _Section(BaseModel):

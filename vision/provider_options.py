@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vision.user_dirs import cache_dir
+
 log = logging.getLogger(__name__)
 
 GPU_ARENA_DEFAULTS: Mapping[str, Mapping[str, str]] = {
@@ -27,11 +29,7 @@ TENSORRT = "TensorrtExecutionProvider"
 
 def default_engine_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$QC_ENGINE_CACHE``, else ``$XDG_CACHE_HOME/conveyor-qc/tensorrt`` (XDG default ``~/.cache``)."""
-    env = os.environ if env is None else env
-    if env.get("QC_ENGINE_CACHE"):
-        return Path(env["QC_ENGINE_CACHE"]).expanduser()
-    cache_home = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return cache_home / "conveyor-qc" / "tensorrt"
+    return cache_dir("tensorrt", "QC_ENGINE_CACHE", env)
 
 
 def engine_cache_for(chosen: Sequence[str], wanted: str | os.PathLike[str] | None = None) -> Path | None:

@@ -8,18 +8,15 @@ and a copy whose sha256 differs from the card's is fetched again.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
+
+from vision.user_dirs import cache_dir
 
 
 def default_cache_root(env: Mapping[str, str] | None = None) -> Path:
     """``$QC_REGISTRY_CACHE``, else ``$XDG_CACHE_HOME/conveyor-qc/registry`` (XDG default ``~/.cache``)."""
-    env = os.environ if env is None else env
-    if env.get("QC_REGISTRY_CACHE"):
-        return Path(env["QC_REGISTRY_CACHE"]).expanduser()
-    cache_home = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return cache_home / "conveyor-qc" / "registry"
+    return cache_dir("registry", "QC_REGISTRY_CACHE", env)
 
 
 def cache_dir_for(url: str, cache_root: Path) -> Path:

@@ -14,6 +14,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from vision.user_dirs import data_home
+
 # The model that ships with the package (trained by the project's own pipeline); seeds an empty registry.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 # Its int8 deployment for CPU nodes (`qc quantize` of it, with its card and the fp32-vs-int8 report).
@@ -32,8 +34,7 @@ def default_registry_root(env: Mapping[str, str] | None = None) -> Path | str:
     if env.get("QC_REGISTRY"):
         value = env["QC_REGISTRY"]
         return value if "://" in value else Path(value).expanduser()
-    data_home = Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else Path.home() / ".local" / "share"
-    return data_home / "conveyor-qc" / "registry"
+    return data_home(env) / "registry"
 
 
 def version_number(version: str) -> int:
