@@ -74,6 +74,10 @@ class ServiceSection(_Section):
         10.0, ge=0, description="On shutdown, how long frames already queued may take to finish before the rest "
         "are answered 'retry'."
     )
+    api_docs: bool = Field(
+        False, description="Serve the interactive API docs at /docs and /redoc (their scripts come from a CDN, which "
+        "an edge node may not reach). /openapi.json is always served."
+    )
 
 
 class LineSection(_Section):

@@ -1,7 +1,7 @@
 """`qc count-table`: counting accuracy over a grid of rendered clips (belt speed x density x seed), pooled per cell.
 
 Each clip is rendered by `qc synth clip` in a child process (edge never imports training) and run through the same
-pipeline as `qc inspect --truth`: `load_detector`, `inspect_video`, `score_against_truth`. Per (speed, density) cell
+pipeline as `qc inspect --truth`: `load_models`, `inspect_video`, `score_against_truth`. Per (speed, density) cell
 the clips' truth reports are pooled by adding their *counts* (counted and truth per produce kind, duplicates, missed,
 spurious, wrong produce, flag true/false positives, spoiled truth items) and only then dividing: an average of
 per-clip ratios would weigh a clip with 3 spoiled items like one with 30. Pooling and formatting are pure functions
@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vision.detector import Detector
+    from vision.grader import Grader
 
-MAX_COUNT_ERROR = 0.02  # issue #3: every produce kind counted within 2 % of the truth, in every cell
-MIN_FLAG_SCORE = 0.9  # issue #3: flag precision and recall at the item level, in every cell
+MAX_COUNT_ERROR = 0.02  # the counting bar: every produce kind counted within 2 % of the truth, in every cell
+MIN_FLAG_SCORE = 0.9  # the counting bar: flag precision and recall at the item level, in every cell
 _EPS = 1e-9  # 1/50 is exactly the bar; float division must not push it over
 
 _COUNTS = ("duplicates", "missed", "spurious", "wrong_produce", "flag_tp", "flag_fp", "truth_spoiled")
@@ -93,7 +94,7 @@ def pool_scores(scores: Sequence[Mapping[str, Any]], produce: Sequence[str]) -> 
 
 
 def bars(pooled: Mapping[str, Any]) -> dict[str, bool]:
-    """Issue #3's bars on one pooled cell: every produce kind within 2 % (a kind counted with no truth items is
+    """The counting bars on one pooled cell: every produce kind within 2 % (a kind counted with no truth items is
     off), nothing counted twice, flag precision and recall >= 0.9 (a ratio with nothing to measure does not fail)."""
     counts = all(
         (r["truth"] == 0 and r["counted"] == 0)
@@ -210,9 +211,9 @@ def ensure_clip(folder: Path, spec: ClipSpec) -> tuple[dict[str, Any], bool]:
 
 
 def inspect_clip(folder: Path, truth: Mapping[str, Any], detector: Detector, info: Mapping[str, Any],
-                 flag_below: float | None) -> tuple[dict[str, Any], dict[str, float]]:
-    """`qc inspect --truth` on one rendered clip (counting line through the frame centre, belt running +x); returns
-    the truth report and the flag thresholds used."""
+                 flag_below: float | None, grader: Grader | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+    """`qc inspect --truth` on one rendered clip (counting line through the frame centre, belt running +x), graded by
+    ``grader`` when given; returns the truth report and the flag thresholds used."""
     from edge.inspect import inspect_video, video_meta
     from edge.tracking import CounterConfig, CountingLine, FlagPolicy
     from edge.tracking.scoring import score_against_truth
@@ -222,19 +223,19 @@ def inspect_clip(folder: Path, truth: Mapping[str, Any], detector: Detector, inf
     if flag_below is not None:  # as `qc inspect --flag-below` builds it
         _, _, width, _ = video_meta(video)
         config = CounterConfig(line=CountingLine.vertical((width or 640) / 2), flags=FlagPolicy(default=flag_below))
-    report, items = inspect_video(video, detector, config=config, model_info=dict(info))
+    report, items = inspect_video(video, detector, config=config, model_info=dict(info), grader=grader)
     score = score_against_truth(items, truth, CountingLine.from_dict(report["line"]))
     return score, report["flag_below"]
 
 
 def run_clips(
     specs: Sequence[ClipSpec], work: Path, detector: Detector, info: Mapping[str, Any], *, flag_below: float | None,
-    jobs: int = 1, say: Callable[[str], None] = lambda _: None,
+    jobs: int = 1, say: Callable[[str], None] = lambda _: None, grader: Grader | None = None,
 ) -> tuple[list[tuple[ClipSpec, dict[str, Any]]], dict[str, float]]:
     """Render (or reuse) and inspect every clip; returns each clip's truth report and the flag thresholds used.
 
     Up to ``jobs`` clips render at once in child processes while this process inspects the clips in grid order, so
-    rendering overlaps inspection. ``say`` gets one progress line per clip.
+    rendering overlaps inspection. ``say`` gets one progress line per clip. ``grader``: the model version's grader.
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -248,7 +249,7 @@ def run_clips(
         ]
         for n, (spec, render) in enumerate(zip(specs, renders), 1):
             truth, rendered = render.result()
-            score, thresholds = inspect_clip(work / spec.folder, truth, detector, info, flag_below)
+            score, thresholds = inspect_clip(work / spec.folder, truth, detector, info, flag_below, grader)
             results.append((spec, score))
             elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
             say(f"clip {n}/{len(specs)} [{elapsed}] {spec.speed:g} m/s, {spec.density:g} items/m, seed {spec.seed}"

@@ -67,9 +67,10 @@ def count_table(
         check_factors("--spoiled-vote", spoiled_vote or "", factors)
 
     from edge.count_table import grid, run_clips, summarize
-    from edge.inspect import load_detector
+    from edge.inspect import load_models
 
-    detector, info = load_detector(model)
+    models = load_models(model)  # the version's grader too: the table measures what the service would count
+    detector, info = models.detector, models.info
     if factors is not None:
         check_factors("--spoiled-vote", spoiled_vote or "", factors, detector.taxonomy.produce)
         info["spoiled_vote"] = factors
@@ -79,7 +80,8 @@ def count_table(
     say(f"model {info['version'] or info['path']} on {info['provider']}; {len(specs)} clips of {seconds:g} s at "
         f"{fps:g} fps in {folder}")
     try:
-        results, thresholds = run_clips(specs, folder, detector, info, flag_below=flag_below, jobs=jobs, say=say)
+        results, thresholds = run_clips(specs, folder, detector, info, flag_below=flag_below, jobs=jobs, say=say,
+                                        grader=models.grader)
     finally:
         if work is None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -180,6 +182,6 @@ def _print_table(summary: dict[str, Any]) -> None:
     console.print(overall_line(summary), highlight=False)
     verdict = {True: "yes", False: "no"}
     p = summary["pass"]
-    console.print(f"issue #3 bars: every produce within 2 % in every cell: {verdict[p['counts_within_2pct']]}; "
+    console.print(f"counting bars: every produce within 2 % in every cell: {verdict[p['counts_within_2pct']]}; "
                   f"nothing counted twice: {verdict[p['none_counted_twice']]}; flag P and R >= 0.9 in every cell: "
                   f"{verdict[p['flags_at_least_0.9']]}", highlight=False)

@@ -29,9 +29,11 @@ if TYPE_CHECKING:
 CAMERA = "demo-belt"
 IDLE_FLUSH_S = 2.0  # the demo's own quiet time before the items still in view are committed
 FLAG_HELP = "Flag items whose freshness is below this (default: the service's, 0.5)."
-MODEL_HELP = "ONNX model to serve instead of the registry's production model (a card.json beside it is used)."
+MODEL_HELP = ("ONNX model to serve instead of the registry's production model (a card.json beside it is used, with the "
+              "grader it names beside the model).")
 KEEP_HELP = "Keep the clip, truth, service config, logs and database in this new or empty folder."
-REGISTRY_HELP = "Model registry folder (default $QC_REGISTRY or the XDG one; seeded with the shipped model if empty)."
+REGISTRY_HELP = ("Model registry folder to serve from (seeded with the shipped model if empty). Default: a new one in "
+                 "the demo's own folder, so the demo never touches your registry ($QC_REGISTRY or the per-user one).")
 
 
 def demo(
@@ -72,6 +74,8 @@ def run_demo(
     from vision.errors import QCError
 
     root, produce_order = prepare_registry(work, model, registry)  # first: a missing model fails fast
+    say(f"model registry {root}" + (" (given by --registry)" if registry is not None and model is None
+                                    else " (the demo's own; your registry is not touched)"))
     say(f"rendering a {seconds:g} s clip at {fps:g} fps (belt {speed:g} m/s, {density:g} items/m, seed {seed}) ...")
     truth = render_clip(work / "clip", seconds, fps, seed, speed, density)
     port, token = free_port(), secrets.token_urlsafe(18)
@@ -131,13 +135,14 @@ def render_clip(out: Path, seconds: float, fps: float, seed: int, speed: float, 
 
 
 def prepare_registry(work: Path, model: Path | None, registry: Path | None) -> tuple[Path, list[str]]:
-    """The registry the service loads from and its production model's produce kinds: ``registry`` (or the default,
-    seeded with the shipped model), or a new one under ``work`` holding ``model`` in production."""
+    """The registry the service loads from and its production model's produce kinds: ``registry``, else a new one
+    under ``work`` seeded with the shipped model, or (with ``model``) a new one under ``work`` holding ``model`` in
+    production. Never the user's default registry: a demo must not seed, change or depend on it."""
     from vision.errors import ModelLoadError, QCError
     from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
 
     if model is None:
-        reg = Registry.open(registry)
+        reg = Registry.open(registry if registry is not None else work / "registry")
         try:
             card, _ = reg.load_verified()
         except QCError as exc:
@@ -157,7 +162,9 @@ def prepare_registry(work: Path, model: Path | None, registry: Path | None) -> t
         taxonomy = Taxonomy.load()
         draft = ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(),
                                input_size=onnx_input_size(model), training={"note": f"registered by qc demo: {model}"})
-    card = Registry.open(work / "registry", seed_from=None).register(model, draft, stage="production")
+    # A card with a grader section names its grader file beside the model: the two register as one version.
+    grader = model.parent / draft.grader.file if draft.grader is not None else None
+    card = Registry.open(work / "registry", seed_from=None).register(model, draft, stage="production", grader=grader)
     return work / "registry", list(card.taxonomy_obj().produce)
 
 

@@ -1,6 +1,6 @@
 """`qc inspect VIDEO`: the edge pipeline offline over a recorded video — decode, detect, track, count once, score.
 
-The same `Detector` and `CameraCounter` the service runs, with no server: frames are numbered from 0 and stamped
+The same `Detector`, grader and `CameraCounter` the service runs, with no server: frames are numbered from 0 and stamped
 ``index / fps``. The result is one JSON object (``--json``) with the counts and flags per produce kind and one
 entry per counted item; ``--truth`` adds a comparison with a `qc synth clip` truth.json. The command itself (options,
 output) lives in `edge.inspect_cli`, so registering it does not import this module.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,17 @@ import numpy as np
 from edge.inspect_cli import inspect  # the command, importable under its old name
 from edge.tracking import CameraCounter, CounterConfig, CountingLine, Item
 from vision.detector import Detector
-from vision.errors import InputError
+from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
+from vision.grader import Grader, grader_spec_from_onnx
+from vision.model_card import GraderSpec, ModelCardDraft, sha256_file
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy
 
 DEFAULT_BATCH = 8
 
-__all__ = ["DEFAULT_BATCH", "build_report", "inspect", "inspect_video", "load_detector", "read_video", "video_meta",
-           "write_crops"]
+__all__ = ["DEFAULT_BATCH", "InspectModels", "build_report", "inspect", "inspect_video", "load_models", "read_video",
+           "video_meta", "write_crops"]
 
 
 def read_video(path: Path, batch: int) -> Iterator[list[np.ndarray]]:
@@ -71,28 +74,49 @@ def video_meta(path: Path) -> tuple[float, int, int, int]:
         cap.release()
 
 
-def load_detector(model: Path | None, conf_threshold: float = 0.25) -> tuple[Detector, dict[str, Any]]:
-    """The registry's production model (verified against its card), or the ONNX file ``model`` (its taxonomy from
-    a ``card.json`` beside it, else the project's); returns the detector and a description of the model (path,
-    version, provider, input size, confidence threshold, the card's produce-vote calibration)."""
+@dataclass(frozen=True)
+class InspectModels:
+    """What `qc inspect` runs: the detector, the grader (None: the detector alone) and a JSON-ready description of
+    them (path, version, provider, input size, confidence threshold, produce-vote calibration, grader)."""
+
+    detector: Detector
+    grader: Grader | None
+    info: dict[str, Any]
+
+
+def load_models(model: Path | None, conf_threshold: float = 0.25, grader: Path | None = None) -> InspectModels:
+    """The registry's production version (detector and grader, verified against its card), or the ONNX file
+    ``model`` (its taxonomy and grader section from a ``card.json`` beside it, else the project's taxonomy).
+
+    ``grader``: an ONNX grader file to use instead of the version's (or beside ``model``, an unregistered pair): the
+    card section that matches its sha256 (the card beside ``model``, or the version's) when there is one, else one
+    read from the file itself (classes from its embedded names, default produce weight). Without ``grader``, a
+    card beside ``model`` with a grader section uses the grader file it names beside ``model``.
+    """
     if model is None:
-        card, path = Registry.open().load_verified()
-        detector = Detector(path, card.taxonomy_obj(), imgsz=max(card.input_size), conf_threshold=conf_threshold)
-        version: str | None = card.version
+        registry = Registry.open()
+        card, path = registry.load_verified()  # the version's grader too
+        taxonomy, size, version = card.taxonomy_obj(), max(card.input_size), card.version
         spoiled_vote: dict[str, float] = dict(card.spoiled_vote)
+        spec, grader_file = card.grader, registry.grader_path(card, verify=False)
     else:
+        path = model
         card_path = model.parent / "card.json"
         if card_path.is_file():
-            from vision.model_card import ModelCardDraft
-
             draft = ModelCardDraft.load(card_path)
             raw = json.loads(card_path.read_text())
-            detector = Detector(model, draft.taxonomy_obj(), imgsz=max(draft.input_size), conf_threshold=conf_threshold)
+            taxonomy, size, spec = draft.taxonomy_obj(), max(draft.input_size), draft.grader
             version = raw.get("version") if isinstance(raw, dict) else None
             spoiled_vote = dict(draft.spoiled_vote)
         else:
-            detector = Detector(model, Taxonomy.load(), conf_threshold=conf_threshold)
-            version, spoiled_vote = None, {}
+            taxonomy, size, version, spoiled_vote, spec = Taxonomy.load(), None, None, {}, None
+        grader_file = model.parent / spec.file if spec is not None else None
+    if grader is not None:
+        spec, grader_file = _grader_spec_for(grader, spec), grader
+    detector = Detector(path, taxonomy, imgsz=size, conf_threshold=conf_threshold)
+    graded = None
+    if spec is not None and grader_file is not None:
+        graded = Grader(grader_file, spec, taxonomy=taxonomy)
     info = {
         "path": str(detector.model_path),
         "version": version,
@@ -101,8 +125,22 @@ def load_detector(model: Path | None, conf_threshold: float = 0.25) -> tuple[Det
         "imgsz": list(detector.imgsz),
         "conf_threshold": detector.conf_threshold,
         "spoiled_vote": spoiled_vote,
+        "grader": None if graded is None else {
+            "path": str(graded.model_path), "classes": list(graded.classes), "input_size": graded.input_size,
+            "produce_weight": graded.produce_weight, "provider": graded.provider,
+        },
     }
-    return detector, info
+    return InspectModels(detector=detector, grader=graded, info=info)
+
+
+def _grader_spec_for(grader: Path, known: GraderSpec | None) -> GraderSpec:
+    """The card section of a grader file given on the command line: ``known`` when its sha256 is the file's (the
+    version's or the card's own grader), else one read from the file."""
+    if not grader.is_file():
+        raise ModelLoadError(f"--grader {grader}: no such file")
+    if known is not None and known.sha256 == sha256_file(grader):
+        return known
+    return grader_spec_from_onnx(grader, training={"source": str(grader), "note": "given to qc inspect --grader"})
 
 
 def inspect_video(
@@ -114,6 +152,7 @@ def inspect_video(
     sku: str | None = None,
     camera_id: str = "video",
     model_info: dict[str, Any] | None = None,
+    grader: Grader | None = None,
     batch: int = DEFAULT_BATCH,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], list[Item]]:
@@ -121,8 +160,9 @@ def inspect_video(
 
     ``line``: the counting line (default: vertical through the frame centre, belt running +x); ``config`` overrides
     the whole counter configuration (its line wins over ``line``). ``sku``: a warehouse SKU tag sent with every
-    frame (a produce name, or a code mapped in ``config.sku_produce``). ``model_info`` (`load_detector`'s) gives
-    the items their model ``version`` and the model's produce-vote calibration (``spoiled_vote``).
+    frame (a produce name, or a code mapped in ``config.sku_produce``). ``model_info`` (`load_models`'s) gives
+    the items their model ``version`` and the model's produce-vote calibration (``spoiled_vote``). ``grader``: the
+    version's grader (`load_models`'s), run once per counted item on its best views (None: the detector alone).
     """
     fps, total, width, height = video_meta(video)
     if fps <= 0:
@@ -140,7 +180,7 @@ def inspect_video(
                 config = CounterConfig(line=line or CountingLine.vertical(w / 2))
             info = model_info or {}
             counter = CameraCounter(camera_id, taxonomy, config, model_version=info.get("version"),
-                                    model_spoiled_vote=info.get("spoiled_vote") or {})
+                                    model_spoiled_vote=info.get("spoiled_vote") or {}, grader=grader)
         for image, dets in zip(images, detector.detect(images)):
             frame = Frame(camera_id=camera_id, seq=seq, captured_at=seq / fps, image=image, tags=tags)
             items.extend(counter.update(frame, dets).counted)
@@ -202,6 +242,7 @@ def build_report(
                 "best_box": [round(v, 1) for v in it.best_box],
                 "inferred": it.inferred,
                 "sku": it.sku,
+                "graded_views": it.graded_views,
             }
             for it in items
         ],

@@ -23,6 +23,12 @@ def inspect(
     model: Annotated[
         Path | None, typer.Option(help="ONNX model to use instead of the registry's production model.")
     ] = None,
+    grader: Annotated[
+        Path | None,
+        typer.Option(help="ONNX grader (a YOLO classify export) to grade each counted item with, instead of the "
+                          "model version's: e.g. an unregistered pair with --model. Its card section is the card's "
+                          "when the sha256 matches, else read from the file (classes from its embedded names)."),
+    ] = None,
     line: Annotated[
         str | None,
         typer.Option(help="Counting line 'x=POS' or 'y=POS', optionally ':+x'/':-x'/':+y'/':-y' for the belt "
@@ -44,7 +50,7 @@ def inspect(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from edge.inspect import inspect_video, load_detector, video_meta, write_crops
+    from edge.inspect import inspect_video, load_models, video_meta, write_crops
     from edge.tracking import CounterConfig, CountingLine, FlagPolicy
     from edge.tracking.scoring import score_against_truth
     from vision.errors import InputError
@@ -58,7 +64,8 @@ def inspect(
             raise InputError(f"--sku {sku!r}: expected CODE=PRODUCE")
         sku_tag, sku_map = code, {code: produce}
     truth_doc = _read_truth(truth) if truth is not None else None  # fail before the long run, not after
-    detector, info = load_detector(model, conf)
+    models = load_models(model, conf, grader)
+    detector, info = models.detector, models.info
     if sku_tag and not sku_map and sku_tag.strip().lower() not in detector.taxonomy.produce:
         raise InputError(
             f"--sku {sku!r} is not a produce kind {list(detector.taxonomy.produce)}; use CODE=PRODUCE for a SKU code"
@@ -70,7 +77,8 @@ def inspect(
             counting_line = CountingLine.vertical((width or 640) / 2)
         flags = FlagPolicy() if flag_below is None else FlagPolicy(default=flag_below)
         config = CounterConfig(line=counting_line, flags=flags, sku_produce=sku_map)
-    err.print(f"model {info['version'] or info['path']} on {info['provider']}", highlight=False)
+    graded = f", grader {info['grader']['path']}" if info["grader"] else ", no grader"
+    err.print(f"model {info['version'] or info['path']} on {info['provider']}{graded}", highlight=False)
     with Progress(
         TextColumn("inspect"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True
     ) as progress:
@@ -80,7 +88,8 @@ def inspect(
             progress.update(task, completed=done, total=total or None)
 
         report, items = inspect_video(
-            video, detector, line=counting_line, config=config, sku=sku_tag, model_info=info, on_progress=advance
+            video, detector, line=counting_line, config=config, sku=sku_tag, model_info=info, grader=models.grader,
+            on_progress=advance,
         )
     if truth_doc is not None:
         report["truth"] = score_against_truth(items, truth_doc, CountingLine.from_dict(report["line"]))
@@ -123,4 +132,19 @@ def _print_table(report: dict[str, Any]) -> None:
             t = truth.get(produce, {})
             row += [str(t.get("truth", 0)), str(t.get("truth_spoiled", 0))]
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    score = report.get("truth")
+    if score:  # the rest of the comparison, as in --json: a count that matches can still hide errors
+        def share(value: float | None) -> str:
+            return "-" if value is None else f"{value:.0%}"
+
+        console.print(
+            f"truth {score['truth_total']} crossing the line, counted {score['counted_total']}: "
+            f"duplicates {score['duplicates']}, missed {score['missed']}, spurious {score['spurious']}, "
+            f"wrong produce {score['wrong_produce']}\n"
+            f"flags: precision {share(score['flag_precision'])} ({score['flag_tp']} of "
+            f"{score['flag_tp'] + score['flag_fp']} flagged are spoiled), recall {share(score['flag_recall'])} "
+            f"(of {score['truth_spoiled']} spoiled)",
+            highlight=False,
+        )

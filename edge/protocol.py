@@ -47,7 +47,6 @@ Every function raises `ProtocolError` with a machine ``code`` (one of `Code`) an
 from __future__ import annotations
 
 import json
-import math
 import re
 import struct
 from collections.abc import Mapping
@@ -69,6 +68,11 @@ CAMERA_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TAG_KEYS = ("sku", "tote")
 MAX_TAG_CHARS = 128
 MAX_SEQ = 2**63 - 1
+# The latest capture time a header may carry (9999-12-31T23:59:59Z): later ones cannot be stored as a timestamp.
+MAX_CAPTURED_AT = 253_402_300_799.0
+# HTTP header values, strictly: ``int()`` and ``float()`` also take "1_000", " 7", "+7", non-ASCII digits, "1e300".
+_HTTP_SEQ = re.compile(r"[0-9]{1,19}")
+_HTTP_UNIX_TIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 # WebSocket close codes (4000-4999 are the application's own).
 CLOSE_UNAUTHORIZED = 4401  # unknown camera or no token
@@ -97,6 +101,7 @@ class Code(str, Enum):
     SEQ_OUT_OF_ORDER = "seq_out_of_order"  # older than the camera's last processed frame and never seen
     ALREADY_DROPPED = "already_dropped"  # a resend of a frame that was dropped before (status "dropped")
     NOT_BINARY = "not_binary"  # a text message where a frame was expected
+    BAD_MULTIPART = "bad_multipart"  # a multipart body with too many parts, or one that cannot be split
     UNKNOWN_CAMERA = "unknown_camera"
     MISSING_TOKEN = "missing_token"
     BAD_TOKEN = "bad_token"
@@ -159,8 +164,10 @@ class FrameHeader:
         if isinstance(self.seq, bool) or not isinstance(self.seq, int) or not 0 <= self.seq <= MAX_SEQ:
             raise ProtocolError(Code.BAD_HEADER, f"header seq must be an int in 0..2^63-1, got {self.seq!r}")
         ts = self.captured_at
-        if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts) or ts < 0:
-            raise ProtocolError(Code.BAD_HEADER, f"header captured_at must be unix seconds >= 0, got {ts!r}")
+        if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not 0 <= ts <= MAX_CAPTURED_AT:
+            raise ProtocolError(
+                Code.BAD_HEADER, f"header captured_at must be unix seconds from 0 to {MAX_CAPTURED_AT:.0f}"
+            )
         object.__setattr__(self, "captured_at", float(ts))
         object.__setattr__(self, "tags", _check_tags(self.tags))
         if self.content_type != CONTENT_TYPE_JPEG:
@@ -236,7 +243,7 @@ class Ack:
 
 def check_camera_id(camera_id: Any) -> str:
     """``camera_id`` if it is 1-64 of ``[A-Za-z0-9_.-]`` starting with a letter or digit; else bad_header."""
-    if not isinstance(camera_id, str) or not CAMERA_ID_PATTERN.match(camera_id):
+    if not isinstance(camera_id, str) or not CAMERA_ID_PATTERN.fullmatch(camera_id):
         raise ProtocolError(
             Code.BAD_HEADER, f"camera_id must be 1-64 characters of [A-Za-z0-9_.-], got {camera_id!r}"
         )
@@ -315,6 +322,8 @@ def parse_header_bytes(head: bytes) -> FrameHeader:
         raw = json.loads(head.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(Code.BAD_HEADER, f"header is not UTF-8 JSON: {exc}") from None
+    except RecursionError:  # nested deeper than the parser recurses: no header of ours is
+        raise ProtocolError(Code.BAD_HEADER, "header is nested too deeply") from None
     return FrameHeader.from_json(raw)
 
 
@@ -326,22 +335,22 @@ def header_from_http(headers: Mapping[str, str]) -> FrameHeader:
     missing = [h for h in ("x-camera-id", "x-seq", "x-captured-at") if not headers.get(h)]
     if missing:
         raise ProtocolError(Code.BAD_HEADER, f"missing HTTP header(s) {missing}")
-    try:
-        seq = int(headers["x-seq"])
-    except ValueError:
-        raise ProtocolError(Code.BAD_HEADER, f"X-Seq must be an integer, got {headers['x-seq']!r}") from None
-    try:
-        captured_at = float(headers["x-captured-at"])
-    except ValueError:
+    if not _HTTP_SEQ.fullmatch(headers["x-seq"]):
+        raise ProtocolError(Code.BAD_HEADER, "X-Seq must be decimal digits only (an integer in 0..2^63-1)")
+    seq = int(headers["x-seq"])
+    if not _HTTP_UNIX_TIME.fullmatch(headers["x-captured-at"]):
         raise ProtocolError(
-            Code.BAD_HEADER, f"X-Captured-At must be unix seconds, got {headers['x-captured-at']!r}"
-        ) from None
+            Code.BAD_HEADER, "X-Captured-At must be unix seconds as a plain decimal (e.g. 1800000000.25)"
+        )
+    captured_at = float(headers["x-captured-at"])
     tags: Any = {}
     if headers.get("x-tags"):
         try:
             tags = json.loads(headers["x-tags"])
         except json.JSONDecodeError as exc:
             raise ProtocolError(Code.BAD_HEADER, f"X-Tags is not a JSON object: {exc}") from None
+        except RecursionError:
+            raise ProtocolError(Code.BAD_HEADER, "X-Tags is nested too deeply") from None
     return FrameHeader(camera_id=headers["x-camera-id"], seq=seq, captured_at=captured_at, tags=tags)
 
 

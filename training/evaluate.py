@@ -34,7 +34,9 @@ JSON report (``EvalReport.to_dict()``, printed by ``qc eval --json``); floats ro
                                  "tp": int, "predictions": int, "ground_truth": int}},
       "produce":    {produce kind: same as conditions},
       "flags":      {"flag_below": float, "precision": float | null, "recall": float | null,
-                     "tp": int, "fp": int, "fn": int}   # item-level flagging (training.item_flags)
+                     "tp": int, "fp": int, "fn": int},  # item-level flagging (training.item_flags)
+      "graded":     null | {"grader": {"path", "sha256"}, "conditions", "produce", "flags"}
+                    # with a grader: the same operating points after it decided each box (training.graded)
     }
 
 Operating-point matching, per condition (and likewise per produce kind): in each image, the predictions of that
@@ -54,7 +56,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from training.item_flags import DEFAULT_FLAG_BELOW, FlagCounts, item_flags
-from training.yolo_dataset import DatasetError, GroundTruth, YoloDataset, YoloSample, list_samples, load_dataset
+from training.yolo_dataset import (
+    ALL_SPLITS,
+    DatasetError,
+    GroundTruth,
+    YoloDataset,
+    YoloSample,
+    image_paths,
+    label_path_for,
+    list_samples,
+    load_dataset,
+)
 from vision.detections import Detections
 from vision.nms import box_iou
 from vision.errors import InputError, ModelLoadError
@@ -63,6 +75,7 @@ from vision.taxonomy import Taxonomy
 
 if TYPE_CHECKING:  # onnxruntime loads only when a model is evaluated
     from vision.detector import Detector
+    from vision.grader import Grader
 
 MAP_CONF = 0.001
 MAX_DETS = (1, 10, 300)
@@ -284,6 +297,9 @@ class EvalReport:
     produce: dict[str, OperatingPoint]
     flags: FlagCounts | None = None  # item-level flag precision/recall at the operating point
     decode: str = "full"  # "scaled": JPEGs decoded at the DCT scale the model needs (vision.jpeg)
+    # With a grader: the same operating points after the grader decided each box (training.graded), i.e. what the
+    # edge's items would say; mAP and AP stay the detector's own.
+    graded: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``qc eval --json``."""
@@ -309,6 +325,7 @@ class EvalReport:
             "conditions": {k: v.to_dict() for k, v in self.conditions.items()},
             "produce": {k: v.to_dict() for k, v in self.produce.items()},
             "flags": None if self.flags is None else self.flags.to_dict(),
+            "graded": self.graded,
         }
 
 
@@ -327,6 +344,31 @@ def check_names(dataset: YoloDataset, taxonomy: Taxonomy, taxonomy_source: str) 
         i = next(i for i, (a, b) in enumerate(zip(dataset.names, ours)) if a != b)
         detail = f"class {i} is {dataset.names[i]!r} in the data set but {ours[i]!r} in the taxonomy"
     raise DatasetError(f"{dataset.yaml_path}: names do not match the taxonomy {taxonomy_source} ({detail})")
+
+
+def check_labels_found(dataset: YoloDataset, split: str) -> None:
+    """Raise DatasetError if a split to evaluate (each one, for ``"all"``) has images but not one label file.
+
+    A missing label file reads as a background image, so labels that sit where the ultralytics rule does not look
+    (the last ``/images/`` of the image's path becomes ``/labels/``, the suffix ``.txt``) would otherwise evaluate
+    to no ground truth at all, mAP null and exit 0. An existing empty label file is a real negative: one is enough.
+    """
+    for name in dataset.splits if split == ALL_SPLITS else (split,):
+        try:
+            images = image_paths(dataset, name)
+        except DatasetError:
+            if split == ALL_SPLITS:
+                continue  # an empty split among all of them: list_samples fails if every one is empty
+            raise
+        if any(label_path_for(p).is_file() for p in images):
+            continue
+        folders = sorted({str(label_path_for(p).parent) for p in images})
+        shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+        raise DatasetError(
+            f"{dataset.yaml_path}: split '{name}' has {len(images)} image(s) but no label file for any of them; "
+            f"expected them in {shown} (e.g. {label_path_for(images[0])}: the last 'images' folder of an image's "
+            "path becomes 'labels', the suffix .txt); a background image needs an empty label file"
+        )
 
 
 def detect_samples(
@@ -397,6 +439,7 @@ def evaluate_model(
     providers: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
     decode: str = "full",
+    grader: Grader | None = None,
 ) -> EvalReport:
     """Run ``model_path`` (default: the shipped model) through `Detector` on a split and measure it.
 
@@ -405,8 +448,11 @@ def evaluate_model(
     decodes and letterboxes on the model's device (`vision.device_decode`; nvJPEG on a GPU).
 
     ``flag_below`` is the freshness threshold of the item-level flag metrics (``flags``).
+    ``grader``: the version's second stage; the report then also has ``graded``, the operating points and flags
+    after the grader decided each box at or above ``conf`` (`training.graded.regrade`).
     ``progress(done, total)`` is called after each batch of images. Errors a user can cause (missing files,
-    bad labels, class names that differ from the taxonomy, a missing model) raise QCError subclasses.
+    bad labels, a split without a single label file, class names that differ from the taxonomy, a missing model)
+    raise QCError subclasses.
     """
     from vision.detector import Detector
 
@@ -423,6 +469,8 @@ def evaluate_model(
     dataset = load_dataset(data)
     check_names(dataset, taxonomy, taxonomy_source)
     split = split or dataset.default_eval_split
+    # Before any image header is read or the model loaded: labels that are nowhere to be found fail fast.
+    check_labels_found(dataset, split)
     samples = list_samples(dataset, split)
     # imgsz None: the detector takes the model's own size (static input, else its export metadata, else 640).
     # One pass serves both: filtered to MAP_CONF for mAP, to conf for the operating point (conf may be lower).
@@ -435,7 +483,24 @@ def evaluate_model(
     sizes = [(s.width, s.height) for s in samples]
     n_cond = len(taxonomy.conditions)
     class_ids = np.arange(taxonomy.num_classes)
+    graded = None
+    if grader is not None:
+        from training.graded import regrade
+
+        regraded = regrade(predictions, [str(s.image_path) for s in samples], taxonomy, grader, conf, flag_below)
+        graded = {
+            "grader": {"path": str(grader.model_path), "sha256": grader.spec.sha256},
+            "conditions": {k: v.to_dict() for k, v in zip(
+                taxonomy.condition_names,
+                operating_points(truths, regraded, taxonomy.condition_index(class_ids), n_cond, conf))},
+            "produce": {k: v.to_dict() for k, v in zip(
+                taxonomy.produce,
+                operating_points(truths, regraded, taxonomy.produce_index(class_ids), len(taxonomy.produce), conf))},
+            "flags": item_flags(truths, regraded, _class_freshness(taxonomy), flag_below=flag_below, conf=conf,
+                                iou_threshold=MATCH_IOU).to_dict(),
+        }
     return EvalReport(
+        graded=graded,
         model_path=model,
         model_sha256=sha256_file(model),
         decode=decode,

@@ -6,6 +6,9 @@ verified ONNX file (our `vision.Detector`), and the boxes are compared by `train
 for the card's dtype. Where this onnxruntime build lists TensorRT, the ONNX side runs a second time on TensorRT
 with the fp16 tolerances: TensorRT builds its engines with TF32 by default, which keeps fp16's 10-bit mantissa.
 
+A version with a grader (`vision.grader`) serves it with its detector, as one unit: the gate refuses the version when
+its grader file is missing or does not match the card's grader section (sha256, class names, input size).
+
 It catches what a sha256 cannot: an ONNX file registered with the wrong weights, a graph whose card matches
 but whose numbers do not, a runtime (a new onnxruntime or TensorRT) that no longer reproduces the model.
 """
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.parity import ParityReport, ParityTolerances, check_parity
-from vision.errors import QCError
+from vision.errors import ModelLoadError, QCError
 from vision.model_card import ModelCard
 from vision.registry import Registry
 
@@ -85,13 +88,18 @@ def run_golden_gate(
 ) -> GoldenResult:
     """Compare ``version``'s stored weights with its ONNX file on the golden frames; returns the verdict.
 
-    Raises GoldenGateError when the version has no weights stored, and ModelLoadError when its files fail
-    verification (sha256, external data, card vs graph). ``frames``/``providers`` override the defaults
-    (`golden_frames`, `gate_providers` of this onnxruntime build).
+    Raises GoldenGateError when the version has no weights stored or its grader is missing or mismatched, and
+    ModelLoadError when its detector's files fail verification (sha256, external data, card vs graph).
+    ``frames``/``providers`` override the defaults (`golden_frames`, `gate_providers` of this onnxruntime build).
     """
     import onnxruntime as ort
 
     card = registry.get(version)
+    if card.grader is not None:
+        try:
+            registry.grader_path(card)
+        except ModelLoadError as exc:
+            raise GoldenGateError(f"{version} is refused: its grader does not verify ({exc})") from exc
     weights = registry.weights_path(card)
     if weights is None:
         raise GoldenGateError(

@@ -102,7 +102,9 @@ def item_flags(
     for gt, det in zip(truths, predictions):
         det = det[det.confidence >= conf]
         gt_flag = class_freshness[gt.class_id] < flag_below
-        pred_flag = det.freshness < flag_below
+        # A system that decided its flags (a grader's, `training.graded.regrade`) is scored on its decisions.
+        decided = det.data.get("flagged")
+        pred_flag = np.asarray(decided, bool) if decided is not None else det.freshness < flag_below
         match = greedy_match(det.xyxy, det.confidence, gt.xyxy, iou_threshold)
         hit = match >= 0
         # A flagged prediction is right only when the item it landed on should be flagged.

@@ -11,7 +11,7 @@ of one shape batched together, bit for bit the tensors the detector will feed th
 
 The Detect head's box and class decoding (DFL softmax and conv, anchor maths, sigmoid, concat/split, and the
 activations of the head's last layers, which match by op type too) stays float: quantizing it costs box accuracy
-for next to no time. This is the configuration measured on v0002 (issue #6); a graph ONNX Runtime's symbolic shape
+for next to no time. This is the configuration measured on v0002; a graph ONNX Runtime's symbolic shape
 inference cannot handle is pre-processed without it (it fails on this graph and would leave a temp file in the
 working directory). Every intermediate file lives in a temporary directory, never in the working directory.
 """

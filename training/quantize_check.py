@@ -1,6 +1,6 @@
 """Does an int8 model count? Quantize (`training.quantize`), evaluate source and int8 on the same frames, decide.
 
-Issue #6: an int8 deployment path counts only with its `qc eval` mAP50 within `DEFAULT_MAX_MAP50_DROP` (0.01) of
+The int8 rule: an int8 deployment path counts only with its `qc eval` mAP50 within `DEFAULT_MAX_MAP50_DROP` (0.01) of
 the fp32 model's, reported beside it. `quantize_and_check` writes, in ``out_dir``::
 
     model.onnx             the int8 QDQ graph (float32 input and output)

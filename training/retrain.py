@@ -204,11 +204,14 @@ def run_retrain(
         "review_holdout": config.review_holdout, "data": data.to_dict(), "mlflow_run_id": run.run_id,
     }
     if gate.passed:
-        draft = exported.draft.model_copy(update={"metrics": metrics,
+        # The grader is not retrained here: the candidate carries production's, so detector and grader stay one
+        # versioned unit and the new version grades items as production does.
+        draft = exported.draft.model_copy(update={"metrics": metrics, "grader": production.grader,
                                                   "training": {**exported.draft.training, **training_info}})
+        grader = registry.grader_path(production)
         candidate = registry.register(exported.onnx_path, draft, stage="candidate",
                                       eval_report=config.out / "eval" / "candidate_holdout.json", weights=trained.best,
-                                      reason=f"qc retrain from {production.version}: gate {gate.reason}")
+                                      grader=grader, reason=f"qc retrain from {production.version}: gate {gate.reason}")
         step(6, "register", f"registered {candidate.version} as candidate (parent {production.version})")
         run.log_dict(candidate.model_dump(mode="json"), "model_card.json")
     else:

@@ -14,6 +14,10 @@ import typer
 from vision.errors import QCError
 
 
+# Help text is wrapped to the terminal but never wider than this: long lines are hard to read.
+HELP_MAX_WIDTH = 100
+
+
 def build_app() -> typer.Typer:
     """The root app with every installed package's commands registered."""
     app = typer.Typer(
@@ -22,11 +26,28 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
+        # Subcommands inherit the width from the root's context.
+        context_settings={"max_content_width": HELP_MAX_WIDTH},
     )
     for ep in sorted(entry_points(group="qc.commands"), key=lambda e: e.name):
         ep.load()(app)
     _merge_groups(app)
+    _plain_help(app)
     return app
+
+
+def _plain_help(app: typer.Typer) -> None:
+    """Use click's plain help layout for every command and group, here once for all packages' commands.
+
+    typer's rich layout squeezes options into a fixed table: at 80 columns it truncated option names, defaults and
+    environment variables with "…", and it labelled every option with a type, even flags and --help (`<bool>`).
+    Click's layout wraps the help under each option instead, so nothing is cut, and shows a value only where an
+    option takes one (choices as `ops|admin`). Each group keeps its own setting, so each is switched here.
+    """
+    app.rich_markup_mode = None
+    for info in app.registered_groups:
+        if info.typer_instance is not None:
+            _plain_help(info.typer_instance)
 
 
 def _merge_groups(app: typer.Typer) -> None:

@@ -17,8 +17,8 @@ from vision.letterbox import Letterbox
 from vision.nms import nms_per_image
 from vision.taxonomy import Taxonomy
 
-NmsBy = Literal["produce", "class"]
-NMS_BY: tuple[str, ...] = ("produce", "class")
+NmsBy = Literal["produce", "class", "item"]
+NMS_BY: tuple[str, ...] = ("produce", "class", "item")
 
 # ultralytics' max_nms: at most this many candidates (best first) enter NMS.
 MAX_NMS_CANDIDATES = 30000
@@ -50,7 +50,9 @@ def decode(
     Per image: best class per anchor, keep scores ``> conf_threshold``, centre/size to corners, greedy NMS, at most
     ``max_det`` boxes (best first), boxes mapped back through that image's `Letterbox`. ``nms_by="produce"`` suppresses
     overlapping boxes of the same produce kind whatever their condition (one physical item, one box; its condition
-    comes from the scores); ``nms_by="class"`` is ultralytics' class-aware NMS, for parity checks.
+    comes from the scores); ``nms_by="item"`` suppresses overlapping boxes whatever their produce (class-agnostic:
+    two kinds on one item cannot both survive, but two touching items of different kinds can lose one);
+    ``nms_by="class"`` is ultralytics' class-aware NMS, for parity checks.
     ``data["class_scores"]`` holds each kept box's (nc,) float32 scores (always present, (0, nc) when empty);
     freshness is computed from them.
     """
@@ -84,7 +86,7 @@ def decode(
     # Same float32 ops as ultralytics' xywh2xyxy: half size, then centre -/+ half.
     half = cxcywh[:, 2:] / 2
     xyxy = np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1)
-    groups = class_id if nms_by == "class" else class_id // n_conditions
+    groups = class_id if nms_by == "class" else np.zeros_like(class_id) if nms_by == "item" else class_id // n_conditions
     bounds = np.concatenate([[0], np.cumsum(counts)])
     keep = nms_per_image(xyxy, confidence, groups, bounds, iou_threshold, max_det)
     kept_bounds = np.searchsorted(image[keep], np.arange(raw.shape[0] + 1))

@@ -2,7 +2,9 @@
 
 A card is written once by the registry (identity: version, files, sha256s, created_at) from a
 `ModelCardDraft` (content: classes, input size, letterbox, dtype, data set, metrics, training run,
-parent, code version, produce-vote calibration). Only ``stage`` and its ``history`` change afterwards.
+parent, code version, produce-vote calibration, and the optional second-stage grader: `GraderSpec`, its file stored
+and verified with the detector's as one version, see `vision.grader`). Only ``stage`` and its ``history`` change
+afterwards.
 The graph check reads the ONNX file through ONNX Runtime's session metadata; the external-data check
 (`vision.external_data`) reads the graph's initializers with the ``onnx`` package (a base dependency:
 edge nodes verify too).
@@ -30,6 +32,11 @@ STAGES: tuple[str, ...] = ("candidate", "shadow", "canary", "production", "archi
 # int8: a QDQ graph (`qc quantize`): int8 weights and activations inside, float32 input and output.
 Dtype = Literal["fp32", "fp16", "int8"]
 VERSION_PATTERN = re.compile(r"^v\d{4,}$")
+ONNX_FILE = "model.onnx"  # the detector's file in a version folder
+GRADER_FILE = "grader.onnx"  # the grader's, beside it
+# Context around an item's box in the grader's crop, per side, as a share of the box's longer side. Here (not in
+# vision.grader) because the card's default needs it and vision.grader imports this module.
+GRADER_PAD = 0.08
 
 # ONNX Runtime's type strings for the input tensor of each card dtype. An int8 QDQ graph quantizes its input
 # inside the graph, so it is fed float32 like an fp32 one.
@@ -85,6 +92,53 @@ class StageChange(BaseModel):
     rollback: bool = Field(default=False, description="The move was part of a rollback (`Registry.rollback`).")
 
 
+class GraderSpec(BaseModel):
+    """The second-stage freshness grader a version carries (see `vision.grader`): an image classifier that scores
+    an item's condition from a square, higher-resolution crop of the original frame, once per tracked item."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str = Field(default=GRADER_FILE, description="ONNX file name of the grader, beside the detector's.")
+    sha256: str = Field(description="sha256 of the grader's ONNX file, lowercase hex.")
+    classes: list[str] = Field(
+        description="Grader class names in output order: a subset of the detector's '<produce>_<condition>' classes."
+    )
+    input_size: int = Field(gt=0, description="Side of the square input the grader was exported at, pixels.")
+    crop_pad: float = Field(
+        default=GRADER_PAD, ge=0.0, le=1.0,
+        description="Context around the item's box, as a share of its longer side on each side (vision.grader_crop).",
+    )
+    produce_weight: float = Field(
+        default=1.0, ge=0.0,
+        description="Weight of the grader's mean produce marginal beside the detector's vote share when an item's "
+        "produce is decided (0: the detector alone decides the produce).",
+    )
+    training: dict[str, Any] = Field(
+        default_factory=dict, description="What the grader saw and how it was trained: data, crops, epochs, metrics.",
+    )
+
+    @field_validator("file")
+    @classmethod
+    def _plain_file(cls, v: str) -> str:
+        if not v or "/" in v or "\\" in v or v in (".", ".."):
+            raise ValueError(f"grader file must be a plain file name, got {v!r}")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError(f"grader sha256 must be 64 lowercase hex digits, got {v!r}")
+        return v
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, v: list[str]) -> list[str]:
+        if len(v) < 2 or len(set(v)) != len(v):
+            raise ValueError(f"grader classes must be at least two distinct names, got {v}")
+        return v
+
+
 class ModelCardDraft(BaseModel):
     """A model card's content, before the registry assigns its identity (version, file, sha256, stage, time)."""
 
@@ -120,6 +174,11 @@ class ModelCardDraft(BaseModel):
         "(edge.tracking.aggregate). Measured per model on clips with `qc count-table --spoiled-vote`; "
         "empty: no discount. An int8 version keeps its source's.",
     )
+    grader: GraderSpec | None = Field(
+        default=None,
+        description="The second-stage freshness grader registered with this version (its file lives beside the "
+        "detector's); None: the detector's freshness decides alone.",
+    )
 
     @field_validator("input_size")
     @classmethod
@@ -147,6 +206,12 @@ class ModelCardDraft(BaseModel):
             check_spoiled_vote(self.spoiled_vote, tax.produce)
         except InputError as exc:
             raise ValueError(str(exc)) from None
+        if self.grader is not None:
+            unknown = [c for c in self.grader.classes if c not in self.classes]
+            if unknown:
+                raise ValueError(f"grader classes {unknown} are not detector classes ('<produce>_<condition>')")
+            if self.grader.file == ONNX_FILE:
+                raise ValueError(f"the grader file cannot be named {ONNX_FILE!r}: that is the detector's")
         s = self.letterbox.stride
         if self.input_size[0] % s or self.input_size[1] % s:
             raise ValueError(f"input_size {list(self.input_size)} is not a multiple of the letterbox stride {s}")
@@ -173,7 +238,7 @@ class ModelCard(ModelCardDraft):
     """A registered model version: its ONNX file, sha256, content (see ModelCardDraft) and rollout stage."""
 
     version: str = Field(description="Registry version id, 'v' + at least 4 digits, e.g. 'v0001'.")
-    onnx_file: str = Field(default="model.onnx", description="ONNX file name, relative to the version folder.")
+    onnx_file: str = Field(default=ONNX_FILE, description="ONNX file name, relative to the version folder.")
     onnx_sha256: str = Field(description="sha256 of the ONNX file, lowercase hex.")
     stage: Stage = Field(
         default="candidate", description="Rollout stage: candidate, shadow, canary, production, archived."
@@ -321,7 +386,7 @@ def graph_mismatches(card: ModelCardDraft, session: Any) -> list[str]:
                 f"graph output has {out_shape[1]} rows = 4 + {out_shape[1] - 4} classes, "
                 f"card has {len(card.classes)} classes (needs {want_rows})"
             )
-    embedded = _embedded_names(session)
+    embedded = embedded_names(session)
     # ultralytics writes placeholder names "0", "1", ... for models built without names; they say nothing.
     placeholder = embedded is not None and embedded == [str(i) for i in range(len(embedded))]
     if embedded is not None and not placeholder and embedded != list(card.classes):
@@ -329,7 +394,7 @@ def graph_mismatches(card: ModelCardDraft, session: Any) -> list[str]:
     return problems
 
 
-def _embedded_names(session: Any) -> list[str] | None:
+def embedded_names(session: Any) -> list[str] | None:
     """Ultralytics stores ``names`` as a Python dict literal in the ONNX metadata; None if absent or unreadable."""
     import ast
 

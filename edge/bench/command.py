@@ -104,6 +104,11 @@ def bench(
                      help="The service's cameras resend frames answered retry from a spool, as `qc capture` does "
                           "(default), or send each frame once and count retry as a drop."),
     ] = True,
+    grader: Annotated[
+        Path | None,
+        typer.Option(help="ONNX grader to measure per item and serve with the model (default: the grader the model's "
+                          "card names beside it, if any)."),
+    ] = None,
     save: Annotated[
         Path | None, typer.Option(help="Also write the JSON object to this file (with the table on stdout), "
                                       "rewritten after each batch size so a run cut short keeps what it measured.")
@@ -114,7 +119,8 @@ def bench(
     ] = None,
 ) -> None:
     """Measure (a) ONNX Runtime alone, (b) our detector from JPEG bytes, (c) ultralytics' predict, and (d) `qc serve`
-    under concurrent camera streams: frames/s, ratios, latency, drops, memory."""
+    under concurrent camera streams: frames/s, ratios, latency, drops, memory; and, when the model has a grader, the
+    grader's cost per item."""
     from edge.bench.report import BenchReport
     from edge.bench.run import BenchOptions, run_bench  # here: registering the command must stay cheap
 
@@ -124,7 +130,7 @@ def bench(
         cpu_mem_arena=cpu_arena, spinning=spin, soak_s=soak, cpu_replicas=cpu_replicas, peer_model=peer_model,
         int8=int8, uint8_input=uint8_input, topk=topk, scaled_decode=scaled_decode, decode_threads=decode_threads,
         providers=tuple(provider) if provider else None, decode_processes=decode_processes,
-        device_decode=device_decode, resend=resend,
+        device_decode=device_decode, resend=resend, grader=grader,
     )
     # Whatever the measured libraries print (ultralytics logs to stdout) goes to stderr: stdout is the report's.
     def save_partial(report: BenchReport) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge.bench.detector_bench import Measure
+from edge.bench.grader_bench import GraderCost
 from edge.bench.service_bench import ServiceResult
 from edge.bench.stats import paired_ratios, percentile
 
@@ -99,6 +100,7 @@ class BenchReport:
     decode_threads: int = 1  # threads decoding each of our batches (PipelinedDetector)
     decode_processes: int = 0  # worker processes decoding them instead (vision.decode_processes)
     device_decode: bool = False  # decoded and letterboxed on the model's device instead (vision.device_decode)
+    grader: GraderCost | None = None  # the version's grader, per item (None: no grader)
 
     def to_json(self) -> dict[str, Any]:
         """One object; the headline keys are those of the first batch size."""
@@ -125,6 +127,7 @@ class BenchReport:
             "ratio_vs_peer": head.ratio_vs_peer if head else None,
             "targets": {"ratio_vs_limit": TARGET_VS_LIMIT, "ratio_vs_peer": TARGET_VS_PEER},
             "by_batch": [b.to_json() for b in self.batches],
+            "grader": self.grader.to_json() if self.grader else None,
             "service": self.service.to_json() if self.service else None,
             "soak": self.soak.to_json() if self.soak else None,
         }
@@ -162,6 +165,8 @@ class BenchReport:
                              f"(target >= {TARGET_VS_LIMIT}), ratio_vs_peer {_fmt(b.ratio_vs_peer)} "
                              f"{_spread(b.ratio_vs_peer_rounds)} (target >= {TARGET_VS_PEER}); median of the rounds' "
                              "ratios [min-max]")
+        if self.grader is not None:
+            lines += ["", self.grader.line()]
         for title, run in (("service", self.service), ("soak", self.soak)):
             if run is None:
                 continue

@@ -10,11 +10,13 @@ from pathlib import Path
 
 from edge.bench.detector_bench import decode, measure_batch, open_peer
 from edge.bench.frames import load_frames
+from edge.bench.grader_bench import grader_beside, measure_grader
 from edge.bench.report import BatchResult, BenchReport
 from edge.bench.service_bench import run_service
 from edge.bench.system import machine_name
 from vision.detector import Detector
 from vision.errors import InputError
+from vision.grader import Grader
 from vision.model_card import ModelCardDraft
 from vision.jpeg import dct_scale
 from vision.pipelined import default_decode_threads
@@ -53,6 +55,7 @@ class BenchOptions:
     decode_processes: int = 0  # ours decodes in this many worker processes (vision.decode_processes); 0: threads
     device_decode: bool = False  # ours decodes and letterboxes on the model's device (vision.device_decode)
     resend: bool = True  # the service's cameras resend frames answered retry, as qc capture does
+    grader: Path | None = None  # None: the grader the model's card names beside it, if any
 
     def check(self) -> None:
         """Raise InputError naming the first bad option."""
@@ -173,6 +176,14 @@ def run_bench(
                                      device_decode=options.device_decode)
             report.batches.append(BatchResult(batch, input_shape, measures))
             partial(report)
+    grader = grader_beside(model, card_path(model), options.grader)
+    if grader is not None and options.soak_s is None:
+        log(f"grader: {grader[0]}, one item ({options.rounds} round(s)) ...")
+        report.grader = measure_grader(
+            Grader(grader[0], grader[1], taxonomy=taxonomy, providers=options.providers),
+            [decode(j) for j in frames.jpegs[:8]], options.rounds,
+        )
+        partial(report)
     detector.close()
     del detector  # the service runs its own session in its own process
     streams_s = options.soak_s if options.soak_s is not None else options.seconds
@@ -181,7 +192,8 @@ def run_bench(
             result = run_service(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, options.streams,
                                  options.fps, streams_s, options.batches[0], options.queue_limit, log,
                                  cpu_replicas=options.cpu_replicas, uint8_input=bool(options.uint8_input),
-                                 topk=options.topk, providers=options.providers, resend=options.resend)
+                                 topk=options.topk, providers=options.providers, resend=options.resend,
+                                 grader=grader)
         if options.soak_s is None:
             report.service = result
         else:

@@ -34,7 +34,7 @@ from edge.bench.stats import percentile
 from edge.bench.system import peak_rss_mib, rss_mib
 from edge.protocol import FrameHeader, encode_frame, parse_ack
 from vision.errors import QCError
-from vision.model_card import Dtype, ModelCardDraft
+from vision.model_card import Dtype, GraderSpec, ModelCardDraft
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
 from vision.taxonomy import Taxonomy
 
@@ -108,15 +108,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def seed_registry(root: Path, model: Path, taxonomy: Taxonomy, input_size: tuple[int, int]) -> None:
-    """A registry at ``root`` whose production model is ``model`` (the shipped one keeps its own card)."""
+def seed_registry(root: Path, model: Path, taxonomy: Taxonomy, input_size: tuple[int, int],
+                  grader: tuple[Path, GraderSpec] | None = None) -> None:
+    """A registry at ``root`` whose production model is ``model`` (the shipped one keeps its own card), with
+    ``grader`` (its file and card section) when given, so the service grades items as a version with one does."""
     shipped = DEFAULT_MODEL_DIR / ONNX_NAME
-    if shipped.is_file() and model.resolve() == shipped.resolve():
+    own_grader = grader is None or grader[0].resolve() == (shipped.parent / grader[1].file).resolve()
+    if shipped.is_file() and model.resolve() == shipped.resolve() and own_grader:
         Registry.open(root)
         return
     draft = ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(), input_size=input_size,
-                           dtype=graph_dtype(model), training={"note": "registered by qc bench"})
-    Registry.open(root, seed_from=None).register(model, draft, stage="production")
+                           dtype=graph_dtype(model), training={"note": "registered by qc bench"},
+                           grader=None if grader is None else grader[1])
+    Registry.open(root, seed_from=None).register(model, draft, stage="production",
+                                                 grader=None if grader is None else grader[0])
 
 
 def graph_dtype(model: Path) -> Dtype:
@@ -314,10 +319,12 @@ def run_service(workdir: Path, model: Path, taxonomy: Taxonomy, input_size: tupl
                 streams: int, fps: float, seconds: float, batch: int, queue_limit: int,
                 log: Callable[[str], None] = lambda m: None, cpu_replicas: int | None = None,
                 uint8_input: bool = False, topk: int | None = None,
-                providers: Sequence[str] | None = None, resend: bool = True) -> ServiceResult:
-    """Start `qc serve` on ``model`` and drive ``streams`` cameras at ``fps`` for ``seconds``."""
+                providers: Sequence[str] | None = None, resend: bool = True,
+                grader: tuple[Path, GraderSpec] | None = None) -> ServiceResult:
+    """Start `qc serve` on ``model`` (and ``grader``, as one version) and drive ``streams`` cameras at ``fps`` for
+    ``seconds``."""
     cameras = [f"bench{i}" for i in range(streams)]
-    seed_registry(workdir / "registry", model, taxonomy, input_size)
+    seed_registry(workdir / "registry", model, taxonomy, input_size, grader)
     port = free_port()
     config = write_config(workdir, port, cameras, batch, queue_limit, cpu_replicas, uint8_input, topk, providers)
     result = ServiceResult(streams=streams, fps_per_stream=fps, seconds=seconds, batch=batch, queue_limit=queue_limit,

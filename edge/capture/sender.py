@@ -109,6 +109,9 @@ class Sender:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         while not stop.is_set():
             delivered = False
+            # Only this attempt's session may count as delivering: a refused connect must not read the flag the last
+            # session left set, or every reconnect during an outage would reset the backoff to its first delay.
+            self._acked_in_session = False
             try:
                 async with connect(
                     self.url,

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Waste counts per product and day for the forecasting side.", no_args_is_help=True)
 
+POINT_AT_STORE = (
+    "point at the service's store with --config serve.yaml (the file `qc serve --config` runs with) or --db URL"
+)
+
 
 def _date(value: str | None, option: str) -> date | None:
     from vision.errors import InputError
@@ -44,7 +48,9 @@ def export(
         str | None, typer.Option("--db", help="Store URL (sqlite:///... or postgresql://...). Default: --config's.")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Service YAML whose store to read when --db is not given.")
+        Path | None,
+        typer.Option("--config", "-c", help="The service's YAML config, whose store to read when --db is not given "
+                     "(without either: the default store in the per-user data folder, which must exist)."),
     ] = None,
     site: Annotated[
         str, typer.Option("--site", help="Site name written into every row (letters, digits, _.-).")
@@ -59,14 +65,15 @@ def export(
     export on stdout."""
     from edge.config import load_config
     from edge.feed.export import export_waste, export_window, run_periodic
-    from edge.store import Store
+    from edge.store.existing import open_existing
     from edge.store.waste import check_site
 
     check_site(site)
     first, last = _date(since, "--since"), _date(until, "--until")
     export_window(first, last, days=days)  # refuse a reversed window before opening anything
     url = db or load_config(config).store_url
-    with Store.open(url) as store:
+    # Exporting reads the service's store: a missing one means the wrong place, not an empty feed.
+    with open_existing(url, how_to_point=POINT_AT_STORE) as store:
         if every is None:
             start, end = export_window(first, last, days=days)
             result = export_waste(store, start, end, hourly=hourly, site=site, out=out)

@@ -1,8 +1,12 @@
 """Waste-feed rows as Parquet, one file per site and day: ``<out>/<daily|hourly>/date=YYYY-MM-DD/<site>.parquet``.
 
-Hive-style partitions (``pyarrow.dataset.dataset(out / "daily", partitioning="hive")`` reads them back with a
-``date`` column). Files are written byte-for-byte reproducibly (fixed schema, sorted rows, no timestamps in the
-metadata) and only replaced when their bytes change, so an export that changes nothing leaves every file alone.
+Hive-style partitions (``pyarrow.dataset.dataset(out / "daily", partitioning="hive")`` reads them back), and every
+file also carries its rows' ``date`` itself, so one file copied or read alone still says which day it counts. The
+column is the ISO text ``YYYY-MM-DD``, the type a hive reader infers for the ``date=`` folder name: a date-typed
+column would clash with the partition key and make the folder unreadable as one data set. Daily files have no
+``hour`` column (it would be null in every row); hourly files have it. Files are written byte-for-byte reproducibly
+(fixed schema, sorted rows, no timestamps in the metadata) and only replaced when their bytes change, so an export
+that changes nothing leaves every file alone.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import pyarrow.parquet as pq
 from edge.store.waste import WasteRow
 from vision.atomic_file import write_bytes_atomic
 
-SCHEMA = pa.schema(
+HOURLY_SCHEMA = pa.schema(
     [
         pa.field("site", pa.string(), nullable=False),
+        pa.field("date", pa.string(), nullable=False),  # YYYY-MM-DD (UTC), as in the folder name
         pa.field("camera_id", pa.string(), nullable=False),
         pa.field("product", pa.string(), nullable=False),
         pa.field("produce", pa.string(), nullable=False),
-        pa.field("hour", pa.int8(), nullable=True),  # null in daily files
+        pa.field("hour", pa.int8(), nullable=False),
         pa.field("items_inspected", pa.int64(), nullable=False),
         pa.field("predicted_waste", pa.int64(), nullable=False),
         pa.field("confirmed_waste", pa.int64(), nullable=False),
@@ -35,6 +40,12 @@ SCHEMA = pa.schema(
         pa.field("model_versions", pa.string(), nullable=False),
     ]
 )
+DAILY_SCHEMA = HOURLY_SCHEMA.remove(HOURLY_SCHEMA.get_field_index("hour"))
+
+
+def schema(hourly: bool) -> pa.Schema:
+    """The columns of an hourly or a daily file."""
+    return HOURLY_SCHEMA if hourly else DAILY_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -54,10 +65,14 @@ def partition_path(out: Path, day: date, site: str, hourly: bool) -> Path:
     return out / ("hourly" if hourly else "daily") / f"date={day.isoformat()}" / f"{site}.parquet"
 
 
-def table_bytes(rows: Sequence[WasteRow]) -> bytes:
-    """The Parquet file content for rows of one day (in the order given)."""
-    columns = {name: [getattr(r, name) for r in rows] for name in SCHEMA.names}
-    table = pa.Table.from_pydict(columns, schema=SCHEMA)
+def _value(row: WasteRow, name: str) -> object:
+    return row.day.isoformat() if name == "date" else getattr(row, name)
+
+
+def table_bytes(rows: Sequence[WasteRow], *, hourly: bool) -> bytes:
+    """The Parquet file content for rows of one day (in the order given), hourly or daily columns."""
+    columns = schema(hourly)
+    table = pa.Table.from_pydict({name: [_value(r, name) for r in rows] for name in columns.names}, schema=columns)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd", store_schema=False)
     return buf.getvalue()
@@ -76,7 +91,7 @@ def write_partitions(
         path = partition_path(out, day, site, hourly)
         rel = path.relative_to(out).as_posix()
         if day in by_day:
-            data = table_bytes(by_day[day])
+            data = table_bytes(by_day[day], hourly=hourly)
             if path.is_file() and path.read_bytes() == data:
                 unchanged.append(rel)
             else:

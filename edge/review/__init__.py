@@ -17,11 +17,13 @@ One router per resource, each built by a factory over one `ReviewContext`:
     dashboard_routes  GET /review/dashboard
     admin_routes      GET/POST /review/admin/users (admins only: the settings an ops user cannot change)
 
-Security: scrypt password hashes; HMAC-signed session cookie (HttpOnly, SameSite=Strict, path /review); a CSRF token
-bound to the session on every state-changing request plus an Origin / Sec-Fetch-Site check; any ``Authorization``
-header (a camera's bearer token) is refused on /review; ``Cache-Control: no-store`` and a strict CSP on every /review
-response; ids in URLs are digits only (images come from the store by id, never from a path); error answers never
-quote the request.
+Security: scrypt password hashes, run on one dedicated thread (`throttle.KdfGate`) behind a sign-in throttle per user
+name and client address (429 + Retry-After); HMAC-signed session cookie (HttpOnly, SameSite=Strict, path /review)
+whose session lives in the store, so sign-out and password changes revoke it on every node and across restarts; a
+CSRF token bound to the session on every state-changing request plus an Origin (scheme + host) / Sec-Fetch-Site
+check; any ``Authorization`` header (a camera's bearer token) is refused on /review; ``Cache-Control: no-store`` and
+a strict CSP on every /review response, errors included (hostile input is a 4xx, never a bare 500); ids in URLs are
+digits only (images come from the store by id, never from a path); error answers never quote the request.
 """
 
 from __future__ import annotations

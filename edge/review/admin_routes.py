@@ -13,8 +13,9 @@ from starlette.responses import RedirectResponse, Response
 
 from edge.review.auth_routes import read_form
 from edge.review.context import PREFIX, Principal, ReviewContext
-from edge.review.errors import BadReviewInput, Conflict, Forbidden
+from edge.review.errors import BadReviewInput, Conflict, Forbidden, TooManyRequests
 from edge.review.settings import ROLES, USERNAME_PATTERN
+from edge.review.throttle import KdfBusy
 from edge.store.errors import StoreValueError
 
 
@@ -41,7 +42,7 @@ def router(ctx: ReviewContext) -> APIRouter:
         if not who.user.is_admin:
             raise Forbidden("only an admin can change settings")
         name, password, role = form.get("username", "").strip(), form.get("password", ""), form.get("role", "")
-        if not USERNAME_PATTERN.match(name):
+        if not USERNAME_PATTERN.fullmatch(name):
             raise BadReviewInput("username: 1-64 characters of A-Z a-z 0-9 _ . @ -")
         if role not in ROLES:
             raise BadReviewInput(f"role: one of {', '.join(ROLES)}")
@@ -51,7 +52,9 @@ def router(ctx: ReviewContext) -> APIRouter:
         if await run_in_threadpool(store.get_user, name) is not None:
             raise Conflict("that user exists already")
         try:
-            await run_in_threadpool(store.create_user, name, password, role)
+            await ctx.kdf.run(store.create_user, name, password, role)  # hashing: on the one KDF thread
+        except KdfBusy:
+            raise TooManyRequests("password checks are busy; try again in 1 s", 1) from None
         except StoreValueError as exc:  # the store's rules (password length, name); its message quotes no input
             raise BadReviewInput(str(exc)) from None
         return RedirectResponse(f"{PREFIX}/admin/users?added=1", status_code=303)

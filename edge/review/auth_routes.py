@@ -1,11 +1,16 @@
 """Sign-in and sign-out: ``GET/POST /review/login``, ``POST /review/logout``.
 
 The sign-in form is a plain HTML form (works without script) protected by a signed pre-session cookie; a successful
-sign-in sets the session cookie (HttpOnly, SameSite=Strict, path /review) and redirects to a *local* ``next`` page.
+sign-in opens a session in the store and sets its cookie (HttpOnly, SameSite=Strict, path /review), then redirects to
+a *local* ``next`` page. Failed sign-ins are throttled per user name and client address (`edge.review.throttle`):
+a locked-out attempt is answered 429 with ``Retry-After`` before any password is hashed, and hashing itself runs on
+the context's one-thread `KdfGate`. Signing out revokes the session in the store, for every node and restart.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter
@@ -14,9 +19,20 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from edge.review.context import LOGIN_COOKIE, PREFIX, SESSION_COOKIE, ReviewContext, check_same_origin
-from edge.review.errors import BadReviewInput, Forbidden, NotSignedIn
+from edge.review.errors import BadReviewInput, Forbidden, NotSignedIn, Unavailable
+from edge.review.settings import USERNAME_PATTERN
+from edge.review.throttle import KdfBusy
+from edge.store.errors import StoreUnavailableError
+
+log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 8 * 1024
+KDF_BUSY_RETRY_S = 1  # the line in front of the hashing thread drains within a second or so
+
+
+def client_address(request: Request) -> str:
+    """The address sign-ins are counted under (the peer; uvicorn puts a trusted proxy's forwarded one here)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -56,16 +72,21 @@ def router(ctx: ReviewContext) -> APIRouter:
     """The sign-in routes of ``ctx``."""
     r = APIRouter(prefix=PREFIX, include_in_schema=False)
 
-    def login_page(request: Request, next_page: str, error: str | None, status: int) -> Response:
+    def login_page(request: Request, next_page: str, error: str | None, status: int,
+                   retry_after_s: int | None = None) -> Response:
         nonce = ctx.signer.login_nonce()
         response = ctx.templates.TemplateResponse(
             request, "login.html",
             {"csrf_token": ctx.signer.login_token(nonce), "next": safe_next(next_page), "error": error},
-            status_code=status,
+            status_code=status, headers={"retry-after": str(retry_after_s)} if retry_after_s else None,
         )
         response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path=PREFIX, httponly=True, samesite="strict",
                             secure=ctx.secure(request))
         return response
+
+    def throttled_page(request: Request, next_page: str, wait_s: int) -> Response:
+        message = f"Too many sign-in attempts. Try again in {wait_s} s."
+        return login_page(request, next_page, message, 429, retry_after_s=wait_s)
 
     @r.get("/login")
     def login_form(request: Request) -> Response:
@@ -86,11 +107,29 @@ def router(ctx: ReviewContext) -> APIRouter:
         if not ctx.signer.check_login(request.cookies.get(LOGIN_COOKIE), form.get("csrf_token")):
             return login_page(request, next_page, "The sign-in form expired. Please try again.", 403)
         name, password = form.get("username", "").strip(), form.get("password", "")
+        counted_name = name if USERNAME_PATTERN.fullmatch(name) else None  # malformed names count per address only
+        address = client_address(request)
+        wait = ctx.throttle.retry_after(counted_name, address, time.time())
+        if wait:
+            log.warning("sign-in refused: locked out for %d s more (user %r, address %s)", wait, counted_name, address)
+            return throttled_page(request, next_page, wait)
         store = ctx.store_of(request)
-        user = await run_in_threadpool(ctx.users.authenticate, store, name, password)
+        try:
+            user = await ctx.kdf.run(ctx.users.authenticate, store, name, password)
+        except KdfBusy:
+            log.warning("sign-in refused: password checks busy (address %s)", address)
+            return throttled_page(request, next_page, KDF_BUSY_RETRY_S)
+        except StoreUnavailableError:
+            raise Unavailable("the store is busy or unreachable; try again") from None
         if user is None:
+            locked = ctx.throttle.failed(counted_name, address, time.time())
+            if locked:
+                log.warning("sign-in locked out for %d s after failed attempts (user %r, address %s)", locked,
+                            counted_name, address)
             return login_page(request, next_page, "Wrong user name or password.", 401)
-        cookie, _ = ctx.signer.issue(user.name)
+        ctx.throttle.succeeded(user.name)
+        cookie, session = ctx.signer.issue(user.name)
+        await run_in_threadpool(store.open_session, session.sid, user.name, session.expires_at)
         response = RedirectResponse(next_page, status_code=303)
         response.set_cookie(SESSION_COOKIE, cookie, max_age=int(ctx.settings.session_ttl_s), path=PREFIX,
                             httponly=True, samesite="strict", secure=ctx.secure(request))
@@ -103,7 +142,7 @@ def router(ctx: ReviewContext) -> APIRouter:
         form = await read_form(request)
         principal = await run_in_threadpool(ctx.principal, request)
         ctx.check_write(request, principal, form.get("csrf_token"))
-        ctx.signer.revoke(principal.session)
+        await run_in_threadpool(ctx.store_of(request).revoke_session, principal.session.sid)
         response = RedirectResponse(f"{PREFIX}/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX)
         return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,14 @@ import typer
 from vision.errors import InputError
 
 app = typer.Typer(help="Review-page users: who may sign in to /review, and with which role.", no_args_is_help=True)
+
+
+class Role(str, Enum):
+    """A review-page role: a choice, so `--help` lists them and a typo is refused before the password prompt."""
+
+    ops = "ops"
+    admin = "admin"
+
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="Service YAML config (for the store URL); QC_* env overrides it.")
@@ -33,29 +42,33 @@ def _password(from_stdin: bool) -> str:
 
 
 def _open_store(config: Path | None, store: str | None):  # noqa: ANN202 - edge.store.Store, imported lazily
-    from edge.store import Store
+    """The service's store, which must exist: users added to a store no service reads could never sign in."""
+    from edge.store.existing import open_existing
 
     if store is None:
         from edge.config import load_config
 
         store = load_config(config).store_url
-    return Store.open(store)
+    return open_existing(
+        store, how_to_point="point at the service's store with --config serve.yaml (the file `qc serve --config` "
+        "runs with) or --store URL"
+    )
 
 
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="User name (1-64 of A-Z a-z 0-9 _ . @ -).")],
     role: Annotated[
-        str, typer.Option("--role", help="'ops' reviews flagged items; 'admin' also manages users.")
-    ] = "ops",
+        Role, typer.Option("--role", help="'ops' reviews flagged items; 'admin' also manages users.")
+    ] = Role.ops,
     config: ConfigOption = None,
     store: StoreOption = None,
     password_stdin: StdinOption = False,
 ) -> None:
     """Add a user to the store (the password is asked for, and stored only as a scrypt hash)."""
-    password = _password(password_stdin)
-    with _open_store(config, store) as opened:
-        user = opened.create_user(name, password, role)
+    with _open_store(config, store) as opened:  # first: no password prompt for a store that is not there
+        password = _password(password_stdin)
+        user = opened.create_user(name, password, role.value)
     typer.echo(json.dumps({"username": user.username, "role": user.role}))
 
 
@@ -67,8 +80,8 @@ def set_password(
     password_stdin: StdinOption = False,
 ) -> None:
     """Replace a store user's password."""
-    password = _password(password_stdin)
-    with _open_store(config, store) as opened:
+    with _open_store(config, store) as opened:  # first: no password prompt for a store that is not there
+        password = _password(password_stdin)
         opened.set_password(name, password)
     typer.echo(json.dumps({"username": name, "password": "changed"}))
 

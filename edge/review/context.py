@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 from starlette.requests import HTTPConnection, Request
 from starlette.templating import Jinja2Templates
 
-from edge.review.errors import Forbidden, NotSignedIn
+from edge.review.errors import Forbidden, NotSignedIn, Unavailable
 from edge.review.sessions import Session, SessionSigner
 from edge.review.settings import ReviewSection
+from edge.review.throttle import KdfGate, SignInThrottle, ThrottlePolicy
 from edge.review.users import ReviewUser, UserDirectory
+from edge.store.errors import StoreUnavailableError, StoreValueError
 from edge.store.store import Store
 from vision.taxonomy import Taxonomy
 
@@ -53,17 +55,30 @@ class ReviewContext:
         key = settings.secret_key.get_secret_value().encode() if settings.secret_key else secrets.token_bytes(32)
         self.signer = SessionSigner(key, settings.session_ttl_s)
         self.users = UserDirectory(settings)
+        self.throttle = SignInThrottle(ThrottlePolicy(
+            per_user=settings.signin_failures_per_user, per_address=settings.signin_failures_per_address,
+            window_s=settings.signin_window_s, lockout_s=settings.signin_lockout_s,
+        ))
+        self.kdf = KdfGate()  # every password hash (sign-in, new users) runs here: one thread, a short line
         self.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
         self.templates.env.globals.update(prefix=PREFIX)
 
     # ---- guards (used as FastAPI dependencies; sync, so FastAPI runs the store look-up in its thread pool) -------
 
     def principal(self, request: Request) -> Principal:
-        """The signed-in user; `NotSignedIn` without a valid session cookie, or when the user no longer exists."""
+        """The signed-in user; `NotSignedIn` without a valid session cookie, when the store says the session was
+        signed out (or the password changed since), or when the user no longer exists."""
         session = self.signer.read(request.cookies.get(SESSION_COOKIE))
-        if session is None:
+        if session is None:  # forged, malformed or expired: refused before the store is asked anything
             raise NotSignedIn("sign in first")
-        user = self.users.get(self.store_of(request), session.user)
+        store = self.store_of(request)
+        try:
+            open_for = store.session_user(session.sid)
+            user = self.users.get(store, session.user) if open_for == session.user else None
+        except StoreUnavailableError:
+            raise Unavailable("the store is busy or unreachable; try again") from None
+        except StoreValueError:
+            raise NotSignedIn("sign in first") from None
         if user is None:
             raise NotSignedIn("sign in first")
         return Principal(user=user, session=session, csrf_token=self.signer.csrf_token(session))
@@ -102,7 +117,7 @@ class ReviewContext:
 
 
 def check_same_origin(request: Request) -> None:
-    """Refuse a request a browser marks as cross-site (Sec-Fetch-Site) or whose Origin is another host.
+    """Refuse a request a browser marks as cross-site (Sec-Fetch-Site) or whose Origin is another scheme or host.
 
     Defence in depth next to the CSRF token and the SameSite=Strict cookie: any one of them stops a cross-site POST.
     """
@@ -113,5 +128,6 @@ def check_same_origin(request: Request) -> None:
         return
     host = request.headers.get("host", "")
     parts = urlsplit(origin)
-    if origin == "null" or parts.netloc.lower() != host.lower():
+    # The scheme counts too: a page served over plain http must not act on the https site of the same host.
+    if origin == "null" or parts.scheme.lower() != request.url.scheme or parts.netloc.lower() != host.lower():
         raise Forbidden("cross-site request refused")

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from edge.review.charts import Series, bar_chart, line_chart
 from edge.review.context import PREFIX, Principal, ReviewContext
-from edge.review.errors import BadReviewInput
+from edge.review.inputs import parse_whole
 from edge.store.reviews import Dashboard
 
 MAX_DAYS = 92
@@ -60,10 +60,7 @@ def router(ctx: ReviewContext) -> APIRouter:
     @r.get("/dashboard")
     def dashboard(request: Request, who: Reader) -> Response:
         """The dashboard for the last ``days`` days (UTC, today included; default 14)."""
-        raw = request.query_params.get("days", "14")
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
-            raise BadReviewInput(f"days: must be a whole number from 1 to {MAX_DAYS}")
-        n = int(raw)
+        n = parse_whole(request.query_params.get("days"), "days", 1, MAX_DAYS, 14)
         until = datetime.now(timezone.utc).date()
         since = until - timedelta(days=n - 1)
         dash = ctx.store_of(request).dashboard(since, until)

@@ -54,3 +54,13 @@ class Conflict(ReviewError):
     """The action no longer applies (someone else reviewed the flag since)."""
 
     status = 409
+
+
+class TooManyRequests(ReviewError):
+    """Too many sign-in attempts (or password checks at once); ``retry_after_s`` says when to try again."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

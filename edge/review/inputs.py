@@ -7,7 +7,6 @@ Ids are decimal digits and nothing else: a path, ``../``, an encoded or backslas
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,15 +18,28 @@ from edge.protocol import CAMERA_ID_PATTERN
 from edge.review.errors import BadReviewInput, NotFound
 from vision.taxonomy import Taxonomy
 
-_ID = re.compile(r"^[0-9]{1,18}$")
-_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# fullmatch and ASCII digits only: ``$`` would also match before a trailing newline ("1\n"), and ``str.isdigit``
+# accepts digits such as "²" that ``int`` refuses.
+_ID = re.compile(r"[0-9]{1,18}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_WHOLE = re.compile(r"[0-9]{1,7}")
 _STATUSES = ("pending", "reviewed", "all")
 MAX_BULK = 500
+MAX_ID = 10**18 - 1  # the most digits an id may have; well inside the stores' 64-bit integers
+MAX_COORD = 1e6  # pixels: far beyond any frame, far below float overflow
+
+
+def parse_whole(raw: str | None, field: str, low: int, high: int, default: int) -> int:
+    """A whole number in ``low..high`` from a query parameter (ASCII digits only); ``default`` when absent."""
+    text = (raw or "").strip() or str(default)
+    if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
+        raise BadReviewInput(f"{field}: must be a whole number from {low} to {high}")
+    return int(text)
 
 
 def parse_id(raw: str, what: str = "flag") -> int:
     """A positive integer id from a URL segment; `NotFound` (not 400: nothing is there) for anything else."""
-    if not isinstance(raw, str) or not _ID.match(raw) or int(raw) <= 0:
+    if not isinstance(raw, str) or not _ID.fullmatch(raw) or int(raw) <= 0:
         raise NotFound(f"no such {what}")
     return int(raw)
 
@@ -53,7 +65,7 @@ class QueueFilter:
 def parse_filter(params: Mapping[str, str], taxonomy: Taxonomy) -> QueueFilter:
     """Queue filters from query parameters; an empty value means "any"."""
     camera = (params.get("camera") or "").strip() or None
-    if camera is not None and not CAMERA_ID_PATTERN.match(camera):
+    if camera is not None and not CAMERA_ID_PATTERN.fullmatch(camera):
         raise BadReviewInput("camera: not a camera id")
     produce = (params.get("produce") or "").strip() or None
     if produce is not None and produce not in taxonomy.produce:
@@ -65,15 +77,13 @@ def parse_filter(params: Mapping[str, str], taxonomy: Taxonomy) -> QueueFilter:
     day = None
     if raw_day:
         try:
-            if not _DATE.match(raw_day):
+            if not _DATE.fullmatch(raw_day):
                 raise ValueError
             day = date.fromisoformat(raw_day)
         except ValueError:
             raise BadReviewInput("date: must be a day as YYYY-MM-DD") from None
-    raw_page = (params.get("page") or "1").strip()
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= 1_000_000:
-        raise BadReviewInput("page: must be a whole number from 1")
-    return QueueFilter(camera=camera, produce=produce, status=status, day=day, page=int(raw_page))
+    page = parse_whole(params.get("page"), "page", 1, 1_000_000, 1)
+    return QueueFilter(camera=camera, produce=produce, status=status, day=day, page=page)
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,9 @@ def parse_box(body: Any, width: int | None = None, height: int | None = None) ->
         raise BadReviewInput("box: must be a list [x0, y0, x1, y1]")
     values: list[float] = []
     for v in raw:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise BadReviewInput("box: coordinates must be finite numbers")
+        # abs() before float(): a 400-digit int would overflow float() and math.isfinite()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= MAX_COORD:
+            raise BadReviewInput("box: coordinates must be finite numbers of pixels")
         values.append(float(v))
     x0, y0, x1, y1 = values
     if width is not None and height is not None:
@@ -127,7 +138,7 @@ def parse_bulk(body: Any) -> list[int]:
         raise BadReviewInput(f"flag_ids: must be a list of 1 to {MAX_BULK} flag ids")
     ids: list[int] = []
     for v in raw:
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_ID:
             raise BadReviewInput("flag_ids: every id must be a positive integer")
         if v not in ids:
             ids.append(v)

@@ -48,7 +48,7 @@ async def read_json(request: Request) -> Any:
         raise BadReviewInput("send the body as application/json")
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise BadReviewInput("the body is not valid JSON") from None
 
 

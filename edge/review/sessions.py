@@ -3,7 +3,8 @@
 A session cookie is ``<payload>.<mac>``: the payload (user name, expiry, a random session id) in URL-safe base64 and an
 HMAC-SHA256 over it. Nothing secret is in the cookie and nothing can be changed in it without the key; the user's
 role is not in it either: every request looks the user up again, so a removed user or a changed role takes effect at
-once. Signing out revokes the session id in this process (the cookie is also deleted).
+once. The signature and expiry are checked here; whether the session is still open (not signed out, password not
+changed since) is the store's answer (`edge.store.sessions`), so restarts and nodes sharing a store agree.
 
 CSRF: the token of a session is HMAC(key, "csrf" | session id); a page carries it (meta tag / hidden field) and every
 state-changing request must send it back (``X-CSRF-Token`` header or ``csrf_token`` field). The sign-in form, which
@@ -18,10 +19,7 @@ import hmac
 import json
 import secrets
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-
-_MAX_REVOKED = 10_000  # bounded: revoked ids are forgotten after their expiry anyway
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of a value a client sent and ours; any text (non-ASCII included) is just unequal.
+
+    ``hmac.compare_digest`` refuses ``str`` with non-ASCII characters (TypeError), so both sides are compared as
+    UTF-8 bytes (lone surrogates escaped rather than failing).
+    """
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape"))
+
+
 class SessionSigner:
     """Issues and checks session cookies and CSRF tokens with one key."""
 
@@ -50,7 +57,6 @@ class SessionSigner:
             raise ValueError("the session key must be at least 32 bytes")
         self._key = key
         self.ttl_s = ttl_s
-        self._revoked: OrderedDict[str, float] = OrderedDict()
 
     def _mac(self, purpose: str, data: str) -> str:
         return _b64(hmac.new(self._key, f"{purpose}|{data}".encode(), hashlib.sha256).digest())
@@ -63,11 +69,12 @@ class SessionSigner:
         return f"{payload}.{self._mac('session', payload)}", session
 
     def read(self, cookie: str | None, now: float | None = None) -> Session | None:
-        """The session of a cookie value, or None when absent, forged, malformed, expired or signed out."""
+        """The session of a cookie value, or None when absent, forged, malformed or expired (whether it was signed
+        out is the store's to say)."""
         if not cookie or len(cookie) > 1024 or cookie.count(".") != 1:
             return None
         payload, mac = cookie.split(".")
-        if not hmac.compare_digest(mac, self._mac("session", payload)):
+        if not same_text(mac, self._mac("session", payload)):
             return None
         try:
             data = json.loads(_unb64(payload))
@@ -75,16 +82,9 @@ class SessionSigner:
         except (ValueError, KeyError, TypeError):
             return None
         now = time.time() if now is None else now
-        if session.expires_at <= now or session.sid in self._revoked:
+        if session.expires_at <= now:
             return None
         return session
-
-    def revoke(self, session: Session) -> None:
-        """Sign ``session`` out (in this process)."""
-        self._revoked[session.sid] = session.expires_at
-        now = time.time()
-        while self._revoked and (len(self._revoked) > _MAX_REVOKED or next(iter(self._revoked.values())) < now):
-            self._revoked.popitem(last=False)
 
     def csrf_token(self, session: Session) -> str:
         """The CSRF token pages of ``session`` carry."""
@@ -92,7 +92,7 @@ class SessionSigner:
 
     def check_csrf(self, session: Session, token: str | None) -> bool:
         """True when ``token`` is the session's CSRF token."""
-        return bool(token) and hmac.compare_digest(str(token), self.csrf_token(session))
+        return bool(token) and same_text(str(token), self.csrf_token(session))
 
     def login_nonce(self) -> str:
         """A random value for the pre-session cookie of the sign-in form."""
@@ -104,4 +104,4 @@ class SessionSigner:
 
     def check_login(self, nonce: str | None, token: str | None) -> bool:
         """True when the sign-in form's field matches its pre-session cookie."""
-        return bool(nonce) and bool(token) and hmac.compare_digest(str(token), self.login_token(str(nonce)))
+        return bool(nonce) and bool(token) and same_text(str(token), self.login_token(str(nonce)))

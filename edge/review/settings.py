@@ -29,7 +29,7 @@ class ReviewUserSection(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_format(cls, v: str) -> str:
-        if not USERNAME_PATTERN.match(v):
+        if not USERNAME_PATTERN.fullmatch(v):
             raise ValueError("user name must be 1-64 characters of [A-Za-z0-9_.@-]")
         return v
 
@@ -51,6 +51,17 @@ class ReviewSection(BaseModel):
     session_ttl_s: float = Field(8 * 3600, gt=60, description="How long a sign-in lasts (seconds).")
     secure_cookies: bool | None = Field(
         None, description="Mark cookies Secure (HTTPS only). Default: when the request came over HTTPS."
+    )
+    signin_failures_per_user: int = Field(
+        5, ge=1, description="Failed sign-ins a user name may have within signin_window_s before it is locked out."
+    )
+    signin_failures_per_address: int = Field(
+        20, ge=1, description="Failed sign-ins one client address may have within signin_window_s before it is "
+        "locked out (any user names)."
+    )
+    signin_window_s: float = Field(300.0, gt=0, description="The window failed sign-ins are counted in (seconds).")
+    signin_lockout_s: float = Field(
+        60.0, gt=0, description="How long a locked-out user name or address is answered 'try again in N s' (429)."
     )
     page_size: int = Field(25, ge=1, le=200, description="Flagged items per queue page.")
     poll_interval_s: float = Field(

@@ -37,7 +37,7 @@ class UserDirectory:
 
     def get(self, store: Store, name: str) -> ReviewUser | None:
         """The user called ``name``, or None (also for a name that is not a valid user name)."""
-        if not USERNAME_PATTERN.match(name):
+        if not USERNAME_PATTERN.fullmatch(name):
             return None
         if name in self._config:
             return ReviewUser(name=name, role=self._config[name].role, source="config")
@@ -46,7 +46,7 @@ class UserDirectory:
 
     def authenticate(self, store: Store, name: str, password: str) -> ReviewUser | None:
         """The user when ``password`` is theirs; None otherwise (unknown name, wrong password, malformed input)."""
-        if not USERNAME_PATTERN.match(name) or not password or len(password) > 1024:
+        if not USERNAME_PATTERN.fullmatch(name) or not password or len(password) > 1024:
             check_password(password[:1024] or "x", DUMMY_HASH)
             return None
         if name in self._config:

@@ -1,4 +1,5 @@
-"""Getting a model version ready to serve, or refusing it: load + verify, same taxonomy, a warm-up inference."""
+"""Getting a model version ready to serve, or refusing it: load + verify (detector and grader, one unit), same
+taxonomy, a warm-up inference of each."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from edge.config import ModelSection
 from edge.service.model import LoadedModel, detector_for
+from edge.tracking.views import GRADE_VIEWS
 from vision.errors import QCError
 from vision.model_card import ModelCard
 from vision.registry import Registry
@@ -32,7 +34,8 @@ def same_taxonomy_problem(candidate: ModelCard, serving: ModelCard) -> str | Non
 
 
 def warm_up(model: LoadedModel) -> None:
-    """One inference on a blank frame of the card's input size; it must return detections without error.
+    """One inference on a blank frame of the card's input size; it must return detections without error. A grader
+    grades a batch of blank crops (as many as an item keeps): one row of probabilities per crop, each summing to 1.
 
     Raises ModelRefusedError (whatever ONNX Runtime raised, named in the message)."""
     h, w = model.card.input_size
@@ -43,6 +46,17 @@ def warm_up(model: LoadedModel) -> None:
         raise ModelRefusedError(f"the warm-up inference failed: {type(exc).__name__}: {exc}") from exc
     if len(result) != 1:
         raise ModelRefusedError(f"the warm-up inference returned {len(result)} results for 1 frame")
+    if model.grader is None:
+        return
+    size = model.grader.input_size
+    crops = np.full((GRADE_VIEWS, size, size, 3), model.card.letterbox.pad_value, np.uint8)
+    try:
+        probs = model.grader.grade_crops(crops)
+    except Exception as exc:  # noqa: BLE001 - same: a grader that cannot run must not serve
+        raise ModelRefusedError(f"the grader's warm-up failed: {type(exc).__name__}: {exc}") from exc
+    if probs.shape != (GRADE_VIEWS, len(model.grader.classes)) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
+        raise ModelRefusedError(f"the grader's warm-up returned probabilities of shape {probs.shape} that do not "
+                                f"sum to 1 per crop, for {GRADE_VIEWS} crops of {len(model.grader.classes)} classes")
 
 
 def prepare(section: ModelSection, version: str, serving: ModelCard | None) -> LoadedModel:
@@ -52,12 +66,13 @@ def prepare(section: ModelSection, version: str, serving: ModelCard | None) -> L
     Raises ModelRefusedError naming the version and the reason; nothing else (a refusal must never stop the rollout).
     """
     try:
-        card, path = Registry.open(section.registry_root).load_verified(version)
+        registry = Registry.open(section.registry_root)
+        card, path = registry.load_verified(version)  # the grader too: a version is verified whole
         if serving is not None:
             problem = same_taxonomy_problem(card, serving)
             if problem is not None:
                 raise ModelRefusedError(problem)
-        model = detector_for(section, card, path)
+        model = detector_for(section, card, path, registry.grader_path(card, verify=False))
     except QCError as exc:
         raise ModelRefusedError(f"model {version} refused: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - ONNX Runtime's own untyped errors for a graph it cannot load

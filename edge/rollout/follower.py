@@ -26,7 +26,7 @@ from vision.errors import QCError
 
 log = logging.getLogger(__name__)
 
-Fingerprint = tuple[str, str] | None
+Fingerprint = tuple[str, str, str | None] | None
 
 
 def follows_registry(config: ServeConfig) -> bool:

@@ -25,9 +25,12 @@ class Wanted:
         return {"production": self.production, "canary": self.canary, "shadow": self.shadow}[role]
 
 
-def fingerprint(card: ModelCard | None) -> tuple[str, str] | None:
-    """What identifies a wanted model: version and ONNX digest (a version folder rewritten by hand is a change)."""
-    return None if card is None else (card.version, card.onnx_sha256)
+def fingerprint(card: ModelCard | None) -> tuple[str, str, str | None] | None:
+    """What identifies a wanted model: version, ONNX digest and grader digest (a version folder rewritten by hand is
+    a change)."""
+    if card is None:
+        return None
+    return card.version, card.onnx_sha256, card.grader.sha256 if card.grader is not None else None
 
 
 def wanted_of(cards: Iterable[ModelCard]) -> Wanted:

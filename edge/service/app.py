@@ -26,6 +26,7 @@ from edge.review import include_review
 from edge.service import health, ingest
 from edge.service import alerts as alert_routes
 from edge.service.batcher import Batcher
+from edge.service.http_guard import ServiceGuardMiddleware
 from edge.service.model import LoadedModel, load_model
 from edge.service.pipeline import Pipeline
 from edge.service.runtime import Runtime, get_runtime
@@ -59,15 +60,20 @@ def create_app(config: ServeConfig, *, make_counter: CounterFactory | None = Non
         finally:
             await stop(runtime)
 
+    docs = config.service.api_docs  # Swagger UI / ReDoc load their scripts from a CDN: off unless asked for
     app = FastAPI(
         title="Conveyor QC edge service",
         summary="Camera frames in; every item tracked, counted once, scored for freshness.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
     )
     app.include_router(ingest.router)
     app.include_router(health.router)
     app.include_router(alert_routes.router)
     include_review(app, review_store, config.review)
+    app.add_middleware(ServiceGuardMiddleware)  # added last: outermost, it answers whatever escapes a route
     return app
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
+
+NO_CAMERA = (
+    "no camera is configured, so every frame will be refused; add one under `cameras:` in the YAML file given with "
+    "--config (e.g. `cameras: [{id: belt1, token: <8+ chars>}]`) or with QC_CAMERAS='[{\"id\": \"belt1\", "
+    "\"token\": \"...\"}]'"
+)
 
 
 def serve(
@@ -31,11 +41,36 @@ def serve(
             "store": cfg.store_url,
             "model": {"registry_root": str(cfg.model.registry_root) if cfg.model.registry_root else None,
                       "version": cfg.model.version},
+            "warnings": [] if cfg.cameras else [NO_CAMERA],
         }
+        if not cfg.cameras:  # valid, but a service that refuses every frame is rarely what was meant
+            typer.secho(f"warning: {NO_CAMERA}", err=True, fg=typer.colors.YELLOW)
         typer.echo(json.dumps(summary, indent=2))
         return
     if not cfg.cameras:
-        typer.secho("warning: no cameras configured; every frame will be refused", err=True, fg=typer.colors.YELLOW)
+        typer.secho(f"warning: {NO_CAMERA}", err=True, fg=typer.colors.YELLOW)
     from edge.service.server import run  # uvicorn and the app only when serving
 
-    run(cfg)
+    with _clean_exit_on_signal():
+        run(cfg)
+
+
+@contextlib.contextmanager
+def _clean_exit_on_signal() -> Iterator[None]:
+    """Exit 0 when SIGTERM or SIGINT stops the service.
+
+    uvicorn shuts down cleanly on these signals and then raises the same signal again with the handler that was there
+    before it started; Python's default handlers would then end the process with 143 (SIGTERM) or a
+    KeyboardInterrupt, which a supervisor reads as a crash. With these handlers the re-raised signal, or one that
+    comes before uvicorn took over (nothing to shut down yet), ends the process with 0.
+    """
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

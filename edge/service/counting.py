@@ -45,6 +45,6 @@ def counter_factory(config: ServeConfig) -> CounterFactory:
             spoiled_vote=config.counting.spoiled_vote,
         )
         return CameraCounter(camera.id, model.card.taxonomy_obj(), counter_config, model_version=model.version,
-                             model_spoiled_vote=model.card.spoiled_vote)
+                             model_spoiled_vote=model.card.spoiled_vote, grader=model.grader)
 
     return build

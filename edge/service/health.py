@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from edge.service.model import ModelSlot
+from edge.service.model import LoadedModel, ModelSlot
 from edge.service.runtime import MetricsDep, Runtime, RuntimeDep
 
 router = APIRouter(tags=["health"])
@@ -86,17 +86,25 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if r.ready else 503)
 
 
+def _role(model: LoadedModel) -> dict[str, Any]:
+    """One role's entry: version and provider, and its grader (sha256, provider) when the version has one."""
+    out: dict[str, Any] = {"version": model.version, "provider": model.detector.provider}
+    if model.grader is not None:
+        out["grader"] = {"sha256": model.grader.spec.sha256, "provider": model.grader.provider}
+    return out
+
+
 def model_status(slot: ModelSlot) -> dict[str, Any]:
-    """The body of GET /model: the version (and provider) in each rollout role, refusals, swaps since start-up."""
+    """The body of GET /model: the version (and provider, and grader) in each rollout role, refusals, swaps since
+    start-up."""
     serving = slot.serving
     production = canary = shadow = None
     if serving is not None:
-        production = {"version": serving.production.version, "provider": serving.production.detector.provider}
+        production = _role(serving.production)
         if serving.canary is not None:
-            canary = {"version": serving.canary.version, "provider": serving.canary.detector.provider,
-                      "cameras": sorted(serving.canary_cameras)}
+            canary = {**_role(serving.canary), "cameras": sorted(serving.canary_cameras)}
         if serving.shadow is not None:
-            shadow = {"version": serving.shadow.version, "provider": serving.shadow.detector.provider}
+            shadow = _role(serving.shadow)
     refused = [{"version": r.version, "reason": r.reason, "role": r.role, "at": r.at} for r in slot.refusals]
     return {"production": production, "canary": canary, "shadow": shadow, "refused": refused, "swaps": slot.swaps,
             "error": slot.error}

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
-from email.parser import BytesParser
-from email.policy import HTTP as HTTP_POLICY
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
@@ -36,6 +35,7 @@ from edge.protocol import (
 )
 from edge.service.auth import AuthError, authenticate
 from edge.service.metrics import Metrics
+from edge.service.multipart import file_part
 from edge.service.pipeline import Pipeline
 from edge.service.runtime import ConfigDep, MetricsDep, PipelineDep
 
@@ -45,6 +45,9 @@ router = APIRouter(tags=["ingest"])
 
 # Frames one connection may have awaiting acks; a client that pipelines more is answered 'retry'.
 MAX_PENDING_PER_CONNECTION = 256
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,20}")
+# Multipart bodies at least this large are split on a worker thread rather than on the event loop.
+THREAD_SPLIT_BYTES = 256 * 1024
 
 
 async def check_and_submit(
@@ -111,8 +114,9 @@ async def stream(websocket: WebSocket, camera_id: str, config: ConfigDep, pipeli
                 await websocket.send_text(encode_ack(ack))
 
     async def handle(data: bytes, received_at: float) -> None:
-        header, payload, error = split_message(data, limits)
-        try:
+        header: FrameHeader | None = None
+        try:  # everything about the frame, parsing included: a task that fails must still answer its frame
+            header, payload, error = split_message(data, limits)
             ack = await check_and_submit(pipeline, metrics, limits, camera, header, payload, received_at, error)
         except Exception as exc:  # a bug must not leave the frame unanswered: the daemon resends it later
             log.exception("frame of camera %s failed in admission", camera.id)
@@ -169,7 +173,7 @@ def ack_response(ack: Ack) -> JSONResponse:
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (message_too_large) as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and _CONTENT_LENGTH.fullmatch(declared) and int(declared) > limit:
         raise ProtocolError(Code.MESSAGE_TOO_LARGE, f"body of {declared} bytes is over {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -182,21 +186,22 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def jpeg_from_body(content_type: str, body: bytes) -> bytes:
-    """The JPEG of a raw ``image/jpeg`` body or of the ``file`` part of a ``multipart/form-data`` body."""
+    """The JPEG of a raw ``image/jpeg`` body or of the ``file`` part of a ``multipart/form-data`` body (at most a
+    few parts: `edge.service.multipart`)."""
     kind = content_type.split(";")[0].strip().lower()
     if kind in (CONTENT_TYPE_JPEG, "application/octet-stream", ""):
         return body
     if kind != "multipart/form-data":
         raise ProtocolError(Code.NOT_JPEG, f"Content-Type {kind!r}: send image/jpeg or multipart/form-data")
-    # The standard library's MIME parser: no extra dependency for a form with one file part.
-    message = BytesParser(policy=HTTP_POLICY).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    if not message.is_multipart():
-        raise ProtocolError(Code.BAD_HEADER, "multipart body could not be parsed (boundary missing or wrong)")
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == "file":
-            data = part.get_payload(decode=True)
-            return data if isinstance(data, bytes) else b""
-    raise ProtocolError(Code.EMPTY_PAYLOAD, "multipart body has no 'file' part")
+    return file_part(content_type, body)
+
+
+async def payload_of(content_type: str, body: bytes) -> bytes:
+    """`jpeg_from_body`, on a worker thread for a large multipart body so that the event loop (every camera's
+    stream) never waits on one upload."""
+    if len(body) >= THREAD_SPLIT_BYTES and content_type.lower().lstrip().startswith("multipart/"):
+        return await asyncio.to_thread(jpeg_from_body, content_type, body)
+    return jpeg_from_body(content_type, body)
 
 
 @router.post(FRAMES_PATH)
@@ -216,7 +221,7 @@ async def post_frame(request: Request, config: ConfigDep, pipeline: PipelineDep,
     try:
         header = header_from_http(request.headers)
         body = await read_body(request, limits.max_message_bytes)
-        payload = jpeg_from_body(request.headers.get("content-type", ""), body)
+        payload = await payload_of(request.headers.get("content-type", ""), body)
     except ProtocolError as exc:
         error = exc
     ack = await check_and_submit(pipeline, metrics, limits, camera, header, payload, received_at, error)

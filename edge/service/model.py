@@ -1,8 +1,9 @@
 """The served models: loaded from the registry in the background, so the service answers /healthz while they load.
 
-What serves is one immutable `ServingSet` (production, and the canary and shadow versions when the registry has
-them); a hot-swap replaces the whole set in one assignment, so a batch that took a snapshot of it keeps the models
-it started with (see `edge.rollout`).
+A model version is its detector and, when its card has one, its grader (`vision.grader`): they load, verify and
+swap together as one `LoadedModel`. What serves is one immutable `ServingSet` (production, and the canary and shadow
+versions when the registry has them); a hot-swap replaces the whole set in one assignment, so a batch that took a
+snapshot of it keeps the models it started with (see `edge.rollout`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from edge.config import ModelSection
 from vision.detector import Detector
-from vision.errors import QCError
+from vision.errors import ModelLoadError, QCError
+from vision.grader import Grader
 from vision.model_card import ModelCard
 from vision.registry import Registry
 
@@ -25,10 +27,11 @@ MAX_REFUSALS = 20
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified model card and its detector session."""
+    """A verified model card, its detector session and, when the version has one, its grader session."""
 
     card: ModelCard
     detector: Detector
+    grader: Grader | None = None
 
     @property
     def version(self) -> str:
@@ -84,12 +87,18 @@ def load_model(section: ModelSection) -> LoadedModel:
 def load_version(section: ModelSection, version: str | None) -> LoadedModel:
     """`load_model` for ``version`` (None: production) of ``section``'s registry, with ``section``'s settings."""
     registry = Registry.open(section.registry_root)
-    card, path = registry.load_verified(version)
-    return detector_for(section, card, path)
+    card, path = registry.load_verified(version)  # the grader too: a version is verified whole
+    return detector_for(section, card, path, registry.grader_path(card, verify=False))
 
 
-def detector_for(section: ModelSection, card: ModelCard, path: Path) -> LoadedModel:
-    """An ONNX Runtime session of a verified model file, with ``section``'s providers and thresholds."""
+def detector_for(
+    section: ModelSection, card: ModelCard, path: Path, grader_path: Path | None = None
+) -> LoadedModel:
+    """ONNX Runtime sessions of a verified version: its detector, with ``section``'s providers and thresholds, and
+    its grader from ``grader_path`` (the card's grader file; None when the card has no grader), on the same
+    providers. ModelLoadError when the card names a grader and no file is given."""
+    if card.grader is not None and grader_path is None:
+        raise ModelLoadError(f"model {card.version} has a grader ({card.grader.file}) but no grader file was found")
     detector = Detector(
         path,
         card.taxonomy_obj(),
@@ -104,8 +113,13 @@ def detector_for(section: ModelSection, card: ModelCard, path: Path) -> LoadedMo
         io_binding=section.io_binding,
         engine_cache_dir=section.engine_cache_dir,
     )
-    log.info("model %s (%s) loaded on %s", card.version, path, detector.provider)
-    return LoadedModel(card=card, detector=detector)
+    grader = None
+    if card.grader is not None and grader_path is not None:
+        grader = Grader(grader_path, card.grader, taxonomy=detector.taxonomy, providers=section.providers,
+                        engine_cache_dir=section.engine_cache_dir)
+    log.info("model %s (%s) loaded on %s%s", card.version, path, detector.provider,
+             f", grader on {grader.provider}" if grader is not None else "")
+    return LoadedModel(card=card, detector=detector, grader=grader)
 
 
 @dataclass(eq=False)

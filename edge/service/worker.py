@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from vision.detections import Detections
 from vision.errors import QCError
 from vision.frame import Frame
 
+if TYPE_CHECKING:
+    from edge.tracking.grading import ItemGrader
+
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +64,8 @@ class CounterLike(Protocol):
 
     model_version: str | None
 
-    def serve(self, model_version: str | None, model_spoiled_vote: Mapping[str, float]) -> None: ...
+    def serve(self, model_version: str | None, model_spoiled_vote: Mapping[str, float],
+              grader: ItemGrader | None = None) -> None: ...
     def update(self, frame: Frame, dets: Detections) -> CountResultLike: ...
     def flush(self) -> list[Any]: ...
     def state(self) -> dict[str, Any]: ...
@@ -247,8 +251,8 @@ class Worker:
                     lane.checkpoint = None
                     lane.counter = self.make_counter(lane.camera, model, frame)
         counter = lane.counter
-        if counter.model_version != model.version:  # a swap: items from now on carry its version and calibration
-            counter.serve(model.version, model.card.spoiled_vote)
+        if counter.model_version != model.version:  # a swap: items from now on carry its version, calibration, grader
+            counter.serve(model.version, model.card.spoiled_vote, model.grader)
         try:  # whatever fails from here, the counter goes back to what the store holds
             result = counter.update(frame, job.detections)
             state = counter.state()

@@ -1,5 +1,5 @@
 """The edge store: frames seen (idempotency), items, flags + crops, tracker checkpoints, model versions; reviews,
-whole frames, users and the waste feed (issue 4); shadow results of a model rollout (issue 5).
+whole frames, users and the waste feed; shadow results of a model rollout.
 
 SQLite (WAL) by default, PostgreSQL by URL, one schema, alembic migrations run by `Store.open`.
 """

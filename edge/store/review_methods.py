@@ -1,4 +1,4 @@
-"""The `Store` methods of issue 4: review queue and decisions, whole frames, dashboard, waste feed, users.
+"""The `Store` methods of the review side: review queue and decisions, whole frames, dashboard, waste feed, users.
 
 A mixin so that ``store.py`` stays about frames and items; `Store` inherits it. The contract (names, arguments,
 semantics) is written out in `edge.store.reviews`. Every method is one transaction.
@@ -18,6 +18,7 @@ from edge.store import frame_images as frame_repo
 from edge.store import review_queue as queue_repo
 from edge.store import review_repo
 from edge.store import review_samples as sample_repo
+from edge.store import sessions as session_repo
 from edge.store import waste_feed as feed_repo
 from edge.store import users as user_repo
 from edge.store.errors import NotFoundError, StoreValueError
@@ -248,10 +249,35 @@ class ReviewMethods:
             return user_repo.get_user(conn, username)
 
     def set_password(self, username: str, password: str) -> None:
-        """Replace a user's password; NotFoundError for an unknown user."""
+        """Replace a user's password and sign out all their sessions; NotFoundError for an unknown user."""
         hashed = user_repo.hash_password(password)
         with self._transaction(write=True) as conn:
-            user_repo.set_password_hash(conn, username, hashed, utc_now())
+            now = utc_now()
+            user_repo.set_password_hash(conn, username, hashed, now)
+            session_repo.revoke_user_sessions(conn, username, now)
+
+    # ---- review sessions ------------------------------------------------------------------------------------------
+
+    def open_session(self, sid: str, username: str, expires_at: Timestamp) -> None:
+        """Record a signed-in session ``sid`` of ``username`` until ``expires_at``."""
+        user_repo.check_username(username)
+        with self._transaction(write=True) as conn:
+            session_repo.open_session(conn, sid, username, utc_now(), to_utc(expires_at, "expires_at"))
+
+    def session_user(self, sid: str, now: Timestamp | None = None) -> str | None:
+        """The user of session ``sid`` while it is open (not signed out, not expired); None otherwise."""
+        with self._transaction(write=False) as conn:
+            return session_repo.session_user(conn, sid, utc_now() if now is None else to_utc(now))
+
+    def revoke_session(self, sid: str) -> bool:
+        """Sign session ``sid`` out, for every node sharing this store; False when it was not open."""
+        with self._transaction(write=True) as conn:
+            return session_repo.revoke_session(conn, sid, utc_now())
+
+    def revoke_user_sessions(self, username: str) -> int:
+        """Sign out every session of ``username``; how many were open."""
+        with self._transaction(write=True) as conn:
+            return session_repo.revoke_user_sessions(conn, username, utc_now())
 
     def users(self) -> list[User]:
         """Every review-page user, by name."""

@@ -301,7 +301,7 @@ waste_feed = Table(
 
 # ---- revision 0003: shadow results ---------------------------------------------------------------------------------
 
-# What a shadow model found on a frame production processed (issue 5's rollout), kept apart from the frames and items
+# What a shadow model found on a frame production processed (a shadow rollout), kept apart from the frames and items
 # production committed. agreement: matched boxes / max(n_production, n_detections), 1 when both are empty.
 # detections: the shadow's boxes, [{"box": [x0, y0, x1, y1], "produce", "condition", "confidence"}, ...].
 shadow_frames = Table(
@@ -321,4 +321,21 @@ shadow_frames = Table(
     UniqueConstraint("camera_id", "seq", "model_version"),
     CheckConstraint("agreement >= 0 AND agreement <= 1", name="agreement_range"),
     Index(None, "model_version", "recorded_at"),
+)
+
+
+# ---- revision 0004: review sessions --------------------------------------------------------------------------------
+
+# Signed-in review sessions, kept server-side so that signing out (or a password change) holds across restarts and
+# across nodes sharing one store. sid_hash: sha256 hex of the cookie's random session id (the id itself is not stored).
+review_sessions = Table(
+    "review_sessions",
+    metadata,
+    Column("sid_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index(None, "username"),
+    Index(None, "expires_at"),
 )

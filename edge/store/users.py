@@ -82,7 +82,7 @@ def _check_password(password: str) -> None:
 
 def check_username(username: str) -> str:
     """``username`` if it is 1-64 characters of letters, digits and ``_ . @ -`` (starting with a letter or digit)."""
-    if not isinstance(username, str) or not _USERNAME.match(username):
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
         raise StoreValueError(
             "a username must be 1-64 characters: letters, digits, '_', '.', '@', '-', starting with a letter or digit"
         )

@@ -83,13 +83,15 @@ class FlagPolicy:
 
 @dataclass(frozen=True)
 class Verdict:
-    """An item's aggregate: produce kind, condition, freshness, flag, and the per-produce frame votes."""
+    """An item's aggregate: produce kind, condition, freshness, flag, and the per-produce frame votes;
+    ``graded_views``: crops the grader's freshness came from (0: the detector's, `edge.tracking.grading`)."""
 
     produce: str
     condition: str
     freshness: float
     flagged: bool
     votes: dict[str, int]
+    graded_views: int = 0
 
 
 class Evidence:

@@ -21,7 +21,9 @@ Counting rules (each guards against a way peer line counters fail):
   carried back) crossed before we looked and is not counted. Inferred counts need ``inferred_min_hits``
   sightings, so a false positive that happens to line up with the belt once does not count.
 * An item's class is a vote over its frames and its freshness a weighted median (`edge.tracking.aggregate`), so
-  a flickering class (fresh → bruised → fresh) does not change what it is.
+  a flickering class (fresh → bruised → fresh) does not change what it is. When the served model version has a
+  grader, the item keeps its few best views as the grader's crops (`edge.tracking.views`) and the grader scores them
+  once, when the item is handed on (`edge.tracking.grading`).
 
 A counted item is handed on (in `CountResult.counted`) when its track ends — it left the view, or was lost for
 ``max_lost`` frames — so its produce and freshness cover all its frames; ``counted_seq`` records when it crossed.
@@ -44,10 +46,13 @@ from edge.tracking.aggregate import NO_DISCOUNT, PARTIAL_WEIGHT, Evidence, FlagP
 from edge.tracking.belt import EDGE_MARGIN_PX, box_geometry
 from edge.tracking.boxes import area, centre, complete, iou, overlap_of_smaller, twins
 from edge.tracking.crop import encode_crop
+from edge.tracking.grading import ItemGrader
+from edge.tracking.handoff import hand_on, sku_produce
 from edge.tracking.item import Item
 from edge.tracking.line import DOWNSTREAM, UPSTREAM, CountingLine
 from edge.tracking.record import ItemRecord
 from edge.tracking.tracker import BeltTracker, EndedTrack, TrackerConfig
+from edge.tracking.views import keep_best, offer, view_of
 from vision.detections import Detections
 from vision.errors import InputError
 from vision.frame import Frame
@@ -124,6 +129,7 @@ class CameraCounter:
         config: CounterConfig,
         model_version: str | None = None,
         model_spoiled_vote: Mapping[str, float] = NO_DISCOUNT,
+        grader: ItemGrader | None = None,
     ) -> None:
         config.flags.check(taxonomy)
         if config.spoiled_vote is not None:
@@ -136,7 +142,8 @@ class CameraCounter:
         self.config = config
         self.model_version: str | None = None
         self.spoiled_vote: Mapping[str, float] = NO_DISCOUNT
-        self.serve(model_version, model_spoiled_vote)
+        self.grader: ItemGrader | None = None
+        self.serve(model_version, model_spoiled_vote, grader)
         self.line = config.line
         self.tracker = BeltTracker(config.line.direction, config.tracker)
         self._items: dict[int, ItemRecord] = {}
@@ -146,16 +153,21 @@ class CameraCounter:
 
     # --- public API ----------------------------------------------------------------------------------------------
 
-    def serve(self, model_version: str | None, model_spoiled_vote: Mapping[str, float] = NO_DISCOUNT) -> None:
+    def serve(
+        self, model_version: str | None, model_spoiled_vote: Mapping[str, float] = NO_DISCOUNT,
+        grader: ItemGrader | None = None,
+    ) -> None:
         """Items handed on from now on carry ``model_version`` and have their produce decided with that model's
-        calibration (its card's ``spoiled_vote``), unless the config names one. Called when the service swaps models.
-        InputError when the calibration names a produce kind the counter's taxonomy lacks."""
+        calibration (its card's ``spoiled_vote``), unless the config names one, and are graded by that version's
+        ``grader`` (None: the detector alone). Called when the service swaps models. InputError when the calibration
+        names a produce kind the counter's taxonomy lacks."""
         if self.config.spoiled_vote is None:
             check_spoiled_vote(model_spoiled_vote, self.taxonomy.produce)
             self.spoiled_vote = MappingProxyType(dict(model_spoiled_vote))
         else:
             self.spoiled_vote = MappingProxyType(dict(self.config.spoiled_vote))
         self.model_version = model_version
+        self.grader = grader
 
     @property
     def belt_speed(self) -> float:
@@ -335,6 +347,7 @@ class CameraCounter:
     def _fold(self, into: ItemRecord, item: ItemRecord) -> None:
         """``item`` was a second track on ``into``: keep its class votes, drop the track and the item."""
         into.evidence.absorb(item.evidence)
+        into.views = keep_best(into.views, item.views)
         for t in item.tracks:
             self.tracker.drop(t)
             self._owner.pop(t, None)
@@ -358,6 +371,7 @@ class CameraCounter:
         known.belt_box, known.last_box, known.last_along = new.belt_box, new.last_box, new.last_along
         known.seen_upstream |= new.seen_upstream
         known.evidence.absorb(new.evidence)
+        known.views = keep_best(known.views, new.views)
         for sku, n in new.skus.items():
             known.skus[sku] = known.skus.get(sku, 0) + n
         if new.best_score > known.best_score:
@@ -401,6 +415,10 @@ class CameraCounter:
         if score > item.best_score:
             item.best_score, item.best_seq, item.best_box = score, seq, box
             item.best_crop = encode_crop(frame.image, box, self.config.crop_max_side, self.config.crop_quality)
+        grader = self.grader
+        if grader is not None:  # cropped only when it ranks among the item's best views
+            item.views = offer(item.views, score, seq,
+                               lambda: view_of(frame.image, box, grader.input_size, grader.crop_pad))
 
     def _missed_upstream(self, item: ItemRecord) -> bool:
         """Whether an item first seen on or past the line was upstream ``infer_missed_frames`` frames of belt travel
@@ -412,10 +430,7 @@ class CameraCounter:
         return back_frames > 0 and self.line.side(item.first_along - self.belt_speed * back_frames) == UPSTREAM
 
     def _sku_produce(self, sku: str) -> str | None:
-        if sku in self.config.sku_produce:
-            return self.config.sku_produce[sku]
-        low = sku.strip().lower()
-        return low if low in self.taxonomy.produce else None
+        return sku_produce(sku, self.config.sku_produce, self.taxonomy)
 
     def _end_track(self, ended: EndedTrack, seq: int) -> Item | None:
         """A track ended: if its item has no other live track, decide its count (inferring an exit crossing) and
@@ -444,7 +459,7 @@ class CameraCounter:
         item.emitted = True
         handed_on = self._item(item)
         # Kept only to recognise a re-born track now: the evidence and crop went out with the Item.
-        item.evidence, item.best_crop, item.skus = Evidence(self.taxonomy), None, {}
+        item.evidence, item.best_crop, item.skus, item.views = Evidence(self.taxonomy), None, {}, ()
         return handed_on
 
     def _crossing_unseen(self, item: ItemRecord) -> bool:
@@ -466,33 +481,8 @@ class CameraCounter:
         return half_length >= room - EDGE_MARGIN_PX
 
     def _item(self, item: ItemRecord) -> Item:
-        produce = None
-        if item.skus:
-            sku = max(item.skus.items(), key=lambda kv: (kv[1], kv[0]))[0]
-            produce = self._sku_produce(sku)
-        verdict = item.evidence.verdict(self.config.flags, produce_override=produce,
-                                        spoiled_vote=self.spoiled_vote)
-        return Item(
-            camera_id=self.camera_id,
-            track_id=item.id,
-            first_seq=item.first_seq,
-            last_seq=item.last_seq,
-            first_seen_at=item.first_seen_at,
-            last_seen_at=item.last_seen_at,
-            counted_seq=int(item.counted_seq or 0),
-            produce=verdict.produce,
-            condition=verdict.condition,
-            freshness=verdict.freshness,
-            flagged=verdict.flagged,
-            votes=verdict.votes,
-            frames=item.hits,
-            best_box=tuple(float(v) for v in item.best_box),  # type: ignore[arg-type]
-            best_seq=item.best_seq,
-            sku=max(item.skus.items(), key=lambda kv: (kv[1], kv[0]))[0] if item.skus else None,
-            model_version=self.model_version,
-            best_crop_jpeg=item.best_crop if verdict.flagged else None,
-            inferred=item.inferred,
-        )
+        return hand_on(item, self.camera_id, self.config.flags, self.config.sku_produce, self.spoiled_vote,
+                       self.model_version, self.grader)
 
     def _forget(self, seq: int) -> None:
         """Drop ended items that can no longer come back: older than ``memory`` frames, or carried by the belt out

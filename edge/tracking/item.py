@@ -20,7 +20,8 @@ class Item:
     frames' freshness; ``flagged`` whether that is below its produce kind's threshold.
     ``votes``: frames per produce kind as detected. ``frames``: number of observations.
     ``best_box`` (x0, y0, x1, y1) in frame ``best_seq`` is the most confident complete view; ``best_crop_jpeg``
-    its JPEG crop, kept for flagged items only (at most `MAX_CROP_BYTES`).
+    its JPEG crop, kept for flagged items only (at most `MAX_CROP_BYTES`). ``graded_views``: how many crops of
+    the item the served model's grader scored its freshness and condition from (0: the detector's alone).
     """
 
     camera_id: str
@@ -42,6 +43,7 @@ class Item:
     model_version: str | None = None
     best_crop_jpeg: bytes | None = field(default=None, repr=False)
     inferred: bool = False  # counted by belt-motion extrapolation (left the view or was missed before the line)
+    graded_views: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form, without the crop bytes (``has_crop`` says whether there is one)."""
@@ -64,5 +66,6 @@ class Item:
             "sku": self.sku,
             "model_version": self.model_version,
             "inferred": self.inferred,
+            "graded_views": self.graded_views,
             "has_crop": self.best_crop_jpeg is not None,
         }

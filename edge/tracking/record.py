@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from edge.tracking.aggregate import Evidence
+from edge.tracking.views import View, views_from_state, views_to_state
 from vision.taxonomy import Taxonomy
 
 
@@ -34,11 +35,13 @@ class ItemRecord:
         self.best_seq = -1
         self.best_box = np.zeros(4)
         self.best_crop: bytes | None = None
+        self.views: tuple[View, ...] = ()  # the grader's crops of its best views, while a grader serves
         self.emitted = False
         self.ended_seq: int | None = None
 
     def to_state(self, include_crop: bool) -> dict[str, Any]:
-        """JSON-serialisable snapshot; the best crop as base64 unless ``include_crop`` is False."""
+        """JSON-serialisable snapshot; the best crop and the grader's views as base64 unless ``include_crop`` is
+        False."""
         crop = self.best_crop if include_crop else None
         return {
             "id": self.id, "tracks": sorted(self.tracks), "first_seq": self.first_seq, "last_seq": self.last_seq,
@@ -49,6 +52,7 @@ class ItemRecord:
             "evidence": self.evidence.to_state(), "skus": dict(self.skus), "best_score": self.best_score,
             "best_seq": self.best_seq, "best_box": self.best_box.tolist(),
             "best_crop": None if crop is None else base64.b64encode(crop).decode("ascii"),
+            "views": views_to_state(self.views) if include_crop else [],
             "emitted": self.emitted, "ended_seq": self.ended_seq,
         }
 
@@ -71,6 +75,7 @@ class ItemRecord:
         it.best_score, it.best_seq = float(raw["best_score"]), int(raw["best_seq"])
         it.best_box = np.asarray(raw["best_box"], dtype=np.float64).reshape(4)
         it.best_crop = None if raw["best_crop"] is None else base64.b64decode(raw["best_crop"])
+        it.views = views_from_state(raw.get("views") or [])  # snapshots from before the grader have none
         it.emitted = bool(raw["emitted"])
         it.ended_seq = None if raw["ended_seq"] is None else int(raw["ended_seq"])
         return it

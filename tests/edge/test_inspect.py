@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from edge.inspect import inspect, inspect_video, load_detector
+from edge.inspect import inspect, inspect_video, load_models
 from edge.tracking import CountingLine
 from edge.tracking.scoring import score_against_truth
 from vision.errors import InputError, QCError
@@ -41,7 +41,8 @@ def cli() -> typer.Typer:
 
 
 def test_report_schema(short_clip: Path, untrained_onnx: Path) -> None:
-    detector, info = load_detector(untrained_onnx)
+    models = load_models(untrained_onnx)
+    detector, info = models.detector, models.info
     report, items = inspect_video(short_clip / "clip.mp4", detector, model_info=info)
     json.dumps(report)  # JSON-ready
     assert report["frames"] == 30
@@ -108,7 +109,7 @@ def test_an_empty_video_is_an_input_error(tmp_path: Path, untrained_onnx: Path) 
     path = tmp_path / "empty.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (64, 64))
     writer.release()
-    detector, _ = load_detector(untrained_onnx)
+    detector = load_models(untrained_onnx).detector
     with pytest.raises(InputError):
         inspect_video(path, detector)
 
@@ -124,9 +125,9 @@ def test_shipped_model_counts_a_clip(
     monkeypatch.setenv("QC_REGISTRY", str(tmp_path_factory.mktemp("registry")))
     clip = tmp_path_factory.mktemp("shipped_clip")
     truth = generate_clip(clip, 4.0, 15.0, 9127, taxonomy, speed=2.0, density=4, spoiled_share=0.3)
-    detector, info = load_detector(None)
-    report, items = inspect_video(clip / "clip.mp4", detector, model_info=info)
-    assert info["version"] is not None
+    models = load_models(None)
+    report, items = inspect_video(clip / "clip.mp4", models.detector, model_info=models.info, grader=models.grader)
+    assert models.info["version"] is not None
     score = score_against_truth(items, truth, CountingLine.vertical(320))
     assert score["truth_total"] >= 8
     assert score["duplicates"] == 0

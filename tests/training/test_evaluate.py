@@ -423,3 +423,72 @@ def test_qc_eval_prints_an_error_line_and_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert f"error: model not found: {tmp_path / 'missing.onnx'}" in proc.stderr
     assert proc.stdout == ""
+
+
+def _labels_under_a_nested_images_folder(make_yolo_dataset, taxonomy: Taxonomy) -> Path:
+    """A data set laid out as a source folder called "images" kept below the split: images/val/images/x.jpg with
+    labels/val/images/x.txt. The ultralytics rule looks for images/val/labels/x.txt, which does not exist."""
+    root = make_yolo_dataset({"val": [[(0, 0.5, 0.5, 0.2, 0.2)], [(1, 0.3, 0.3, 0.2, 0.2)]]}, taxonomy.class_names)
+    for kind in ("images", "labels"):
+        nested = root / kind / "val" / "images"
+        nested.mkdir()
+        for f in sorted((root / kind / "val").glob("val_*")):
+            f.rename(nested / f.name)
+    return root
+
+
+def test_a_split_without_any_label_file_is_an_error_naming_the_split_and_the_label_folder(
+    make_yolo_dataset, taxonomy: Taxonomy, tmp_path: Path
+) -> None:
+    root = _labels_under_a_nested_images_folder(make_yolo_dataset, taxonomy)
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"never loaded: the labels are checked first")
+    with pytest.raises(DatasetError) as info:
+        evaluate_model(root, model_path=model, taxonomy=taxonomy)
+    message = str(info.value)
+    assert "split 'val' has 2 image(s) but no label file for any of them" in message
+    assert f"expected them in {root / 'images' / 'val' / 'labels'}" in message
+    assert "a background image needs an empty label file" in message
+
+
+def test_split_all_names_the_one_split_whose_labels_are_all_missing(
+    make_yolo_dataset, taxonomy: Taxonomy, tmp_path: Path
+) -> None:
+    # val: one labelled image and one without a label file (a negative); test: no label file at all.
+    root = make_yolo_dataset({"val": [[(0, 0.5, 0.5, 0.2, 0.2)], None], "test": [None, None]}, taxonomy.class_names)
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"never loaded: the labels are checked first")
+    with pytest.raises(DatasetError, match=r"split 'test' has 2 image\(s\) but no label file"):
+        evaluate_model(root, model_path=model, taxonomy=taxonomy, split="all")
+    with pytest.raises(DatasetError, match=r"split 'test' has 2 image\(s\)"):
+        evaluate_model(root, model_path=model, taxonomy=taxonomy, split="test")
+
+
+def test_empty_label_files_are_valid_negatives_not_missing_labels(
+    make_yolo_dataset, untrained_onnx: Path, taxonomy: Taxonomy
+) -> None:
+    root = make_yolo_dataset({"val": [[], []]}, taxonomy.class_names)  # each image has an empty label file
+    report = evaluate_model(root, model_path=untrained_onnx, taxonomy=taxonomy, split="val").to_dict()
+    assert report["counts"]["images"] == 2 and report["counts"]["gt_boxes"] == 0
+    assert report["map50"] is None  # no ground truth: COCO has nothing to average, and that is not an error
+
+
+def test_qc_eval_without_labels_prints_one_error_line_and_exits_2(
+    make_yolo_dataset, taxonomy: Taxonomy, tmp_path: Path
+) -> None:
+    root = _labels_under_a_nested_images_folder(make_yolo_dataset, taxonomy)
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"never loaded: the labels are checked first")
+    qc = Path(sys.executable).with_name("qc")
+    proc = subprocess.run(
+        [str(qc), "eval", "--data", str(root), "--model", str(model), "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "YOLO_OFFLINE": "1"},
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    error_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "split 'val'" in error_lines[0], proc.stderr
+    assert str(root / "images" / "val" / "labels") in error_lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""

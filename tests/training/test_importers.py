@@ -18,7 +18,7 @@ from training.importers import ImportReport, SourceBox, SourceImage, assign_spli
 from training.importers.coco import import_coco
 from training.importers.mapping import LabelMapping, parse_mapping
 from training.importers.yolo import import_yolo
-from training.yolo_dataset import DatasetError
+from training.yolo_dataset import DatasetError, label_path_for, list_samples, load_dataset
 from vision.errors import QCError
 from vision.taxonomy import Taxonomy
 
@@ -85,6 +85,20 @@ def _split_of(out: Path, stem: str) -> str:
     return hit
 
 
+def _assert_every_label_is_found(out: Path) -> list[Path]:
+    """Every output image sits directly in images/<split>/ and its label is where ultralytics and qc eval look."""
+    from ultralytics.data.utils import img2label_paths
+
+    images = sorted(p for p in (out / "images").rglob("*") if p.is_file())
+    assert images
+    for image in images:
+        assert len(image.relative_to(out / "images").parts) == 2, image  # <split>/<name>: no folders below
+        assert label_path_for(image).is_file(), image
+        (ultralytics_label,) = img2label_paths([str(image)])
+        assert Path(ultralytics_label) == label_path_for(image)
+    return images
+
+
 # ---------------------------------------------------------------- splits
 
 
@@ -128,7 +142,7 @@ def test_yolo_flat_source_is_mapped_exactly(tmp_path: Path, mapping: LabelMappin
             "images/a.jpg": "0 0.5 0.5 0.25 0.5\n1 0.25 0.75 0.1 0.2\n",
             "images/b.jpg": "2 0.5 0.5 0.5 0.5\n3 0.125 0.25 0.0625 0.125\n",
             "images/c.png": None,  # no label file: a negative
-            "images/sub/d.jpg": "0 0.95 0.5 0.2 0.2\n",  # reaches past the right edge: clipped
+            "images/sub/d.jpg": "0 0.95 0.5 0.2 0.2\n",  # reaches past the right edge: clipped; flattened
             "images/e.jpg": "3 0.2 0.2 0.1 0.1 0.3 0.1 0.3 0.4\n",  # a polygon: its bounding box
         },
         names,
@@ -138,10 +152,10 @@ def test_yolo_flat_source_is_mapped_exactly(tmp_path: Path, mapping: LabelMappin
 
     apple_fresh, apple_rotten = taxonomy.class_id("apple", "fresh"), taxonomy.class_id("apple", "rotten")
     banana_fresh = taxonomy.class_id("banana", "fresh")
-    split = {stem: _split_of(out, stem) for stem in "abcde"}
+    split = {stem: _split_of(out, stem) for stem in ("a", "b", "c", "sub__d", "e")}
     assert split == {
         s: assign_split(n, 0.4, 0.2)
-        for s, n in zip("abcde", ["a.jpg", "b.jpg", "c.png", "d.jpg", "e.jpg"], strict=True)
+        for s, n in zip(("a", "b", "c", "sub__d", "e"), ["a.jpg", "b.jpg", "c.png", "d.jpg", "e.jpg"], strict=True)
     }
     assert _labels(out, split["a"], "a") == [
         f"{apple_fresh} 0.500000 0.500000 0.250000 0.500000",
@@ -150,9 +164,8 @@ def test_yolo_flat_source_is_mapped_exactly(tmp_path: Path, mapping: LabelMappin
     assert _labels(out, split["b"], "b") == [f"{banana_fresh} 0.125000 0.250000 0.062500 0.125000"]
     assert _labels(out, split["c"], "c") == []
     assert (out / "images" / split["c"] / "c.png").is_file()  # the source format is kept
-    assert (
-        out / "labels" / split["d"] / "sub" / "d.txt"
-    ).read_text() == f"{apple_fresh} 0.925000 0.500000 0.150000 0.200000\n"
+    assert _labels(out, split["sub__d"], "sub__d") == [f"{apple_fresh} 0.925000 0.500000 0.150000 0.200000"]
+    assert not (out / "images" / split["sub__d"] / "sub").exists()  # no folders below the split
     assert _labels(out, split["e"], "e") == [f"{banana_fresh} 0.200000 0.250000 0.200000 0.300000"]
 
     assert report.boxes == {"apple_fresh": 2, "apple_rotten": 1, "banana_fresh": 2}
@@ -200,6 +213,38 @@ def test_yolo_keeps_source_splits(
     assert {stem: _split_of(out, stem) for stem in expected_splits} == expected_splits
     assert report.skipped == []
     assert _labels(out, "train", "a") == ["0 0.500000 0.500000 0.200000 0.200000"]
+
+
+def test_yolo_folders_below_a_split_are_flattened_so_ultralytics_finds_the_labels(
+    tmp_path: Path, mapping: LabelMapping
+) -> None:
+    # Sub-folders called "images" inside a split: kept as folders, ultralytics would look in images/train/labels/.
+    # make_yolo puts a's label where ultralytics looks (images/train/labels/a.txt); d's goes in the mirrored tree.
+    src = make_yolo(
+        tmp_path / "src",
+        {
+            "images/train/images/a.jpg": "0 0.5 0.5 0.2 0.2\n",
+            "images/train/cam2/b.jpg": "1 0.5 0.5 0.2 0.2\n",
+            "images/train/images/d.jpg": None,
+            "images/val/c.jpg": "",
+        },
+        ["Apple", "rotten_apple"],
+    )
+    (src / "labels" / "train" / "images").mkdir(parents=True)
+    (src / "labels" / "train" / "images" / "d.txt").write_text("1 0.25 0.25 0.1 0.1\n")
+    out = tmp_path / "out"
+    report = import_yolo(src, out, mapping)
+    assert sorted(p.relative_to(out).as_posix() for p in _assert_every_label_is_found(out)) == [
+        "images/train/cam2__b.jpg",
+        "images/train/images__a.jpg",
+        "images/train/images__d.jpg",
+        "images/val/c.jpg",
+    ]
+    assert _labels(out, "train", "images__a") == ["0 0.500000 0.500000 0.200000 0.200000"]
+    assert _labels(out, "train", "images__d") == ["3 0.250000 0.250000 0.100000 0.100000"]
+    assert report.skipped == [] and report.images == {"train": 3, "val": 1, "test": 0}
+    truth = {s.image_path.name: len(s.truth) for s in list_samples(load_dataset(out), "all")}
+    assert truth == {"images__a.jpg": 1, "cam2__b.jpg": 1, "images__d.jpg": 1, "c.jpg": 0}
 
 
 def test_yolo_unmapped_classes_are_all_listed_and_nothing_is_written(tmp_path: Path, mapping: LabelMapping) -> None:
@@ -410,6 +455,92 @@ def test_coco_file_errors(tmp_path: Path, mapping: LabelMapping, content: str, e
         import_coco(path, tmp_path / "imgs", tmp_path / "out", mapping)
 
 
+def _nested_coco(tmp_path: Path, file_names: list[str]) -> tuple[Path, Path]:
+    """A COCO export whose file_names carry folders; image i has one Apple box, the last one none (a negative)."""
+    images = tmp_path / "export"
+    entries, annotations = [], []
+    for i, name in enumerate(file_names, start=1):
+        _image(images / name, seed=i, size=(200, 100))
+        entries.append({"id": i, "file_name": name, "width": 200, "height": 100})
+        if i < len(file_names):
+            annotations.append({"id": 100 + i, "image_id": i, "category_id": 7, "bbox": [20, 10, 40, 30]})
+    coco = {"images": entries, "categories": [{"id": 7, "name": "Apple"}], "annotations": annotations}
+    path = tmp_path / "export" / "annotations.json"
+    path.write_text(json.dumps(coco))
+    return path, images
+
+
+def test_coco_file_names_with_folders_are_flattened_so_every_label_is_found(
+    tmp_path: Path, mapping: LabelMapping, taxonomy: Taxonomy
+) -> None:
+    annotations, images = _nested_coco(
+        tmp_path, ["images/x.jpg", "train/sub/y.jpg", "z.jpg", "images/sub/images/w.jpg", "images/neg.jpg"]
+    )
+    out = tmp_path / "out"
+    report = import_coco(annotations, images, out, mapping, split="val")
+
+    written = _assert_every_label_is_found(out)
+    assert sorted(p.name for p in written) == [
+        "images__neg.jpg",
+        "images__sub__images__w.jpg",
+        "images__x.jpg",
+        "train__sub__y.jpg",
+        "z.jpg",
+    ]
+    fresh = taxonomy.class_id("apple", "fresh")
+    assert _labels(out, "val", "images__x") == [f"{fresh} 0.200000 0.250000 0.200000 0.300000"]
+    assert _labels(out, "val", "images__neg") == []
+    assert report.images == {"train": 0, "val": 5, "test": 0} and report.negatives == 1 and report.skipped == []
+    # What qc eval reads: every box of the source, none lost to a label path that does not exist.
+    assert sum(len(s.truth) for s in list_samples(load_dataset(out), "val")) == 4
+
+
+def test_coco_paths_that_only_flattening_makes_alike_are_both_kept(tmp_path: Path, mapping: LabelMapping) -> None:
+    annotations, images = _nested_coco(tmp_path, ["a/b.jpg", "a__b.jpg", "c.jpg"])
+    coco = json.loads(annotations.read_text())
+    coco["images"].append({**coco["images"][2], "id": 4})  # a repeated file_name is still one image
+    annotations.write_text(json.dumps(coco))
+    out = tmp_path / "out"
+    report = import_coco(annotations, images, out, mapping, split="train")
+
+    written = {p.name: p for p in _assert_every_label_is_found(out)}
+    (renamed,) = set(written) - {"a__b.jpg", "c.jpg"}
+    assert {"a__b.jpg", "c.jpg"} <= set(written) and renamed.startswith("a__b-") and renamed.endswith(".jpg")
+    # The first in the JSON keeps the plain name; the second gets a hash of its source path.
+    assert written["a__b.jpg"].read_bytes() == (images / "a" / "b.jpg").read_bytes()
+    assert written[renamed].read_bytes() == (images / "a__b.jpg").read_bytes()
+    assert report.images["train"] == 3
+    assert [(s.where, s.reason) for s in report.skipped] == [
+        (str(images / "c.jpg"), "another image already uses the name c in train")
+    ]
+    assert len(report.warnings) == 2 and "1 image(s) got a hash in their name" in report.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("file_name", "error"),
+    [
+        ("../outside.jpg", "contains '..'"),
+        ("sub/../../outside.jpg", "contains '..'"),
+        ("/data/export/a.jpg", "is an absolute path"),
+        ("C:\\data\\a.jpg", "is an absolute path"),
+    ],
+)
+def test_coco_file_names_outside_the_images_folder_are_refused(
+    tmp_path: Path, mapping: LabelMapping, file_name: str, error: str
+) -> None:
+    annotations, images = _nested_coco(tmp_path, ["ok.jpg", "neg.jpg"])
+    coco = json.loads(annotations.read_text())
+    coco["images"].append({"id": 42, "file_name": file_name, "width": 200, "height": 100})
+    annotations.write_text(json.dumps(coco))
+    out = tmp_path / "out"
+    with pytest.raises(DatasetError) as info:
+        import_coco(annotations, images, out, mapping)
+    message = str(info.value)
+    assert error in message and "image id 42" in message and repr(file_name) in message
+    assert str(annotations) in message
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------- ultralytics reads the result
 
 
@@ -453,10 +584,10 @@ def test_ultralytics_loads_an_imported_data_set(
 # ---------------------------------------------------------------- CLI
 
 
-def _qc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _qc(*args: str, cwd: Path, command: str = "dataset") -> subprocess.CompletedProcess[str]:
     qc = Path(sys.executable).with_name("qc")
     env = {**os.environ, "YOLO_OFFLINE": "1"}
-    return subprocess.run([str(qc), "dataset", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(qc), command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_cli_import_yolo_then_manifest(tmp_path: Path) -> None:
@@ -488,5 +619,40 @@ def test_cli_unmapped_class_is_an_error_line_with_exit_code_2(tmp_path: Path) ->
     assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "'Kiwi', 'Pear'" in error_lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_import_coco_with_folders_in_file_names_then_eval_finds_every_box(
+    tmp_path: Path, untrained_onnx: Path
+) -> None:
+    # The layout of many exports: file_name "images/x.jpg" relative to the folder above images/.
+    annotations, images = _nested_coco(tmp_path, ["images/a.jpg", "images/b.jpg", "train/sub/c.jpg", "images/n.jpg"])
+    mapping_file = tmp_path / "map.yaml"
+    mapping_file.write_text(yaml.safe_dump(MAPPING))
+    args = ["--images", str(images), "--out", "out", "--map", str(mapping_file), "--split", "val"]
+    imported = _qc("import-coco", str(annotations), *args, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    _assert_every_label_is_found(tmp_path / "out")
+
+    evaluated = _qc("--data", "out", "--model", str(untrained_onnx), "--json", cwd=tmp_path, command="eval")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["counts"]["images"] == 4 and report["counts"]["gt_boxes"] == 3
+    assert report["map50"] is not None  # a number, even for random weights: the split has ground truth
+
+
+def test_cli_import_coco_refuses_a_file_name_with_dotdot_in_one_error_line(tmp_path: Path) -> None:
+    annotations, images = _nested_coco(tmp_path, ["ok.jpg", "neg.jpg"])
+    coco = json.loads(annotations.read_text())
+    coco["images"][0]["file_name"] = "../../etc/ok.jpg"
+    annotations.write_text(json.dumps(coco))
+    mapping_file = tmp_path / "map.yaml"
+    mapping_file.write_text(yaml.safe_dump(MAPPING))
+    args = ["--images", str(images), "--out", "out", "--map", str(mapping_file)]
+    result = _qc("import-coco", str(annotations), *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "image id 1" in error_lines[0] and "'../../etc/ok.jpg'" in error_lines[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -29,7 +29,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy) -> dict[
     generate_frames(root / "reviews", 8, seed=12, val_share=0.25, test_share=0.0, **small)
     generate_frames(root / "holdout", 4, seed=13, val_share=0.0, test_share=1.0, **small)
     registry = Registry.open(root / "registry", seed_from=None)
-    register_untrained_production(registry, taxonomy, root / "work", imgsz=64)
+    register_untrained_production(registry, taxonomy, root / "work", imgsz=64, grader=True)
     return {"root": root, "base": root / "base", "reviews": root / "reviews", "holdout": root / "holdout",
             "registry": root / "registry"}
 
@@ -94,6 +94,10 @@ def test_a_passing_gate_registers_a_candidate_with_lineage_and_tracks_the_run(se
     assert card.training["command"] == "qc retrain" and card.training["review_weight"] == 2
     weights = registry.weights_path(card)
     assert weights is not None and weights.stat().st_size > 0
+    # The grader is not retrained: the candidate carries production's, as one versioned unit with its detector.
+    assert production.grader is not None and card.grader == production.grader
+    grader = registry.grader_path(card)
+    assert grader is not None and file_sha256(grader) == production.grader.sha256
     assert f"candidate: {card.version}" in stdout
 
     # MLflow: the run with its parameters, per-epoch and final metrics, the card and the report.

@@ -24,7 +24,7 @@ def to_frame(xyxy: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("nms_by", ["produce", "class"])
+@pytest.mark.parametrize("nms_by", ["produce", "class", "item"])
 def test_decode_designed_output(taxonomy: Taxonomy, nms_by: str) -> None:
     raw = designed_raw(taxonomy)[None]
     (det,) = decode(raw, [FRAME_BOX], taxonomy, 0.25, 0.6, 300, nms_by)  # type: ignore[arg-type]

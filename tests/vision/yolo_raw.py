@@ -15,7 +15,8 @@ from vision.taxonomy import Taxonomy
 # Anchors, in network-input pixels (cx, cy, w, h), with the scores that make each one interesting.
 #   0: apple fresh 0.9 (+ bruised 0.3)           -> always kept
 #   1: apple rotten 0.8, nearly the same box      -> same produce as 0: gone with nms_by="produce", kept by "class"
-#   2: banana fresh 0.7, the same box as 0         -> another produce kind: kept in both modes
+#   2: banana fresh 0.7, the same box as 0         -> another produce kind: kept by "produce" and "class", gone with
+#                                                     nms_by="item" (one box per object whatever its kind)
 #   3: orange bruised 0.2                          -> under conf 0.25
 #   4: tomato overripe 0.6, reaching into the bottom padding -> kept, clipped to the image
 #   5: nothing                                     -> never
@@ -29,7 +30,7 @@ CXCYWH = [
     (10.0, 10.0, 5.0, 5.0),
     (300.0, 100.0, 10.0, 10.0),
 ]
-KEPT = {"produce": [0, 2, 4], "class": [0, 1, 2, 4]}
+KEPT = {"produce": [0, 2, 4], "class": [0, 1, 2, 4], "item": [0, 4]}
 
 
 def designed_raw(taxonomy: Taxonomy, dtype: type = np.float32) -> np.ndarray:

@@ -78,7 +78,14 @@ def import_yolo_cmd(
 @app.command("import-coco")
 def import_coco_cmd(
     annotations: Annotated[Path, typer.Argument(help="COCO detection JSON (images, annotations, categories).")],
-    images: Annotated[Path, typer.Option("--images", help="Folder the JSON's file_name entries are relative to.")],
+    images: Annotated[
+        Path,
+        typer.Option(
+            "--images",
+            help="Folder the JSON's file_name entries are relative to; their sub-folders become part of the output "
+            "file name (train/x.jpg -> train__x.jpg).",
+        ),
+    ],
     out: OutOpt,
     mapping: MapOpt,
     split: Annotated[

@@ -39,9 +39,18 @@ def evaluate(
         typer.Option("--provider", help="ONNX Runtime execution provider; repeat for a preference order (default: "
                                         "TensorRT, CUDA, CPU, whatever is there)."),
     ] = None,
+    grader: Annotated[
+        Path | None,
+        typer.Option("--grader", help="The version's grader ONNX: the report then also has 'graded', the condition, "
+                                      "produce and flag figures after it decided each box. Default: the grader of the "
+                                      "registry's production version when --model is not given."),
+    ] = None,
+    no_grader: Annotated[bool, typer.Option("--no-grader", help="The detector alone, even where the version has a "
+                                                                  "grader.")] = False,
 ) -> None:
     """Run a model through the detector on a labelled split and report mAP50, mAP50-95, per-class AP50 and
-    precision/recall per condition and produce kind at the operating threshold."""
+    precision/recall per condition and produce kind at the operating threshold. A split with images but not one
+    label file where ultralytics looks for them is an error (exit 2), not an evaluation without ground truth."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -49,6 +58,7 @@ def evaluate(
     from vision.taxonomy import Taxonomy
 
     tax = Taxonomy.load(taxonomy)
+    grader_obj = None if no_grader else _grader(grader, model, tax)
     with Progress(
         TextColumn("evaluating"),
         BarColumn(),
@@ -70,12 +80,32 @@ def evaluate(
             batch=batch,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             decode=decode,
+            grader=grader_obj,
         )
     result = report.to_dict()
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     _print_summary(result)
+
+
+def _grader(path: Path | None, model: Path | None, taxonomy: Any) -> Any:
+    """The grader to evaluate with: ``path`` (its card section read from the file), else production's when the model
+    is production's (no --model), else none."""
+    from vision.grader import Grader, grader_spec_from_onnx
+
+    if path is not None:
+        if not path.is_file():
+            raise typer.BadParameter(f"file not found: {path}", param_hint="--grader")
+        return Grader(path, grader_spec_from_onnx(path), taxonomy=taxonomy)
+    if model is not None:
+        return None
+    from vision.registry import Registry
+
+    registry = Registry.open(None)
+    card, _ = registry.load_verified()
+    found = registry.grader_path(card, verify=False)
+    return None if found is None or card.grader is None else Grader(found, card.grader, taxonomy=taxonomy)
 
 
 def _fmt(value: float | None) -> str:
@@ -95,3 +125,11 @@ def _print_summary(r: dict[str, Any]) -> None:
         typer.echo(f"{group} at conf >= {r['conf']}: precision / recall")
         for name, m in r[group].items():
             typer.echo(f"  {name:<24} {_fmt(m['precision'])} / {_fmt(m['recall'])}  ({m['ground_truth']} boxes)")
+    graded = r.get("graded")
+    if graded:
+        typer.echo(f"with the grader {graded['grader']['path']} deciding each box:")
+        for group in ("conditions", "produce"):
+            for name, m in graded[group].items():
+                typer.echo(f"  {name:<24} {_fmt(m['precision'])} / {_fmt(m['recall'])}")
+        f = graded["flags"]
+        typer.echo(f"  flags (freshness < {f['flag_below']}): precision {_fmt(f['precision'])}, recall {_fmt(f['recall'])}")

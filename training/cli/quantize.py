@@ -25,7 +25,7 @@ _EVAL_HELP = (
 )
 _SPLIT_HELP = "Split of the evaluation data: train, val, test or all."
 _OUT_HELP = "Output folder (created): model.onnx (int8), card.json, eval.json, eval_source.json, quantize_report.json."
-_DROP_HELP = "Largest mAP50 loss against the source model that still passes (issue #6: 0.01)."
+_DROP_HELP = "Largest mAP50 loss against the source model that still passes (the int8 rule: 0.01)."
 _REGISTRY_HELP = (
     "Registry folder or fsspec URL for --register. Default: $QC_REGISTRY, else $XDG_DATA_HOME/conveyor-qc/registry."
 )
@@ -131,8 +131,19 @@ def _register(outcome: Any, root: str | None, stage: str) -> dict[str, str]:
             fg=typer.colors.YELLOW,
         )
     draft = outcome.draft.model_copy(update={"parent_version": parent})
+    # The int8 detector keeps its source's grader (same version unit): the parent's stored file, when it is that one.
+    grader = None
+    if draft.grader is not None:
+        source = reg.get(parent) if parent is not None else None
+        if source is not None and source.grader is not None and source.grader.sha256 == draft.grader.sha256:
+            grader = reg.grader_path(source)
+        else:
+            typer.secho("warning: the source's grader is not in this registry; the int8 version is registered "
+                        "without it (its items are graded by the detector alone)", err=True, fg=typer.colors.YELLOW)
+            draft = draft.model_copy(update={"grader": None})
     card = reg.register(
-        outcome.model.onnx_path, draft, stage=cast(Stage, stage), eval_report=outcome.eval_path, reason="qc quantize"
+        outcome.model.onnx_path, draft, stage=cast(Stage, stage), eval_report=outcome.eval_path, grader=grader,
+        reason="qc quantize",
     )
     return {"dtype": "int8", "version": card.version, "stage": card.stage, "registry": str(reg.root)}
 

@@ -5,6 +5,7 @@ will serve before changing any stage."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -49,6 +50,44 @@ def _check_stage(stage: str) -> None:
         raise typer.BadParameter(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}", param_hint="--stage")
 
 
+def _origin(registry: str | None) -> str:
+    """Where the registry in use came from, for the header a user reads: which registry did this command open?"""
+    if registry is not None:
+        return "given by --registry"
+    if os.environ.get("QC_REGISTRY"):
+        return "from $QC_REGISTRY"
+    return "the per-user default; choose another with --registry or $QC_REGISTRY"
+
+
+def _shipped_parents() -> dict[str, str]:
+    """ONNX sha256 -> parent version, from the cards shipped in the package (the model and its history)."""
+    from vision.registry import DEFAULT_MODEL_DIR
+    from vision.registry.layout import CARD_NAME, SHIPPED_HISTORY
+
+    cards = [DEFAULT_MODEL_DIR / CARD_NAME, *sorted((DEFAULT_MODEL_DIR / SHIPPED_HISTORY).glob(f"*/{CARD_NAME}"))]
+    out: dict[str, str] = {}
+    for path in cards:
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(raw, dict) and raw.get("onnx_sha256") and raw.get("parent_version"):
+            out[str(raw["onnx_sha256"])] = str(raw["parent_version"])
+    return out
+
+
+def _parent(card: Any, shipped: dict[str, str]) -> str | None:
+    """The version ``card``'s model was fine-tuned from. A version seeded from the shipped model is stored without
+    the parent its shipped card names when this registry lacks that parent; the lineage is still that parent."""
+    return card.parent_version or shipped.get(card.onnx_sha256)
+
+
+def _parent_cell(parent: str | None, versions: set[str]) -> str:
+    if parent is None:
+        return "-"
+    return parent if parent in versions else f"{parent} (not in this registry)"
+
+
 def _headline(metrics: dict[str, Any]) -> str:
     value = metrics.get("map50_95")
     return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
@@ -62,10 +101,13 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps([c.model_dump(mode="json") for c in cards], indent=2))
         return
+    typer.echo(f"model registry {reg.root} ({_origin(registry)})")
     if not cards:
-        typer.echo(f"no versions in {reg.root}")
+        typer.echo("no versions")
         return
-    header = ("version", "stage", "dtype", "input", "classes", "mAP50-95", "data set", "parent", "created (UTC)")
+    shipped, versions = _shipped_parents(), {c.version for c in cards}
+    header = ("version", "stage", "dtype", "input", "classes", "grader", "mAP50-95", "data set", "parent",
+              "created (UTC)")
     rows = [
         (
             c.version,
@@ -73,14 +115,14 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
             c.dtype,
             "x".join(str(s) for s in c.input_size),
             str(len(c.classes)),
+            f"{c.grader.input_size}px/{len(c.grader.classes)}" if c.grader is not None else "-",
             _headline(c.metrics),
             c.dataset.hash[:12] if c.dataset else "-",
-            c.parent_version or "-",
+            _parent_cell(_parent(c, shipped), versions),
             c.created_at[:16].replace("T", " "),
         )
         for c in cards
     ]
-    typer.echo(f"model registry {reg.root}")
     # Plain aligned columns: readable in a terminal and still one line per version when piped to grep.
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for r in (header, *rows):
@@ -93,29 +135,35 @@ def show_cmd(
     registry: RegistryOpt = None,
     verify: Annotated[
         bool,
-        typer.Option("--verify", help="Also check the ONNX file (sha256, external data, graph) and weights' sha256."),
+        typer.Option("--verify", help="Also check the ONNX files (detector and grader: sha256, external data, graph) "
+                                      "and the weights' sha256."),
     ] = False,
 ) -> None:
-    """Print a version's model card (JSON) with where its ONNX file lives and its lineage (parent, data set hash,
-    code version, stored weights)."""
-    from vision.model_card import verify_against_graph
-
+    """Print a version's model card (JSON) with where its ONNX files live (detector, and grader when it has one) and
+    its lineage (parent, data set hash, code version, stored weights)."""
     reg = _open(registry)
     card = reg.production() if version == "production" else reg.get(version)
     if verify:
-        verify_against_graph(card, reg.path_of(card))
+        reg.load_verified(card.version)  # the detector and, when the version has one, its grader
     eval_path = reg.eval_path(card)
     weights = reg.weights_path(card) if verify else None
+    parent = _parent(card, _shipped_parents())
     out = {
         **card.model_dump(mode="json"),
         "path": reg.location_of(card),
+        "grader_path": None if card.grader is None else reg.location_of(card, card.grader.file),
         "eval_report": None if eval_path is None else str(eval_path),
         # Lineage at a glance (the same fields are in the card above).
         "lineage": {
-            "parent_version": card.parent_version,
+            "parent_version": parent,
+            "parent_in_registry": None if parent is None else parent in {c.version for c in reg.list()},
             "dataset_hash": card.dataset.hash if card.dataset else None,
             "code_version": None if card.code_version is None else card.code_version.model_dump(mode="json"),
             "weights": card.weights_file is not None,
+            "grader": None if card.grader is None else {
+                "classes": len(card.grader.classes), "input_size": card.grader.input_size,
+                "produce_weight": card.grader.produce_weight, "training": card.grader.training,
+            },
         },
         **({"verified": True, "weights_path": None if weights is None else str(weights)} if verify else {}),
     }
@@ -145,13 +193,40 @@ def register_cmd(
             "golden-frame gate."
         ),
     ] = None,
+    grader: Annotated[
+        Path | None,
+        typer.Option(
+            "--grader", help="The second-stage freshness grader (a YOLO classify export to ONNX) registered with the "
+            "detector as one version: required when the card has a grader section (its sha256 and the class names "
+            "embedded in the graph must match it); without one, the section is read from the file (classes from "
+            "its embedded names, square input size)."
+        ),
+    ] = None,
+    grader_produce_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--grader-produce-weight", min=0.0,
+            help="Override the grader section's produce_weight: its say in the produce beside the detector's vote.",
+        ),
+    ] = None,
 ) -> None:
-    """Register an ONNX file with its card: copy, hash, check the graph against the card, assign the next version."""
+    """Register an ONNX file with its card: copy, hash, check the graph against the card, assign the next version.
+    With --grader, the grader is stored, hashed and checked with it, as one version."""
     from vision.model_card import ModelCardDraft
 
     _check_stage(stage)
     draft = ModelCardDraft.load(card)
     updates: dict[str, object] = {}
+    spec = draft.grader
+    if grader is not None and spec is None:
+        from vision.grader import grader_spec_from_onnx
+
+        spec = grader_spec_from_onnx(grader, training={"source": str(grader), "note": "section read from the file "
+                                                       "by qc registry register"})
+    if spec is not None and grader_produce_weight is not None:
+        spec = spec.model_copy(update={"produce_weight": grader_produce_weight})
+    if spec is not draft.grader:
+        updates["grader"] = None if spec is None else spec.model_dump()
     if parent is not None:
         updates["parent_version"] = parent
     if eval_report is not None and eval_report.is_file() and not draft.metrics:
@@ -160,11 +235,20 @@ def register_cmd(
             raise InputError(f"{eval_report}: expected the JSON object of `qc eval --json`")
         updates["metrics"] = {k: v for k, v in report.items() if k != "model"}  # as `qc export --eval` does
     if updates:
-        draft = ModelCardDraft.model_validate({**draft.model_dump(), **updates})
+        from pydantic import ValidationError
+
+        try:
+            draft = ModelCardDraft.model_validate({**draft.model_dump(), **updates})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'card'}: {e['msg']}" for e in exc.errors())
+            raise InputError(f"{card} with the given options is not a valid card: {problems}") from None
     reg = _open(registry)
-    registered = reg.register(onnx, draft, stage=cast(Stage, stage), eval_report=eval_report, weights=weights)
+    registered = reg.register(onnx, draft, stage=cast(Stage, stage), eval_report=eval_report, weights=weights,
+                              grader=grader)
     typer.echo(
-        json.dumps({"version": registered.version, "stage": registered.stage, "path": reg.location_of(registered)})
+        json.dumps({"version": registered.version, "stage": registered.stage, "path": reg.location_of(registered),
+                    "grader": None if registered.grader is None
+                    else reg.location_of(registered, registered.grader.file)})
     )
 
 

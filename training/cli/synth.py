@@ -44,6 +44,34 @@ def _parse_mix(text: str, option: str) -> dict[str, float]:
     return mix
 
 
+def _real(cutouts: Path | None, share: float, clutter: Path | None, clutter_rate: float):  # -> RealAppearance | None
+    """The real appearance the options ask for, or None; bad folders are reported against their option."""
+    if cutouts is None and clutter is None:
+        return None
+    from training.synth.frames import RealAppearance
+    from training.synth.real_sprites import RealSprites
+    from vision.errors import InputError
+
+    try:
+        sprites = RealSprites.load(cutouts, clutter)
+    except InputError as exc:
+        hint = "--real-cutouts" if cutouts is not None and str(cutouts) in str(exc) else "--clutter"
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+    return RealAppearance(sprites, item_share=share if cutouts is not None else 0.0, clutter_per_frame=clutter_rate)
+
+
+RealCutouts = Annotated[
+    Path | None,
+    typer.Option(help="Folder of real cut-outs, <produce>_<condition>/*.png with alpha (qc dataset real-prep writes "
+                      "them): items of those classes are drawn from real photos."),
+]
+RealShare = Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of items of a class with cut-outs drawn "
+                                                                  "from a real cut-out.")]
+Clutter = Annotated[
+    Path | None, typer.Option(help="Folder of real non-produce photos: patches of them lie on the belt, never labelled.")
+]
+
+
 @app.command("frames")
 def frames(
     out: Annotated[Path, typer.Option(help="Output folder (created): images/, labels/, data.yaml, manifest.json.")],
@@ -64,6 +92,12 @@ def frames(
         typer.Option(help="Relative weights of the produce kinds, e.g. 'apple=2,tomato=1.5,orange=1.5,banana=1' "
                           "(default even)."),
     ] = None,
+    real_cutouts: RealCutouts = None,
+    real_share: RealShare = 0.7,
+    clutter: Clutter = None,
+    clutter_rate: Annotated[float, typer.Option(min=0.0, max=20.0, help="Clutter patches per frame, on average.")] = 1.0,
+    zoom: Annotated[tuple[float, float], typer.Option(help="Range of camera zoom per frame: 1 is the conveyor camera, "
+                                                           "3 shows items three times larger (fewer fit).")] = (1.0, 1.0),
 ) -> None:
     """Render an ultralytics-format data set of top-down conveyor frames with exact YOLO labels."""
     from training.manifest import write_manifest
@@ -76,13 +110,14 @@ def frames(
     taxonomy = Taxonomy.load()
     mix = _parse_mix(spoiled_mix, "--spoiled-mix") if spoiled_mix else None
     kinds = _parse_mix(produce_mix, "--produce-mix") if produce_mix else None
+    real = _real(real_cutouts, real_share, clutter, clutter_rate)
     progress, advance = _progress("frames", count)
     with progress:
         try:
             report = generate_frames(out, count, seed, taxonomy, w, h, spoiled, val, test, on_frame=advance,
-                                     spoiled_mix=mix, produce_mix=kinds)
+                                     spoiled_mix=mix, produce_mix=kinds, real=real, zoom=zoom)
         except ValueError as exc:
-            option = "--produce-mix" if str(exc).startswith("produce") else "--spoiled-mix"
+            option = {"produce": "--produce-mix", "zoom": "--zoom"}.get(str(exc).split()[0], "--spoiled-mix")
             raise typer.BadParameter(str(exc), param_hint=option) from None
     manifest = write_manifest(out)
     typer.echo(json.dumps({"out": str(out), "images": report.images, "instances": report.instances,
@@ -99,8 +134,18 @@ def clip(
     density: Annotated[float, typer.Option(min=0.1, max=30.0, help="Items per metre of belt.")] = 3.0,
     imgsz: Annotated[tuple[int, int], typer.Option(help="Frame width and height in pixels.")] = (640, 360),
     spoiled: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of items that are not fresh.")] = SPOILED_SHARE_DEFAULT,
+    real_cutouts: RealCutouts = None,
+    real_share: RealShare = 1.0,
+    clutter: Clutter = None,
+    clutter_rate: Annotated[float, typer.Option(min=0.0, max=20.0, help="Clutter patches per metre of belt.")] = 1.0,
+    produce: Annotated[bool, typer.Option("--produce/--no-produce", help="--no-produce: a clip with no produce "
+                                                                          "(clutter only; nothing may be counted).")] = True,
 ) -> None:
-    """Render a video of items riding the belt through the view, with truth.json for every physical item."""
+    """Render a video of items riding the belt through the view, with truth.json for every physical item.
+
+    Only the items that cross the counting line (x through the middle of the frame, the default of `qc inspect`,
+    `qc count-table` and a configured camera) are counted: the summary says how many (`crossing_items`), and
+    truth.json marks each with `crosses_line`."""
     from training.synth.clip import generate_clip
     from vision.taxonomy import Taxonomy
 
@@ -108,8 +153,13 @@ def clip(
     total = max(1, int(round(seconds * fps)))
     progress, advance = _progress("clip", total)
     with progress:
-        truth = generate_clip(out, seconds, fps, seed, Taxonomy.load(), speed, density, w, h, spoiled, on_frame=advance)
+        truth = generate_clip(out, seconds, fps, seed, Taxonomy.load(), speed, density, w, h, spoiled, on_frame=advance,
+                              real=_real(real_cutouts, real_share, clutter, clutter_rate), produce=produce)
     kinds: dict[str, int] = {}
     for item in truth["items"]:
         kinds[item["produce"]] = kinds.get(item["produce"], 0) + 1
-    typer.echo(json.dumps({"out": str(out), "frames": truth["frames"], "items": len(truth["items"]), "per_produce": kinds}, indent=1))
+    real_items = sum(1 for item in truth["items"] if item.get("appearance") == "real")
+    crossing = sum(1 for item in truth["items"] if item["crosses_line"])
+    typer.echo(json.dumps({"out": str(out), "frames": truth["frames"], "items": len(truth["items"]),
+                           "crossing_items": crossing, "counting_line_x": truth["counting_line"]["x"],
+                           "real_items": real_items, "per_produce": kinds}, indent=1))

@@ -27,14 +27,30 @@ def train(
         str | None, typer.Option("--mlflow-uri", help="MLflow tracking URI. Default: file:./mlruns.")
     ] = None,
     mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the run to MLflow (if installed).")] = True,
+    augment: Annotated[
+        list[str] | None,
+        typer.Option("--augment", help="Override one augmentation of the conveyor defaults, KEY=VALUE (e.g. scale=0.5 "
+                                       "for real photos whose produce is larger than the belt's); repeatable."),
+    ] = None,
+    close_mosaic: Annotated[int, typer.Option(min=0, help="Last epochs trained without mosaic.")] = 10,
 ) -> None:
     """Train YOLO11n (built from yolo11n.yaml, offline) and write weights and a run report."""
-    from training.train import TrainConfig
+    from training.train import CONVEYOR_AUGMENT, TrainConfig
     from training.train import train as run_training
 
+    hyp = dict(CONVEYOR_AUGMENT)
+    for item in augment or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in hyp:
+            raise typer.BadParameter(f"expected KEY=VALUE with KEY one of {sorted(hyp)}, got {item!r}",
+                                     param_hint="--augment")
+        try:
+            hyp[key] = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"{key} needs a number, got {value!r}", param_hint="--augment") from None
     config = TrainConfig(
         data=data, out=out, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, device=device,
-        workers=workers, weights=weights, cache=cache,
+        workers=workers, weights=weights, cache=cache, augment=hyp, close_mosaic=close_mosaic,
     )
 
     from training.tracking import tracking_run

@@ -7,10 +7,16 @@ Every importer works in two phases, so a mistake in the mapping leaves nothing h
    staging folder beside ``<out>`` and renames it into place once complete::
 
     <out>/images/<split>/<name>      the source image, hard-linked when possible, else copied
-    <out>/labels/<split>/<name>.txt  ``cls cx cy w h``, normalised, 6 decimals; empty for a negative
+    <out>/labels/<split>/<stem>.txt  ``cls cx cy w h``, normalised, 6 decimals; empty for a negative
     <out>/data.yaml                  train/val/test relative to data.yaml's folder (no ``path:`` key, so the
                                      folder can move) and ``names`` from the taxonomy
     <out>/manifest.json              training.manifest: content hash and counts
+
+``<name>`` is the image's path inside the source's images folder flattened into one file name (`output_name`:
+``train/sub/x.jpg`` -> ``train__sub__x.jpg``). The output never has folders below ``<split>``: ultralytics (and
+``qc eval``) find an image's label by replacing the *last* ``/images/`` of its path with ``/labels/``, so a source
+folder called ``images`` kept under the split would send them looking in the wrong place and every label would
+go unseen.
 
 The importers themselves live in `training.importers.yolo` and `training.importers.coco`.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -36,6 +43,12 @@ from training.yolo_dataset import SPLITS, DatasetError
 Progress = Callable[[int, int], None]
 # A corner that leaves the image by less than this is decimal rounding in the source, not a box to clip.
 _CLIP_TOLERANCE = 1e-6
+# Joins the folders of a source path into one output file name: readable, and rare in real file names.
+FLAT_SEP = "__"
+# Longest output file name in bytes: under the 255 of common file systems, with room for a uniqueness suffix.
+_MAX_NAME_BYTES = 200
+# "C:/..." (after backslashes became slashes): a Windows absolute path.
+_DRIVE = re.compile(r"^[A-Za-z]:/")
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,10 @@ class SourceBox:
 
 @dataclass(frozen=True)
 class SourceImage:
-    """One source image to import: its file, target split, output path inside the split folder, and its boxes."""
+    """One source image to import: its file, target split, its path inside the source's images folder, its boxes.
+
+    ``rel`` may have folders; the writer flattens it into the output file name (`output_name`).
+    """
 
     path: Path
     split: str
@@ -151,12 +167,47 @@ def clip_box(name: str, x1: float, y1: float, x2: float, y2: float) -> tuple[Sou
     return SourceBox(name, cx1, cy1, cx2, cy2), clipped
 
 
-def safe_relative(name: str) -> PurePosixPath | None:
-    """A source-supplied relative file name as a path that stays inside the output folder, or None if it cannot."""
-    rel = PurePosixPath(name.replace("\\", "/").lstrip("/"))
-    if not rel.parts or any(part in ("..", ".", "") for part in rel.parts):
-        return None
-    return rel
+def safe_relative(name: str, where: str) -> PurePosixPath:
+    """A source-supplied file name as a path relative to the source's images folder; ``where`` names it in errors.
+
+    Backslashes count as separators (exports from Windows tools); ``.`` and empty parts are dropped. Raises
+    DatasetError for an absolute path or one with ``..``: either points outside the folder the user named, and
+    guessing what was meant could import the wrong files.
+    """
+    text = name.replace("\\", "/")
+    if text.startswith("/") or _DRIVE.match(text):
+        raise DatasetError(f"{where}: file name {name!r} is an absolute path; it must be relative to the images folder")
+    parts = [part for part in text.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise DatasetError(f"{where}: file name {name!r} contains '..'; it must stay inside the images folder")
+    if not parts:
+        raise DatasetError(f"{where}: file name {name!r} names no file")
+    return PurePosixPath(*parts)
+
+
+def output_name(rel: PurePosixPath) -> str:
+    """The file name an image gets in ``images/<split>/``: its source path with the folders joined by ``__``.
+
+    ``x.jpg`` stays ``x.jpg``; ``images/x.jpg`` becomes ``images__x.jpg`` and ``train/sub/x.jpg``
+    ``train__sub__x.jpg`` (see the module docstring for why nothing may stay a folder). A name longer than a file
+    system allows keeps its end, the source's own file name, behind a hash of the whole path.
+    """
+    name = FLAT_SEP.join(rel.parts)
+    encoded = name.encode("utf-8")
+    if len(encoded) <= _MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha1(encoded).hexdigest()[:10]
+    keep = _MAX_NAME_BYTES - len(digest) - len(FLAT_SEP)
+    # Cutting bytes may split a multi-byte character at the front: drop its remains.
+    tail = encoded[-keep:].decode("utf-8", errors="ignore")
+    return f"{digest}{FLAT_SEP}{tail}"
+
+
+def _disambiguated(name: str, rel: PurePosixPath) -> str:
+    """``name`` with a short hash of the source path before the suffix: unique where flattening made two alike."""
+    path = PurePosixPath(name)
+    digest = hashlib.sha1(rel.as_posix().encode("utf-8")).hexdigest()[:8]
+    return f"{path.stem}-{digest}{path.suffix}"
 
 
 def write_import(
@@ -203,16 +254,23 @@ def _write_files(
 ) -> None:
     names = mapping.taxonomy.class_names
     boxes_per_class = Counter[int]()
-    claimed: set[tuple[str, PurePosixPath]] = set()
+    # (split, output stem) -> the source path (without suffix) that took it: one label file per output stem.
+    claimed: dict[tuple[str, str], PurePosixPath] = {}
+    renamed: list[tuple[PurePosixPath, str]] = []
     for done, image in enumerate(images, start=1):
-        label_rel = image.rel.with_suffix(".txt")
-        if (image.split, label_rel) in claimed:
+        source_stem = image.rel.with_suffix("")
+        name = output_name(image.rel)
+        owner = claimed.get((image.split, PurePosixPath(name).stem))
+        if owner is not None and owner != source_stem:
+            # Distinct source paths that only flattening made alike ("a/b.jpg" and "a__b.jpg"): keep both.
+            name = _disambiguated(name, image.rel)
+            renamed.append((image.rel, name))
+            owner = claimed.get((image.split, PurePosixPath(name).stem))
+        if owner is not None:
             # Two sources for one label file (a.jpg and a.png, or a repeated COCO file_name): keep the first.
-            report.skip(
-                str(image.path), f"another image already uses the name {label_rel.with_suffix('')} in {image.split}"
-            )
+            report.skip(str(image.path), f"another image already uses the name {source_stem} in {image.split}")
             continue
-        claimed.add((image.split, label_rel))
+        claimed[(image.split, PurePosixPath(name).stem)] = source_stem
         lines = []
         for box in image.boxes:
             if box.name not in mapping.rules:
@@ -224,8 +282,8 @@ def _write_files(
                 continue
             boxes_per_class[class_id] += 1
             lines.append(_label_line(class_id, box))
-        image_out = out_dir / "images" / image.split / image.rel
-        label_out = out_dir / "labels" / image.split / label_rel
+        image_out = out_dir / "images" / image.split / name
+        label_out = out_dir / "labels" / image.split / PurePosixPath(name).with_suffix(".txt")
         image_out.parent.mkdir(parents=True, exist_ok=True)
         label_out.parent.mkdir(parents=True, exist_ok=True)
         if _place(image.path, image_out, link):
@@ -238,6 +296,12 @@ def _write_files(
         if progress:
             progress(done, len(images))
     report.boxes = {names[i]: boxes_per_class[i] for i in range(len(names)) if boxes_per_class[i]}
+    if renamed:
+        rel, name = renamed[0]
+        report.warnings.append(
+            f"{len(renamed)} image(s) got a hash in their name because their flattened names collided "
+            f"(e.g. {rel} -> {name})"
+        )
     _write_data_yaml(out_dir, names, report)
 
 

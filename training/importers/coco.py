@@ -5,6 +5,10 @@ the JSON records; it is clipped to the image and normalised. Each image's size i
 the file's own header (EXIF orientation applied, as OpenCV decodes it): an image whose size differs is skipped,
 since its boxes would land in the wrong place. ``iscrowd`` annotations are dropped and counted (a crowd region is
 not one object). Images without annotations are kept as negatives.
+
+A ``file_name`` is a path relative to the images folder (``x.jpg``, ``images/x.jpg``, ``train/sub/x.jpg``); its
+folders become part of the output file name (``train__sub__x.jpg``, see `training.importers.output_name`). An
+absolute ``file_name`` or one with ``..`` stops the import with an error naming the image.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ def import_coco(
 
     ``split`` puts every image into one split; without it ``val_fraction``/``test_fraction`` of the images (by
     a hash of the file name) go to val/test. Raises DatasetError for an unreadable or malformed JSON file, a
-    non-empty ``out_dir``, or categories without a mapping rule (all listed; see ``drop_unmapped``).
+    ``file_name`` that is absolute or contains ``..``, a non-empty ``out_dir``, or categories without a mapping
+    rule (all listed; see ``drop_unmapped``).
     """
     annotations, images_dir = Path(annotations), Path(images_dir)
     if split is not None and split not in SPLITS:
@@ -62,7 +67,7 @@ def import_coco(
     per_image = _boxes_per_image(coco, categories, annotations.name, report)
     images: list[SourceImage] = []
     for entry in coco["images"]:
-        image = _source_image(entry, per_image, images_dir, report, split, val_fraction, test_fraction)
+        image = _source_image(entry, per_image, annotations, images_dir, report, split, val_fraction, test_fraction)
         if image is not None:
             images.append(image)
     known_ids = {e.get("id") for e in coco["images"] if isinstance(e, dict)}
@@ -140,21 +145,22 @@ def _boxes_per_image(
 def _source_image(
     entry: Any,
     per_image: dict[Any, list[tuple[str, list[float], str]]],
+    annotations: Path,
     images_dir: Path,
     report: ImportReport,
     split: str | None,
     val_fraction: float,
     test_fraction: float,
 ) -> SourceImage | None:
-    """The SourceImage of one ``images`` entry, or None (reported) if its file is missing, unreadable or mis-sized."""
+    """The SourceImage of one ``images`` entry, or None (reported) if its file is missing, unreadable or mis-sized.
+
+    Raises DatasetError for a ``file_name`` outside ``images_dir`` (absolute, or with ``..``).
+    """
     if not isinstance(entry, dict) or not isinstance(entry.get("file_name"), str) or "id" not in entry:
         report.skip(f"images entry {entry!r:.80}", "needs 'id' and 'file_name'")
         return None
     file_name = entry["file_name"]
-    rel = safe_relative(file_name)
-    if rel is None:
-        report.skip(file_name, "file_name leaves the images folder")
-        return None
+    rel = safe_relative(file_name, f"{annotations}: image id {entry['id']!r}")
     path = images_dir / Path(*rel.parts)
     if not path.is_file() and (images_dir / rel.name).is_file():
         # Exports often keep a folder prefix ("train2017/x.jpg") that the unpacked images do not have.

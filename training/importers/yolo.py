@@ -10,6 +10,12 @@ Class names come from ``SRC/data.yaml`` (``names:`` list or ``{id: name}``), els
 ``SRC/labels/classes.txt`` (one name per line, line n = class id n). A label line is ``cls cx cy w h``
 normalised (a polygon ``cls x1 y1 x2 y2 ...`` becomes its bounding box). A line that does not parse is
 skipped and reported as ``file:line``; an image without a label file is a negative.
+
+Folders below the images folder (``**``) become part of the output file name (``images/train/sub/a.jpg`` ->
+``images/train/sub__a.jpg`` in the output, see `training.importers.output_name`), so a source sub-folder that is
+itself called ``images`` cannot hide the labels from ultralytics. Below such a folder a label is also looked for
+where ultralytics itself would (``images/train/images/a.jpg`` -> ``images/train/labels/a.txt``) if the mirrored
+``labels/`` tree has none.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from training.importers import (
     write_import,
 )
 from training.importers.mapping import LabelMapping
-from training.yolo_dataset import IMAGE_SUFFIXES, DatasetError, image_size
+from training.yolo_dataset import IMAGE_SUFFIXES, DatasetError, image_size, label_path_for
 
 SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 _NAME_FILES = ("classes.txt", "labels/classes.txt")
@@ -147,6 +153,10 @@ def _read_folder(
     for path in found:
         rel = PurePosixPath(path.relative_to(images_dir).as_posix())
         label = labels_dir / Path(*rel.parts).with_suffix(".txt")
+        if not label.is_file() and label_path_for(path).is_file():
+            # Below a sub-folder called "images", ultralytics (which the source was likely made for) looks for the
+            # label beside that folder, not in the mirrored labels/ tree; the two agree in every other layout.
+            label = label_path_for(path)
         used_labels.add(label)
         try:
             image_size(path)

@@ -13,6 +13,8 @@ import yaml
 from training.synth.belt import belt_view, make_belt
 from training.synth.distractors import random_distractor
 from training.synth.items import SPOILED_SHARE_DEFAULT, ItemSpec, sample_item
+from training.synth.produce import Sprite
+from training.synth.real_sprites import RealSprites
 from training.synth.scene import Camera, Placed, compose, jpeg_roundtrip
 from vision.taxonomy import Taxonomy
 
@@ -48,8 +50,9 @@ def _place_items(
     for label, sprite in enumerate(sprites):
         sh, sw = sprite.alpha.shape
         for _ in range(25):
-            x = int(rng.uniform(-0.45 * sw, width - 0.55 * sw))
-            y = int(rng.uniform(rows[0] - 0.2 * sh, rows[1] - 0.8 * sh))
+            # sorted(): an item larger than the view (a zoomed camera) still gets a position, partly out of it
+            x = int(rng.uniform(*sorted((-0.45 * sw, width - 0.55 * sw))))
+            y = int(rng.uniform(*sorted((rows[0] - 0.2 * sh, rows[1] - 0.8 * sh))))
             box = (x, y, x + sw, y + sh)
             if all(_overlap(box, b) < 0.3 for b in boxes):
                 break
@@ -75,20 +78,33 @@ def render_frame(
     spoiled_share: float,
     spoiled_mix: Mapping[str, float] | None = None,
     produce_mix: Mapping[str, float] | None = None,
+    real: RealAppearance | None = None,
+    zoom: float = 1.0,
 ) -> tuple[np.ndarray, list[tuple[int, tuple[float, float, float, float]]]]:
-    """One frame and its labels ``[(class_id, (x0, y0, x1, y1)), ...]``; frame ``index`` of ``seed`` is always the same."""
+    """One frame and its labels ``[(class_id, (x0, y0, x1, y1)), ...]``; frame ``index`` of ``seed`` is always the same
+    (for the same ``real`` cut-outs and shares). ``zoom`` > 1 is a camera closer to the belt: items that many times
+    larger, fewer of them (real photos show produce far larger than a conveyor camera does)."""
     rng = np.random.default_rng([seed, index])
-    px_per_m = PX_PER_M_AT_640 * width / 640
+    # Real appearance draws from its own stream: without it, every earlier seed renders the same bytes as before.
+    real_rng = np.random.default_rng([seed, index, 1])
+    px_per_m = PX_PER_M_AT_640 * width / 640 * zoom
     belt = make_belt(height, width + 64, px_per_m, rng)
     background = belt_view(belt, width, offset_px=float(rng.uniform(0, 64)))
     n_items = int(rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 8, 10], p=[0.03, 0.07, 0.1, 0.14, 0.15, 0.15, 0.13, 0.1, 0.08, 0.05]))
+    if zoom != 1.0:  # a closer camera sees less belt: fewer items fit (the default keeps every earlier seed's bytes)
+        n_items = min(n_items, max(1, int(round(8 / zoom**2))))
     specs = [sample_item(taxonomy, px_per_m, spoiled_share, rng, spoiled_mix, produce_mix) for _ in range(n_items)]
-    sprites = [s.render(rng) for s in specs]
+    sprites = [draw_item(s, rng, real, real_rng)[0] for s in specs]
     items = _place_items(specs, sprites, width, belt.belt_rows, rng)
     distractors = []
     for _ in range(int(rng.integers(0, 4))):
         d = random_distractor(px_per_m, rng)
         distractors.append(Placed(d, int(rng.uniform(0, width)), int(rng.uniform(0, height)), None))
+    if real is not None and real.sprites.clutter:
+        for _ in range(int(real_rng.poisson(real.clutter_per_frame))):
+            d = real.sprites.clutter_patch(px_per_m, real_rng)
+            distractors.append(Placed(d, int(real_rng.uniform(-0.3 * d.alpha.shape[1], width)),
+                                      int(real_rng.uniform(-0.3 * d.alpha.shape[0], height)), None))
     # Stickers sit on items; leaves and scraps mostly lie under or between them.
     on_top = []
     for it in items:
@@ -106,6 +122,32 @@ def render_frame(
     image = jpeg_roundtrip(image, int(rng.integers(55, 96)))
     labels = [(specs[i].class_id(taxonomy), b) for i, b in enumerate(boxes) if b is not None]
     return image, labels
+
+
+@dataclass(frozen=True)
+class RealAppearance:
+    """Real cut-outs and clutter for the renderer: an item whose class has cut-outs is drawn from one with
+    probability ``item_share``; ``clutter_per_frame`` real-photo patches lie on the belt on average."""
+
+    sprites: RealSprites
+    item_share: float = 0.7
+    clutter_per_frame: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.item_share <= 1.0:
+            raise ValueError(f"real item share must be within [0, 1], got {self.item_share}")
+        if self.clutter_per_frame < 0:
+            raise ValueError(f"clutter per frame must be >= 0, got {self.clutter_per_frame}")
+
+
+def draw_item(
+    spec: ItemSpec, rng: np.random.Generator, real: RealAppearance | None, real_rng: np.random.Generator
+) -> tuple[Sprite, bool]:
+    """The item's sprite and whether it is real: a cut-out of its class (when ``real`` has one and the draw says
+    so) or a render."""
+    if real is not None and real.sprites.has(spec.produce, spec.condition) and real_rng.random() < real.item_share:
+        return real.sprites.item(spec.produce, spec.condition, spec.size_px, spec.angle_deg, real_rng), True
+    return spec.render(rng), False
 
 
 def write_data_yaml(out: Path, taxonomy: Taxonomy) -> Path:
@@ -135,14 +177,20 @@ def generate_frames(
     on_frame: Callable[[int], None] | None = None,
     spoiled_mix: Mapping[str, float] | None = None,
     produce_mix: Mapping[str, float] | None = None,
+    real: RealAppearance | None = None,
+    zoom: tuple[float, float] = (1.0, 1.0),
 ) -> FramesReport:
-    """Write ``count`` frames as an ultralytics data set under ``out`` (images/, labels/, data.yaml)."""
+    """Write ``count`` frames as an ultralytics data set under ``out`` (images/, labels/, data.yaml); each frame's
+    zoom is drawn evenly from the ``zoom`` range (see `render_frame`)."""
+    if not 0.25 <= zoom[0] <= zoom[1] <= 8.0:
+        raise ValueError(f"zoom range must satisfy 0.25 <= low <= high <= 8, got {zoom}")
     report = FramesReport(out=out)
     for split in SPLITS:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        image, labels = render_frame(i, seed, width, height, taxonomy, spoiled_share, spoiled_mix, produce_mix)
+        z = zoom[0] if zoom[0] == zoom[1] else float(np.random.default_rng([seed, i, 2]).uniform(*zoom))
+        image, labels = render_frame(i, seed, width, height, taxonomy, spoiled_share, spoiled_mix, produce_mix, real, z)
         split = split_of(i, val_share, test_share)
         stem = f"f{seed}_{i:06d}"
         cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])

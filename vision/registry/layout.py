@@ -3,6 +3,7 @@
 Layout (a folder, or the same keys under an fsspec URL)::
 
     <root>/versions/<version>/model.onnx   the graph (external data, if any, beside it)
+    <root>/versions/<version>/grader.onnx  optional second-stage freshness grader (card section ``grader``)
     <root>/versions/<version>/card.json    ModelCard (sha256s, classes, input size, metrics, stage, history ...)
     <root>/versions/<version>/eval.json    optional full evaluation report
     <root>/versions/<version>/weights.pt   optional torch weights (golden-frame gate, fine-tuning)
@@ -14,14 +15,18 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from vision.model_card import GRADER_FILE
 from vision.user_dirs import data_home
 
 # The model that ships with the package (trained by the project's own pipeline); seeds an empty registry.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 # Its int8 deployment for CPU nodes (`qc quantize` of it, with its card and the fp32-vs-int8 report).
 DEFAULT_INT8_DIR = DEFAULT_MODEL_DIR / "int8"
+# The shipped model's earlier versions (``<shipped>/history/<version>/``): seeded as archived before it.
+SHIPPED_HISTORY = "history"
 VERSIONS = "versions"
 ONNX_NAME = "model.onnx"
+GRADER_NAME = GRADER_FILE
 CARD_NAME = "card.json"
 EVAL_NAME = "eval.json"
 WEIGHTS_NAME = "weights.pt"

@@ -12,6 +12,7 @@ from vision.errors import ModelLoadError, QCError
 from vision.external_data import check_external_data, external_data_files
 from vision.model_card import (
     STAGES,
+    GraderSpec,
     VERSION_PATTERN,
     ModelCard,
     ModelCardDraft,
@@ -26,7 +27,9 @@ from vision.registry.layout import (
     CARD_NAME,
     DEFAULT_MODEL_DIR,
     EVAL_NAME,
+    GRADER_NAME,
     ONNX_NAME,
+    SHIPPED_HISTORY,
     VERSIONS,
     WEIGHTS_NAME,
     default_registry_root,
@@ -34,6 +37,13 @@ from vision.registry.layout import (
     version_number,
 )
 from vision.registry.storage import Storage, StorageError, open_storage
+
+
+def verify_grader(spec: GraderSpec, path: Path, *, what: str) -> None:
+    """`vision.grader.verify_grader`, imported when a grader is checked: listing a registry needs no ONNX Runtime."""
+    from vision.grader import verify_grader as verify
+
+    verify(spec, path, what=what)
 
 
 class RegistryError(QCError):
@@ -123,9 +133,10 @@ class Registry:
             )
         return prod[-1]
 
-    def location_of(self, card: ModelCard) -> str:
-        """Where a version's ONNX file lives in the registry (a path, or a URL for a remote registry), for people."""
-        return self._location(f"{VERSIONS}/{card.version}/{card.onnx_file}")
+    def location_of(self, card: ModelCard, name: str | None = None) -> str:
+        """Where a version's ONNX file (or its file ``name``, e.g. its grader) lives in the registry (a path, or a
+        URL for a remote registry), for people."""
+        return self._location(f"{VERSIONS}/{card.version}/{name or card.onnx_file}")
 
     def path_of(self, card: ModelCard) -> Path:
         """Local path of a version's ONNX file (a remote version is copied into the cache first; not verified)."""
@@ -153,12 +164,24 @@ class Registry:
             )
         return path
 
+    def grader_path(self, card: ModelCard, *, verify: bool = True) -> Path | None:
+        """Local path of the grader stored with a version (None if its card has none), after checking its sha256,
+        external data and graph against the card's grader section (ModelLoadError naming the version otherwise).
+        ``verify=False`` skips the check, for a caller that just had `load_verified` check the whole version."""
+        if card.grader is None:
+            return None
+        path = self._local_version_dir(card) / card.grader.file
+        if verify:
+            verify_grader(card.grader, path, what=card.version)
+        return path
+
     def load_verified(self, version: str | None = None) -> tuple[ModelCard, Path]:
         """Card and LOCAL ONNX path of ``version`` (default: production), after checking sha256, external data
-        and graph against the card. A remote version is copied into the local cache and checked there."""
+        and graph against the card; a version with a grader has its grader checked too (the two are one unit:
+        a bad grader refuses the version). A remote version is copied into the local cache and checked there."""
         card = self.production() if version is None else self.get(version)
         path = self.path_of(card)
-        verify_against_graph(card, path)
+        self._verify(card, path)
         return card, path
 
     def rollback_target(self) -> ModelCard:
@@ -182,16 +205,19 @@ class Registry:
         stage: Stage = "candidate",
         eval_report: str | os.PathLike[str] | None = None,
         weights: str | os.PathLike[str] | None = None,
+        grader: str | os.PathLike[str] | None = None,
         version: str | None = None,
         reason: str = "registered",
     ) -> ModelCard:
-        """Add an ONNX file (and optionally its torch ``weights``, an ultralytics .pt) as the next version.
+        """Add an ONNX file (and optionally its torch ``weights``, an ultralytics .pt, and its ``grader``, the ONNX
+        file ``draft.grader`` describes) as the next version.
 
         The files are copied, hashed and checked against ``draft`` (ModelLoadError on mismatch, or on external
         data outside the file's folder; external data inside it is copied along) before the version becomes
         visible. ``version`` forces an id (seeding keeps the shipped one); otherwise the next number is used.
         Registering straight into production archives the current production. A draft without a code version
-        gets the running code's.
+        gets the running code's. A draft with a grader section needs its ``grader`` file (sha256 and graph checked
+        against the section), and a ``grader`` file needs the section.
         """
         src = Path(onnx_path)
         if not src.is_file():
@@ -204,6 +230,7 @@ class Registry:
             raise RegistryError(f"evaluation report not found: {eval_report}")
         if weights is not None and not Path(weights).is_file():
             raise RegistryError(f"weights file not found: {weights}")
+        self._check_grader_args(draft, grader)
         check_external_data(src)
         if draft.code_version is None:
             from vision.code_version import current_code_version
@@ -222,10 +249,13 @@ class Registry:
             if weights is not None:
                 shutil.copyfile(weights, staging / WEIGHTS_NAME)
                 extra = {"weights_file": WEIGHTS_NAME, "weights_sha256": sha256_file(staging / WEIGHTS_NAME)}
+            if grader is not None and draft.grader is not None:
+                shutil.copyfile(grader, staging / GRADER_NAME)
+                # The copy is checked against the sha256 the draft states: the card describes the bytes held here.
+                extra["grader"] = draft.grader.model_copy(update={"file": GRADER_NAME})
             # Hash the copy, not the source: the card must describe the bytes the registry holds.
             card = ModelCard(
-                **draft.model_dump(),
-                **extra,
+                **{**draft.model_dump(), **extra},
                 version=version or format_version(1),
                 onnx_file=ONNX_NAME,
                 onnx_sha256=sha256_file(staging / ONNX_NAME),
@@ -233,6 +263,8 @@ class Registry:
                 created_at=now_utc(),
             )
             verify_against_graph(card, staging / ONNX_NAME)
+            if card.grader is not None:
+                verify_grader(card.grader, staging / GRADER_NAME, what=f"the version being registered from {src}")
             replaced = self._production_versions() if stage == "production" else []
             entry = StageChange(stage=stage, at=card.created_at, reason=reason, replaced=(replaced or [None])[-1])
             card = self._publish(staging, card.model_copy(update={"history": [entry]}), version)
@@ -256,7 +288,7 @@ class Registry:
         replaced = None
         if stage == "production":
             # Refuse to put a file that no longer matches its card in front of the belts.
-            verify_against_graph(card, self.path_of(card))
+            self._verify(card, self.path_of(card))
             replaced = (self._production_versions() or [None])[-1]
         updated = with_stage(card, stage, reason, replaced=replaced)
         self._write_card(updated)
@@ -272,7 +304,7 @@ class Registry:
         """
         current = self.production()
         target = self.rollback_target()
-        verify_against_graph(target, self.path_of(target))
+        self._verify(target, self.path_of(target))
         restored = with_stage(target, "production", reason, replaced=current.version, rollback=True)
         self._write_card(restored)  # the new production first: readers never find no production at all
         why = f"rolled back to {target.version}" + (f": {reason}" if reason else "")
@@ -282,6 +314,31 @@ class Registry:
         return restored
 
     # -- internals -------------------------------------------------------------------------------------------
+
+    def _verify(self, card: ModelCard, onnx_path: Path) -> None:
+        """The version's detector and, if it has one, its grader, against the card."""
+        verify_against_graph(card, onnx_path)
+        if card.grader is not None:
+            verify_grader(card.grader, onnx_path.parent / card.grader.file, what=card.version)
+
+    @staticmethod
+    def _check_grader_args(draft: ModelCardDraft, grader: str | os.PathLike[str] | None) -> None:
+        """RegistryError when the draft's grader section and the grader file do not come together."""
+        if draft.grader is not None and grader is None:
+            raise RegistryError(
+                f"the card names a grader ({draft.grader.file}, sha256 {draft.grader.sha256[:12]}...) but no grader "
+                "file was given (qc registry register --grader PATH)"
+            )
+        if grader is None:
+            return
+        if draft.grader is None:
+            raise RegistryError(
+                f"grader {grader} given, but the card has no grader section (sha256, classes, input size)"
+            )
+        if not Path(grader).is_file():
+            raise RegistryError(f"grader file not found: {grader}")
+        if external_data_files(Path(grader)):
+            raise ModelLoadError(f"{grader}: a grader with external data files is not supported; save it as one file")
 
     def _publish(self, staging: Path, card: ModelCard, version: str | None) -> ModelCard:
         """Commit ``staging`` as a version folder; retries the next id if another writer took it first."""
@@ -305,6 +362,16 @@ class Registry:
                 self._write_card(with_stage(other, "archived", reason))
 
     def _seed(self, folder: Path) -> None:
+        """Seed an empty registry: the shipped model's earlier versions (``history/<version>/``, oldest first) as
+        archived versions, so a rollback target and the lineage are there from the start, then the shipped model
+        itself as production."""
+        history = folder / SHIPPED_HISTORY
+        if history.is_dir():
+            for old in sorted(p for p in history.iterdir() if (p / ONNX_NAME).is_file()):
+                self._seed_one(old, "archived", f"seeded from the shipped model's history {old}")
+        self._seed_one(folder, "production", f"seeded from the shipped model {folder}")
+
+    def _seed_one(self, folder: Path, stage: Stage, reason: str) -> None:
         shipped = folder / CARD_NAME
         draft = ModelCardDraft.load(shipped)
         try:
@@ -316,17 +383,21 @@ class Registry:
         raw_version = full.version if full is not None else None
         eval_report = folder / EVAL_NAME if (folder / EVAL_NAME).is_file() else None
         weights = folder / WEIGHTS_NAME if (folder / WEIGHTS_NAME).is_file() else None
-        # The shipped card may name a parent in the registry it was trained in; that parent is not here.
-        draft = draft.model_copy(update={"parent_version": None}) if draft.parent_version else draft
+        grader = folder / draft.grader.file if draft.grader is not None else None
+        # The shipped card may name a parent in the registry it was trained in; unless the history brought it along,
+        # that parent is not here.
+        if draft.parent_version and not self._store.exists(self._rel_card(draft.parent_version)):
+            draft = draft.model_copy(update={"parent_version": None})
         try:
             self.register(
                 folder / ONNX_NAME,
                 draft,
-                stage="production",
+                stage=stage,
                 eval_report=eval_report,
                 weights=weights,
+                grader=grader,
                 version=raw_version,
-                reason=f"seeded from the shipped model {folder}",
+                reason=reason,
             )
         except RegistryError:
             if not self._version_names():  # lost a race with another process seeding: fine
@@ -361,6 +432,8 @@ class Registry:
         known = {card.onnx_file: card.onnx_sha256}
         if card.weights_file is not None and card.weights_sha256 is not None:
             known[card.weights_file] = card.weights_sha256
+        if card.grader is not None:
+            known[card.grader.file] = card.grader.sha256
         for rel in self._remote_files(f"{VERSIONS}/{card.version}"):
             name = rel.split("/", 2)[2]
             dest = target / name

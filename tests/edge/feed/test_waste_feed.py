@@ -4,6 +4,9 @@ an export run twice changes nothing (table rows, Parquet bytes); a late review c
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import date
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
 import typer
 from history import DAILY, DAY1, DAY2, HISTORY, HOURLY, build_history
@@ -76,7 +80,7 @@ def test_export_writes_table_and_parquet_and_is_idempotent(store: Store, store_u
 
     # The Parquet content is the feed: read back as a hive-partitioned data set.
     read = pads.dataset(out / "daily", partitioning="hive").to_table().to_pylist()
-    assert {(r["camera_id"], r["product"], str(r["date"]), r["hour"]) for r in read} == {
+    assert {(r["camera_id"], r["product"], str(r["date"]), None) for r in read} == {
         (c, p, d.isoformat(), h) for c, p, d, h in DAILY
     }
     assert {(r["camera_id"], r["product"], str(r["date"])): r["confirmed_waste"] for r in read}[
@@ -254,3 +258,48 @@ def test_json_api_refuses_bad_windows_without_echoing_them(
     with Store.open(f"sqlite:///{tmp_path / 'qc.db'}") as store, pytest.raises(InputError, match=error) as caught:
         waste_json(store, since, until)
     assert "<script>" not in str(caught.value)
+
+
+@pytest.mark.parametrize("hourly", [False, True], ids=["daily", "hourly"])
+def test_a_parquet_file_read_alone_carries_its_date(store: Store, tmp_path: Path, hourly: bool) -> None:
+    """The day used to be only in the folder name: a file copied or read alone had no date. Daily files also carried
+    an `hour` column that was null in every row."""
+    build_history(store)
+    out = tmp_path / "feed"
+    export_waste(store, DAY1, DAY2, site="s1", out=out, hourly=hourly)
+    expected = HOURLY if hourly else DAILY
+    seen = set()
+    for path in sorted(out.rglob("*.parquet")):
+        table = pq.read_table(path, partitioning=None)  # the file by itself, no folder names involved
+        assert ("hour" in table.column_names) is hourly
+        folder_day = path.parent.name.removeprefix("date=")
+        rows = table.to_pylist()
+        assert rows and {r["date"] for r in rows} == {folder_day}
+        seen |= {(r["camera_id"], r["product"], date.fromisoformat(r["date"]), r.get("hour")) for r in rows}
+    assert seen == set(expected)
+    # The whole folder still reads as one hive-partitioned data set (the column and the key agree).
+    whole = pads.dataset(out / ("hourly" if hourly else "daily"), partitioning="hive").to_table()
+    assert whole.num_rows == len(expected) and whole.schema.field("date").type == "string"
+
+
+def test_export_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
+    """`qc waste export --out DIR` without --config used to read a new, empty store in the per-user data folder,
+    print "rows": 0, exit 0 and leave that store behind."""
+    data_home = tmp_path / "xdg-data"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("QC_")}, "XDG_DATA_HOME": str(data_home)}
+    done = subprocess.run([sys.executable, "-m", "vision.cli", "waste", "export", "--out", str(tmp_path / "feed")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    default_store = data_home / "conveyor-qc" / "qc.sqlite3"
+    assert len(lines) == 1 and lines[0].startswith(f"error: no store at {default_store}"), done.stderr
+    assert "--config" in lines[0]
+    assert done.stdout == ""
+    assert not data_home.exists() and not (tmp_path / "feed").exists()
+
+    missing = tmp_path / "typo.sqlite3"
+    app = typer.Typer()
+    register(app)
+    named = CliRunner().invoke(app, ["waste", "export", "--db", f"sqlite:///{missing}"])
+    assert named.exit_code != 0 and f"no store at {missing}" in str(named.exception)
+    assert not missing.exists()

@@ -82,7 +82,7 @@ def _add_scores(ev: Evidence, tax: Taxonomy, scores: dict[str, float], complete:
 
 
 def test_produce_vote_follows_the_scores_not_the_arg_max(taxonomy: Taxonomy) -> None:
-    # A rotten apple that looks like a rotten tomato (issue #3): most frames' arg-max is tomato, narrowly, while the
+    # A rotten apple that looks like a rotten tomato (v0003's look-alike): most frames' arg-max is tomato, narrowly, while the
     # apple frames are clear. The arg-max vote said tomato (3 x 0.55 > 2 x 0.7); the scores say apple.
     ev = Evidence(taxonomy)
     for _ in range(3):

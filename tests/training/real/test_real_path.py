@@ -1,0 +1,175 @@
+"""The real-data path end to end on real photos: split and cut out, composite on the belt, crop for the grader,
+mix, and evaluate as the edge decides."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.real.assemble import real_prep
+from training.synth.frames import RealAppearance, render_frame
+from training.synth.real_sprites import RealSprites
+from vision.errors import InputError
+from vision.taxonomy import Taxonomy
+
+
+def _qc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    qc = Path(sys.executable).with_name("qc")
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    return subprocess.run([str(qc), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def prepped(fixture_root: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "prep"
+    real_prep(fixture_root, out, Taxonomy.load())
+    return out
+
+
+def test_real_prep_writes_split_cutouts_and_a_labelled_photo_set(prepped: Path) -> None:
+    split = json.loads((prepped / "split.json").read_text())["photos"]
+    singles = [e for e in split if e["collection"] == "fresh-rotten"]
+    assert len(singles) == 5 and all(e["split"] == "train" for e in singles)  # the fixtures are training photos
+    cutouts = sorted((prepped / "cutouts" / "train").rglob("*.png"))
+    assert len(cutouts) == sum(e["cutout"] for e in singles) >= 4
+    assert {p.parent.name for p in cutouts} <= {"apple_fresh", "banana_fresh", "orange_fresh"}
+    # Every image of the photo set has its label where ultralytics looks for it, and the boxes are in range.
+    images = sorted((prepped / "photos" / "images" / "train").iterdir())
+    assert len(images) == 5 - (5 - len(cutouts)) + 6 + 16  # singles with a cut-out, boxed photos, clutter
+    for img in images:
+        label = prepped / "photos" / "labels" / "train" / f"{img.stem}.txt"
+        rows = [r.split() for r in label.read_text().split("\n") if r]
+        if img.name.startswith("clutter_"):
+            assert rows == []
+        else:
+            assert rows and all(0.0 <= float(v) <= 1.0 for r in rows for v in r[1:])
+    taxonomy = Taxonomy.load()
+    banana = next((prepped / "photos" / "labels" / "train").glob("boxed_train_banana_34_*.txt")).read_text().split()
+    assert taxonomy.class_names[int(banana[0])] == "banana_fresh"  # boxed web photos are fresh produce
+
+
+def test_real_cutouts_on_the_belt_get_exact_boxes(prepped: Path) -> None:
+    taxonomy = Taxonomy.load()
+    sprites = RealSprites.load(prepped / "cutouts" / "train")
+    real = RealAppearance(sprites, item_share=1.0)
+    real_boxes = 0
+    for index in range(12):
+        image, labels = render_frame(index, 11, 640, 360, taxonomy, 0.0, real=real)
+        again, labels_again = render_frame(index, 11, 640, 360, taxonomy, 0.0, real=real)
+        assert np.array_equal(image, again) and labels == labels_again  # deterministic per seed and index
+        for cls, (x0, y0, x1, y1) in labels:
+            assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 360
+            real_boxes += taxonomy.class_names[cls] in sprites.cutouts
+    assert real_boxes > 10
+    # Without real appearance the frame is the renderer's as before: the real stream never touches its draws.
+    plain, _ = render_frame(3, 11, 640, 360, taxonomy, 0.0)
+    assert not np.array_equal(plain, render_frame(3, 11, 640, 360, taxonomy, 0.0, real=real)[0])
+    assert np.array_equal(plain, render_frame(3, 11, 640, 360, taxonomy, 0.0)[0])
+
+
+def test_real_sprites_refuse_bad_folders(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        RealSprites.load(tmp_path / "missing")
+    (tmp_path / "apple_fresh").mkdir()
+    cv2.imwrite(str(tmp_path / "apple_fresh" / "x.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="alpha"):
+        RealSprites.load(tmp_path)
+
+
+def test_cli_synth_clip_with_real_cutouts_and_a_clutter_only_clip(prepped: Path, tmp_path: Path) -> None:
+    r = _qc("synth", "clip", "--out", str(tmp_path / "clip"), "--seconds", "2", "--fps", "10", "--seed", "3",
+            "--real-cutouts", str(prepped / "cutouts" / "train"), "--clutter", str(prepped / "clutter" / "train"),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    truth = json.loads((tmp_path / "clip" / "truth.json").read_text())
+    assert out["real_items"] == sum(i["appearance"] == "real" for i in truth["items"]) > 0
+    r = _qc("synth", "clip", "--out", str(tmp_path / "empty"), "--seconds", "2", "--fps", "10", "--seed", "3",
+            "--clutter", str(prepped / "clutter" / "train"), "--clutter-rate", "4", "--no-produce", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "empty" / "truth.json").read_text())["items"] == []
+    r = _qc("synth", "frames", "--out", str(tmp_path / "f"), "--count", "2", "--real-cutouts", str(tmp_path / "no"),
+            cwd=tmp_path)
+    assert r.returncode == 2 and "--real-cutouts" in r.stderr and "not found" in r.stderr
+
+
+def test_cli_grader_crops_and_mix(prepped: Path, fixture_root: Path, tmp_path: Path) -> None:
+    frames = tmp_path / "frames"
+    r = _qc("synth", "frames", "--out", str(frames), "--count", "12", "--seed", "5", "--val", "0.3", "--test", "0",
+            "--real-cutouts", str(prepped / "cutouts" / "train"), "--clutter", str(prepped / "clutter" / "train"),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    crops = tmp_path / "crops"
+    r = _qc("dataset", "grader-crops", str(fixture_root), "--out", str(crops), "--frames", str(frames),
+            "--size", "64", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["per_source"]["real single-fruit photos"] == 4 * 5  # four orientations of each single fruit
+    first = next((crops / "train" / "apple_fresh").glob("single_*.jpg"))
+    assert cv2.imread(str(first)).shape == (64, 64, 3)
+    assert {p.name for p in (crops / "train").iterdir()} == {p.name for p in (crops / "val").iterdir()}
+    r = _qc("dataset", "mix", str(frames), str(prepped / "photos"), "--val", str(frames), "--out", str(tmp_path / "mix"),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    mixed = tmp_path / "mix"
+    train = sorted(p.name for p in (mixed / "images" / "train").iterdir())
+    photos = sorted((prepped / "photos" / "images" / "train").iterdir())
+    assert len(train) == len(list((frames / "images" / "train").iterdir())) + len(photos)
+    assert f"photos__{photos[0].name}" in train
+    for name in train:  # every label where ultralytics looks for it, byte for byte the part's
+        assert (mixed / "labels" / "train" / f"{Path(name).stem}.txt").is_file()
+    assert json.loads(r.stdout)["hash"] == json.loads((mixed / "manifest.json").read_text())["content_hash"]
+    r = _qc("dataset", "mix", str(frames), "--val", str(frames), "--out", str(mixed), cwd=tmp_path)
+    assert r.returncode == 2 and "exists" in r.stderr
+
+
+def test_cli_eval_photos_on_real_photos_with_the_shipped_version(fixture_root: Path, tmp_path: Path) -> None:
+    env_root = tmp_path / "registry"
+    qc = Path(sys.executable).with_name("qc")
+    env = {**os.environ, "YOLO_OFFLINE": "1", "QC_REGISTRY": str(env_root)}
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "train", "--json"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    singles = report["single_fruit"]["overall"]
+    assert singles["photos"] == 5
+    for key in ("box", "right_produce", "fresh_flagged"):
+        assert 0.0 <= singles[key] <= 1.0
+    assert report["boxed"]["overall"]["boxes"] == 6
+    r = subprocess.run([str(qc), "eval-photos", str(tmp_path / "nowhere")], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "ROOT" in r.stderr
+
+
+def test_zoomed_frames_show_larger_items_and_keep_the_default_bytes() -> None:
+    taxonomy = Taxonomy.load()
+    near = [render_frame(i, 21, 640, 360, taxonomy, 0.0, zoom=3.0)[1] for i in range(8)]
+    far = [render_frame(i, 21, 640, 360, taxonomy, 0.0)[1] for i in range(8)]
+
+    def median_side(frames: list) -> float:
+        return float(np.median([max(b[2] - b[0], b[3] - b[1]) for labels in frames for _, b in labels]))
+
+    assert median_side(near) > 2.0 * median_side(far)
+    assert max(len(labels) for labels in near) <= 1  # round(8 / 3**2): few items fit a close view
+    assert render_frame(2, 21, 640, 360, taxonomy, 0.0, zoom=1.0)[1] == far[2]
+
+
+def test_cli_mix_weighs_a_data_set_named_twice_and_train_refuses_unknown_augment(prepped: Path, tmp_path: Path) -> None:
+    photos = prepped / "photos"
+    r = _qc("dataset", "mix", str(photos), str(photos), "--val", str(photos), "--out", str(tmp_path / "mix"),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "mix" / "images" / "train").iterdir())
+    n = len(list((photos / "images" / "train").iterdir()))
+    assert len(names) == 2 * n
+    assert sum(x.startswith("photos-2__") for x in names) == n
+    r = _qc("train", "--data", str(tmp_path / "mix"), "--out", str(tmp_path / "run"), "--augment", "mosaicc=1",
+            cwd=tmp_path)
+    assert r.returncode == 2 and "--augment" in r.stderr and "mosaic" in r.stderr

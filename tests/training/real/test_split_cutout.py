@@ -1,0 +1,87 @@
+"""The validation split by content, and cut-outs with their mask check, on real photos."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.real.cutout import check_mask, cut_out
+from training.real.split import content_key, split_of, split_of_key
+
+FRUIT = Path(__file__).resolve().parents[3] / "datasets" / "fixtures" / "real-produce" / "fruit-photos" / "images"
+
+
+def test_split_follows_content_not_name(tmp_path: Path) -> None:
+    src = FRUIT / "train_apple_2.jpg"
+    renamed = tmp_path / "deep" / "other_name.jpg"
+    renamed.parent.mkdir()
+    shutil.copyfile(src, renamed)
+    assert split_of(renamed) == split_of(src)
+    assert content_key(renamed) == content_key(src)
+
+
+def test_split_share_is_about_a_quarter() -> None:
+    keys = [f"{i:064x}" for i in range(4000)]
+    share = sum(split_of_key(k) == "val" for k in keys) / len(keys)
+    assert 0.22 < share < 0.28
+    assert all(split_of_key(k, 0.0) == "train" for k in keys[:50])
+
+
+def test_split_refuses_bad_share() -> None:
+    with pytest.raises(ValueError, match="val_share"):
+        split_of_key("ab", 1.0)
+
+
+@pytest.mark.parametrize("name", ["train_apple_2.jpg", "train_orange_14.jpg", "train_banana_34.jpg"])
+def test_cut_out_of_a_real_single_fruit_matches_its_hand_drawn_box(name: str) -> None:
+    import json
+
+    ann = json.loads((FRUIT.parent / "annotations.json").read_text())
+    img = next(i for i in ann["images"] if i["file_name"] == name)
+    x, y, w, h = next(a["bbox"] for a in ann["annotations"] if a["image_id"] == img["id"])
+    c = cut_out(cv2.imread(str(FRUIT / name)), elongated="banana" in name)
+    assert c.ok, c.problem
+    x0, y0, x1, y1 = c.box
+    iw = max(0, min(x1, x + w) - max(x0, x))
+    ih = max(0, min(y1, y + h) - max(y0, y))
+    iou = iw * ih / ((x1 - x0) * (y1 - y0) + w * h - iw * ih)
+    assert iou > 0.6  # hand-drawn boxes leave out a leaf or stem the mask keeps, or are loose
+    png = cv2.imdecode(np.frombuffer(c.rgba_png(), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert png.shape == (y1 - y0, x1 - x0, 4)
+    assert png[..., 3].mean() > 0.3 * 255  # the fruit fills its box (a crescent about a third), not the background
+
+
+def _disc(h: int, w: int, centre: tuple[int, int], r: int) -> np.ndarray:
+    m = np.zeros((h, w), np.uint8)
+    cv2.circle(m, centre, r, 255, -1)
+    return m
+
+
+@pytest.mark.parametrize(
+    ("mask", "elongated", "problem"),
+    [
+        (_disc(200, 200, (100, 100), 60), False, None),
+        (_disc(200, 200, (100, 100), 10), False, "no fruit found"),
+        (np.full((200, 200), 255, np.uint8), False, "background taken for fruit"),
+        (_disc(200, 200, (50, 100), 40) | _disc(200, 200, (150, 100), 40), False, "pieces"),
+        (_disc(200, 200, (100, 0), 110), False, "border"),
+        (cv2.ellipse(np.zeros((200, 200), np.uint8), (100, 150), (85, 70), 0, 180, 360, 255, 36), True, None),
+        (cv2.ellipse(np.zeros((200, 200), np.uint8), (100, 150), (85, 70), 0, 180, 360, 255, 36), False, "ragged"),
+    ],
+)
+def test_check_mask(mask: np.ndarray, elongated: bool, problem: str | None) -> None:
+    got = check_mask(mask, elongated)
+    if problem is None:
+        assert got is None
+    else:
+        assert got is not None and problem in got
+
+
+def test_cut_out_refuses_a_photo_with_no_subject() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    assert not cut_out(noise).ok

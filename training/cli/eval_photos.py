@@ -1,0 +1,109 @@
+"""`qc eval-photos`: the system's decisions on real photos (single fruit, boxed web photos, clutter)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def eval_photos(
+    root: Annotated[Path, typer.Argument(help="The real-produce folder: fresh-rotten/ and fruit-photos/.")],
+    model: Annotated[Path | None, typer.Option(help="Detector ONNX. Default: the registry's production version "
+                                                     "(with its grader).")] = None,
+    grader: Annotated[Path | None, typer.Option(help="Grader ONNX beside --model (its card section is read from "
+                                                      "the file's metadata).")] = None,
+    no_grader: Annotated[bool, typer.Option("--no-grader", help="Decide with the detector alone, even where the "
+                                                                  "version has a grader.")] = False,
+    split: Annotated[str, typer.Option(help="val (held out from every model: the default), train or all.")] = "val",
+    imgsz: Annotated[int | None, typer.Option(min=32, help="Detector input size. Default: the model's own.")] = None,
+    conf: Annotated[float, typer.Option(min=0.0, max=1.0, help="Detector confidence threshold.")] = 0.25,
+    nms_by: Annotated[str, typer.Option(help="NMS within each produce kind ('produce', the edge's) or across kinds "
+                                             "('item': one box per object).")] = "produce",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+) -> None:
+    """Measure the detector (and grader) on real photos as the edge decides items: a box found, the right produce,
+    spoiled flagged, fresh not flagged (single-fruit photos); produce-kind precision/recall (boxed photos); boxes on
+    photos with no produce (clutter)."""
+    from training.graded import FLAG_THRESHOLD
+    from training.real.photo_eval import boxed_table, clutter_table, single_fruit_table
+    from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
+    from vision.detector import Detector
+    from vision.errors import InputError
+    from vision.grader import Grader, grader_spec_from_onnx
+    from vision.taxonomy import Taxonomy
+
+    if split not in ("val", "train", "all"):
+        raise typer.BadParameter(f"expected val, train or all, got {split!r}", param_hint="--split")
+    if nms_by not in ("produce", "item"):
+        raise typer.BadParameter(f"expected produce or item, got {nms_by!r}", param_hint="--nms-by")
+    if grader is not None and model is None:
+        raise typer.BadParameter("a grader is evaluated with the detector it pairs with: give --model too",
+                                 param_hint="--grader")
+    taxonomy = Taxonomy.load()
+    version = "unregistered"
+    if model is None:
+        from vision.registry import Registry
+
+        card, model = Registry.open(None).load_verified()
+        version = card.version
+        spec = card.grader
+        grader_obj = Grader(model.parent / spec.file, spec, taxonomy=taxonomy) if spec and not no_grader else None
+    else:
+        if not model.is_file():
+            raise typer.BadParameter(f"file not found: {model}", param_hint="--model")
+        if grader is not None and not grader.is_file():
+            raise typer.BadParameter(f"file not found: {grader}", param_hint="--grader")
+        grader_obj = None
+        if grader is not None and not no_grader:
+            grader_obj = Grader(grader, grader_spec_from_onnx(grader), taxonomy=taxonomy)
+    detector = Detector(model, taxonomy, imgsz=imgsz, conf_threshold=conf, nms_by=nms_by)  # type: ignore[arg-type]
+
+    def detect(image: Any) -> Any:
+        return detector.detect([image])[0]
+
+    try:
+        singles = single_fruit_photos(root, taxonomy)
+        boxed = boxed_photos(root, taxonomy)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="ROOT") from None
+    clutter = clutter_photos()
+    keep = (lambda p: True) if split == "all" else (lambda p: p.split == split)
+    report = {
+        "model": str(model), "version": version, "grader": None if grader_obj is None else str(grader_obj.model_path),
+        "split": split, "conf": conf, "nms_by": nms_by, "flag_threshold": FLAG_THRESHOLD,
+        "single_fruit": single_fruit_table([p for p in singles if keep(p)], detect, taxonomy, grader_obj),
+        "boxed": boxed_table([p for p in boxed if keep(p)], detect, taxonomy, grader_obj),
+        "clutter": clutter_table([p for p in clutter if keep(p)], detect, taxonomy, grader_obj),
+    }
+    if as_json:
+        typer.echo(json.dumps(report, indent=1))
+        return
+    _print(report)
+
+
+def _f(v: float | None) -> str:
+    return "  -  " if v is None else f"{v:.3f}"
+
+
+def _print(r: dict[str, Any]) -> None:
+    typer.echo(f"model {r['model']} ({r['version']}), grader {r['grader'] or 'none'}; split {r['split']}")
+    s = r["single_fruit"]
+    typer.echo("single-fruit photos      photos  box    produce  flagged")
+    for name, row in s["per_class"].items():
+        typer.echo(f"  {name:<22} {row['photos']:>6}  {_f(row['box'])}  {_f(row['right_produce'])}    {_f(row['flagged'])}")
+    o = s["overall"]
+    typer.echo(f"  overall: box {_f(o['box'])}, right produce {_f(o['right_produce'])} (detector alone "
+               f"{_f(o['right_produce_detector_alone'])}), spoiled flagged {_f(o['spoiled_flagged'])}, fresh flagged "
+               f"{_f(o['fresh_flagged'])}")
+    b = r["boxed"]
+    typer.echo(f"boxed photos ({b['photos']}): produce kind precision / recall at IoU 0.5")
+    for name, row in b["per_produce"].items():
+        typer.echo(f"  {name:<8} {row['boxes']:>4} boxes  {_f(row['precision'])} / {_f(row['recall'])}")
+    ob = b["overall"]
+    typer.echo(f"  overall  {ob['boxes']:>4} boxes  {_f(ob['precision'])} / {_f(ob['recall'])}; flagged {_f(ob['flagged'])}"
+               " of the boxes (all fresh)")
+    c = r["clutter"]
+    typer.echo(f"clutter photos ({c['photos']}, no produce): {c['boxes']} boxes, {c['flagged']} flagged")

@@ -1,0 +1,80 @@
+"""`qc dataset real-prep|mix`: real photos split and cut out for training, and one data set of several."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def real_prep(
+    root: Annotated[Path, typer.Argument(help="The real-produce folder: fresh-rotten/<produce>_<condition>/*.jpg and "
+                                              "fruit-photos/{images/,annotations.json}.")],
+    out: Annotated[Path, typer.Option(help="Output folder (replaced): split.json, cutouts/, clutter/, photos/.")],
+) -> None:
+    """Split the real photos (a quarter held out for validation, by content hash), cut the single fruit out of their
+    backgrounds (bad masks refused, with reasons), and write an ultralytics data set of the photos themselves."""
+    from training.cli.dataset import _progress
+    from training.real.assemble import real_prep as run
+    from vision.errors import InputError
+    from vision.taxonomy import Taxonomy
+
+    if not root.is_dir():
+        raise typer.BadParameter(f"folder not found: {root}", param_hint="ROOT")
+    try:
+        with _progress() as advance:
+            report = run(root, out, Taxonomy.load(), on_photo=advance)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="ROOT") from None
+    typer.echo(json.dumps(report.to_dict(), indent=1))
+
+
+def mix(
+    datasets: Annotated[list[Path], typer.Argument(help="Data set folders (each with data.yaml) whose train splits "
+                                                         "are trained on together; name one twice to weigh it double.")],
+    out: Annotated[Path, typer.Option(help="Output data set folder (must not exist): images/, labels/, data.yaml, "
+                                           "manifest.json, mix.json.")],
+    val: Annotated[Path, typer.Option(help="Data set whose val split picks best.pt during training; never a "
+                                           "held-out real split.")],
+) -> None:
+    """One ultralytics data set of the train splits of several data sets (and the val split of --val): files are
+    hard-linked (copied across file systems) under names prefixed with their data set's folder name, so the mix has
+    its own manifest and content hash for the model card."""
+    from training.mix import MixError, mix_datasets
+
+    if out.exists():
+        raise typer.BadParameter(f"{out} exists; choose a new folder", param_hint="--out")
+    try:
+        manifest, parts = mix_datasets(datasets, val, out)
+    except MixError as exc:
+        raise typer.BadParameter(str(exc), param_hint="DATASETS") from None
+    typer.echo(json.dumps({"out": str(out), "hash": manifest.content_hash, "parts": parts}, indent=1))
+
+
+def grader_crops(
+    root: Annotated[Path, typer.Argument(help="The real-produce folder (as for real-prep); its training split only.")],
+    out: Annotated[Path, typer.Option(help="Output folder: train/<class>/*.jpg, val/<class>/*.jpg, crops.json.")],
+    frames: Annotated[list[Path], typer.Option("--frames", help="Detection data sets (qc synth frames, with or without "
+                                                                "real cut-outs) whose boxes are cropped; repeatable.")],
+    size: Annotated[int, typer.Option(min=32, max=640, help="Side of the square crops, pixels.")] = 160,
+    max_per_class: Annotated[int, typer.Option(min=1, help="Crops per class and split from each data set.")] = 500,
+) -> None:
+    """Write the freshness grader's training crops, cut as the edge cuts them (vision.grader_crop)."""
+    from training.cli.dataset import _progress
+    from training.real.grader_data import grader_crops as run
+    from vision.errors import InputError
+    from vision.taxonomy import Taxonomy
+
+    for ds in frames:
+        if not (ds / "images").is_dir():
+            raise typer.BadParameter(f"no images/ folder in {ds}", param_hint="--frames")
+    if out.exists() and any(out.iterdir()):
+        raise typer.BadParameter(f"{out} exists and is not empty", param_hint="--out")
+    try:
+        with _progress() as advance:
+            report = run(root, frames, out, Taxonomy.load(), size=size, max_per_class=max_per_class, on_step=advance)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="ROOT") from None
+    typer.echo(json.dumps(report.to_dict(), indent=1))

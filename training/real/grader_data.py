@@ -1,0 +1,141 @@
+"""`qc dataset grader-crops`: the grader's training set, crops cut exactly as the edge cuts them (`vision.grader_crop`).
+
+An ultralytics classification folder (``train/<class>/*.jpg``, ``val/<class>/*.jpg``), classes are detector class
+names (``apple_rotten`` …). Sources, all from training splits only:
+
+- single-fruit real photos (their checked mask's box, else the whole photo; each in four orientations): real fresh
+  and real decay;
+- boxed real web photos: real fresh produce in piles and scenes;
+- detection data sets (rendered belts with real cut-outs, plain renders): each labelled box cropped from the belt
+  frame, so the grader also learns what the edge will show it, and sees the conditions and the produce (tomato)
+  no real photo has.
+
+``val/`` comes from the detection data sets' val splits only: it picks the grader's best epoch and is never a
+held-out real photo.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from training.real.cutout import cut_out
+from training.real.sources import boxed_photos, single_fruit_photos
+from vision.grader import grader_crop
+from vision.taxonomy import Taxonomy
+
+MIN_BOX_PX = 24  # smaller boxes hold too few pixels to grade (and the edge would not grade them either)
+# The single-fruit photos are the only real decay there is: each is written in its four top-down orientations so
+# it weighs about as much as the belt crops of its class.
+SINGLE_ROTATIONS = (None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE)
+ELONGATED = {"banana"}
+
+
+@dataclass
+class CropReport:
+    """Crops written per split and class, and per source."""
+
+    out: Path
+    per_class: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> crops
+    per_source: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON form."""
+        return {"out": str(self.out), "per_class": self.per_class, "per_source": self.per_source}
+
+
+def _yolo_boxes(label: Path, w: int, h: int) -> list[tuple[int, tuple[float, float, float, float]]]:
+    boxes = []
+    for line in label.read_text().split("\n"):
+        parts = line.split()
+        if len(parts) == 5:
+            c, cx, cy, bw, bh = int(parts[0]), *(float(v) for v in parts[1:])
+            boxes.append((c, ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)))
+    return boxes
+
+
+def grader_crops(
+    root: Path,
+    detection_sets: Sequence[Path],
+    out: Path,
+    taxonomy: Taxonomy,
+    size: int = 160,
+    max_per_class: int = 500,
+    seed: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
+) -> CropReport:
+    """Write the grader's crop data set under ``out`` (see the module docstring); at most ``max_per_class`` crops
+    per class and split from the detection sets (real photos are always all kept: they are the scarce part)."""
+    report = CropReport(out)
+    rng = np.random.default_rng(seed)
+    written: dict[tuple[str, str], int] = Counter()
+
+    def write(split: str, cls: str, name: str, crop: np.ndarray, source: str) -> None:
+        folder = out / split / cls
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{name}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        written[(split, cls)] += 1
+        report.per_source[source] = report.per_source.get(source, 0) + 1
+
+    singles = [p for p in single_fruit_photos(root, taxonomy) if p.split == "train"]
+    boxed = [p for p in boxed_photos(root, taxonomy) if p.split == "train"]
+    steps, done = len(singles) + len(boxed) + len(detection_sets), 0
+    for p in singles:
+        image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
+        c = cut_out(image, elongated=p.produce in ELONGATED)
+        h, w = image.shape[:2]
+        box = c.box if c.ok else (0, 0, w, h)
+        crop = grader_crop(image, box, size)
+        for r, rotation in enumerate(SINGLE_ROTATIONS):
+            turned = crop if rotation is None else cv2.rotate(crop, rotation)
+            write("train", p.class_name, f"single_{p.key[:16]}_r{r}", turned, "real single-fruit photos")
+        done += 1
+        if on_step:
+            on_step(done, steps)
+    fresh = taxonomy.condition_names[0]
+    for p in boxed:
+        image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
+        for i, b in enumerate(p.boxes):
+            if min(b.x1 - b.x0, b.y1 - b.y0) >= MIN_BOX_PX:
+                write("train", f"{b.produce}_{fresh}", f"boxed_{p.key[:12]}_{i}",
+                      grader_crop(image, (b.x0, b.y0, b.x1, b.y1), size), "real boxed photos")
+        done += 1
+        if on_step:
+            on_step(done, steps)
+    for ds in detection_sets:
+        for split in ("train", "val"):
+            images = sorted((ds / "images" / split).glob("*.jpg"))
+            boxes = []
+            for img_path in images:
+                label = ds / "labels" / split / f"{img_path.stem}.txt"
+                if label.is_file():
+                    boxes.append((img_path, label))
+            order = rng.permutation(len(boxes))
+            budget: Counter = Counter()
+            for k in order:
+                img_path, label = boxes[k]
+                image = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+                h, w = image.shape[:2]
+                for i, (c, box) in enumerate(_yolo_boxes(label, w, h)):
+                    cls = taxonomy.class_names[c]
+                    if min(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX or budget[cls] >= max_per_class:
+                        continue
+                    budget[cls] += 1
+                    write(split, cls, f"{ds.name}_{img_path.stem}_{i}", grader_crop(image, box, size), f"belt frames {ds.name}")
+        done += 1
+        if on_step:
+            on_step(done, steps)
+    for (split, cls), n in sorted(written.items()):
+        report.per_class.setdefault(split, {})[cls] = n
+    # ultralytics wants the same class folders in train and val; an empty val folder is allowed.
+    for cls in {c for (_, c) in written}:
+        for split in ("train", "val"):
+            (out / split / cls).mkdir(parents=True, exist_ok=True)
+    (out / "crops.json").write_text(json.dumps({"size": size, **report.to_dict()}, indent=1))
+    return report

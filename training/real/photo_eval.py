@@ -1,0 +1,139 @@
+"""`qc eval-photos`: the shipped system's decisions on real photos, per produce and condition.
+
+Each box is decided as the edge decides an item of one view (`training.graded.decide`: the detector's produce vote
+with the grader's, the grader's freshness within that produce, flagged as the edge flags at the default threshold).
+
+- single-fruit photos: whether a box is found, whether the most confident box gets the right produce, and the
+  share flagged, per ``<produce>_<condition>``;
+- boxed photos (all fresh): produce-kind precision and recall at IoU 0.5, per produce, and the share of the
+  system's boxes flagged (every one is a false flag);
+- clutter photos (no produce): boxes found and boxes flagged (every one is wrong).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+from training.graded import decide
+from training.real.sources import BoxedPhoto, ClutterPhoto, SingleFruitPhoto
+from vision.detections import Detections
+from vision.grader import Grader
+from vision.taxonomy import Taxonomy
+
+MATCH_IOU = 0.5
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 3) if den else None
+
+
+def single_fruit_table(
+    photos: Sequence[SingleFruitPhoto], detect: Callable[[np.ndarray], Detections], taxonomy: Taxonomy,
+    grader: Grader | None,
+) -> dict[str, Any]:
+    """Per ``<produce>_<condition>`` and overall: photos, box found, right produce (most confident box), flagged."""
+    counts: dict[str, Counter] = {}
+    for p in photos:
+        image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
+        decisions = decide(image, detect(image), taxonomy, grader)
+        c = counts.setdefault(p.class_name, Counter())
+        c["photos"] += 1
+        if decisions:
+            top = max(decisions, key=lambda d: d.confidence)
+            c["box"] += 1
+            c["right_produce"] += top.produce == p.produce
+            c["right_produce_detector"] += top.detector_produce == p.produce
+            c["flagged"] += top.flagged
+    fresh = taxonomy.condition_names[0]
+    rows = {}
+    for name, c in sorted(counts.items()):
+        rows[name] = {"photos": c["photos"], "box": _ratio(c["box"], c["photos"]),
+                      "right_produce": _ratio(c["right_produce"], c["photos"]),
+                      "right_produce_detector_alone": _ratio(c["right_produce_detector"], c["photos"]),
+                      "flagged": _ratio(c["flagged"], c["photos"])}
+    total = sum(counts.values(), Counter())
+    rotten = sum((c for n, c in counts.items() if not n.endswith("_" + fresh)), Counter())
+    fresh_c = sum((c for n, c in counts.items() if n.endswith("_" + fresh)), Counter())
+    overall = {"photos": total["photos"], "box": _ratio(total["box"], total["photos"]),
+               "right_produce": _ratio(total["right_produce"], total["photos"]),
+               "right_produce_detector_alone": _ratio(total["right_produce_detector"], total["photos"]),
+               "spoiled_flagged": _ratio(rotten["flagged"], rotten["photos"]),
+               "fresh_flagged": _ratio(fresh_c["flagged"], fresh_c["photos"]),
+               # Where a box was found: the grader's and the vote's share, apart from the detector's misses.
+               "given_a_box": {"photos": total["box"], "right_produce": _ratio(total["right_produce"], total["box"]),
+                               "spoiled_flagged": _ratio(rotten["flagged"], rotten["box"]),
+                               "fresh_flagged": _ratio(fresh_c["flagged"], fresh_c["box"])}}
+    return {"per_class": rows, "overall": overall}
+
+
+def boxed_table(
+    photos: Sequence[BoxedPhoto], detect: Callable[[np.ndarray], Detections], taxonomy: Taxonomy,
+    grader: Grader | None,
+) -> dict[str, Any]:
+    """Produce-kind precision and recall at IoU 0.5 per produce (greedy matching by confidence), with the
+    detector's own produce beside the system's, and the share of boxes flagged (all photos are fresh)."""
+    tp, fp, gt_n = Counter(), Counter(), Counter()
+    tp_d, fp_d = Counter(), Counter()
+    boxes = flagged = 0
+    for p in photos:
+        image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
+        decisions = sorted(decide(image, detect(image), taxonomy, grader), key=lambda d: -d.confidence)
+        gts = [(g.produce, np.array([g.x0, g.y0, g.x1, g.y1])) for g in p.boxes]
+        for g, _ in gts:
+            gt_n[g] += 1
+        for which, (tps, fps) in (("system", (tp, fp)), ("detector", (tp_d, fp_d))):
+            used: set[int] = set()
+            for d in decisions:
+                produce = d.produce if which == "system" else d.detector_produce
+                best, best_iou = -1, MATCH_IOU
+                for j, (g, box) in enumerate(gts):
+                    if j not in used and g == produce:
+                        iou = _iou(d.box, box)
+                        if iou >= best_iou:
+                            best, best_iou = j, iou
+                if best >= 0:
+                    used.add(best)
+                    tps[produce] += 1
+                else:
+                    fps[produce] += 1
+        boxes += len(decisions)
+        flagged += sum(d.flagged for d in decisions)
+    per = {}
+    for k in taxonomy.produce:
+        if gt_n[k] or tp[k] or fp[k]:
+            per[k] = {"boxes": gt_n[k], "precision": _ratio(tp[k], tp[k] + fp[k]), "recall": _ratio(tp[k], gt_n[k]),
+                      "detector_alone": {"precision": _ratio(tp_d[k], tp_d[k] + fp_d[k]),
+                                         "recall": _ratio(tp_d[k], gt_n[k])}}
+    all_tp, all_fp, all_gt = sum(tp.values()), sum(fp.values()), sum(gt_n.values())
+    return {"photos": len(photos), "per_produce": per,
+            "overall": {"boxes": all_gt, "precision": _ratio(all_tp, all_tp + all_fp), "recall": _ratio(all_tp, all_gt),
+                        "detections": boxes, "flagged": _ratio(flagged, boxes)}}
+
+
+def clutter_table(
+    photos: Sequence[ClutterPhoto], detect: Callable[[np.ndarray], Detections], taxonomy: Taxonomy,
+    grader: Grader | None,
+) -> dict[str, Any]:
+    """Boxes and flags on photos with no produce (every one is wrong)."""
+    found = flagged = 0
+    per: dict[str, int] = {}
+    for p in photos:
+        image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
+        decisions = decide(image, detect(image), taxonomy, grader)
+        found += len(decisions)
+        flagged += sum(d.flagged for d in decisions)
+        per[p.path.name] = len(decisions)
+    return {"photos": len(photos), "boxes": found, "flagged": flagged, "per_photo": per}
