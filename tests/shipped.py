@@ -9,6 +9,8 @@ from vision.model_card import ModelCard
 from vision.registry import CARD_NAME, DEFAULT_MODEL_DIR, format_version
 
 SHIPPED_VERSION = ModelCard.load(DEFAULT_MODEL_DIR / CARD_NAME).version
+# The shipped model's earlier versions (``history/<version>/``), oldest first: seeded as archived before it.
+SHIPPED_HISTORY = sorted(p.parent.name for p in (DEFAULT_MODEL_DIR / "history").glob(f"*/{CARD_NAME}"))
 
 
 def after_shipped(n: int) -> str:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from training.cli import export as export_cli
 from training.cli import registry as registry_cli
 from training.parity import ParityError
-from tests.shipped import SHIPPED_VERSION, after_shipped
+from tests.shipped import SHIPPED_HISTORY, SHIPPED_VERSION, after_shipped
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy
 
@@ -119,6 +119,7 @@ def test_registry_cli_round_trip(exported_and_registered: tuple[Path, Path, dict
 
     listed = runner.invoke(app, ["registry", "list", "--json", *reg])
     assert [(c["version"], c["stage"]) for c in json.loads(listed.stdout)] == [
+        *((v, "archived") for v in SHIPPED_HISTORY),  # the shipped model's history, seeded before it
         (SHIPPED_VERSION, "archived"),  # the shipped model the empty registry was seeded with
         (V1, "production"),
         (V2, "candidate"),

@@ -9,9 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.shipped import SHIPPED_VERSION, after_shipped
+from tests.shipped import SHIPPED_HISTORY, SHIPPED_VERSION
 from training.cli import registry as registry_cli
-from vision.model_card import ModelCardDraft
 from vision.registry import CARD_NAME, DEFAULT_MODEL_DIR, ONNX_NAME, Registry
 
 SHIPPED_PARENT = json.loads((DEFAULT_MODEL_DIR / CARD_NAME).read_text())["parent_version"]
@@ -31,24 +30,25 @@ def _rows(output: str) -> dict[str, str]:
 
 
 def test_list_shows_the_parent_the_card_names_even_when_the_registry_lacks_it(tmp_path: Path) -> None:
-    """The shipped v0003's card says it was fine-tuned from v0002, but `qc registry list` showed parent `-`: the
-    seeded registry has no v0002. The lineage is shown, and marked as outside this registry."""
-    assert SHIPPED_PARENT is not None  # the shipped model is a fine-tune: this test is about its parent
+    """v0003's card says it was fine-tuned from v0002, but `qc registry list` showed parent `-`: a seeded registry
+    has no v0002. The lineage is shown, and marked as outside this registry; the shipped model's parent (its
+    history, seeded before it) is just its id."""
+    assert SHIPPED_HISTORY, "the shipped model carries its parent in history/"
+    oldest = SHIPPED_HISTORY[0]
+    oldest_parent = json.loads((DEFAULT_MODEL_DIR / "history" / oldest / CARD_NAME).read_text())["parent_version"]
+    assert oldest_parent is not None  # a fine-tune: this test is about its parent
     root = tmp_path / "registry"
-    reg = Registry.open(root)  # seeded with the shipped model
-    draft = ModelCardDraft.load(DEFAULT_MODEL_DIR / CARD_NAME).model_copy(update={"parent_version": SHIPPED_VERSION})
-    child = reg.register(DEFAULT_MODEL_DIR / ONNX_NAME, draft, stage="candidate").version
-    assert child == after_shipped(1)
+    Registry.open(root)  # seeded with the shipped model and its history
 
     listed = CliRunner().invoke(qc(), ["registry", "list", "--registry", str(root)])
     assert listed.exit_code == 0, listed.output
     rows = _rows(listed.stdout)
-    assert f"{SHIPPED_PARENT} (not in this registry)" in rows[SHIPPED_VERSION]
-    assert rows[child].split()[-3] == SHIPPED_VERSION  # a parent that is here: just its id ("created" is 2 cells)
+    assert f"{oldest_parent} (not in this registry)" in rows[oldest]
+    assert rows[SHIPPED_VERSION].split()[-3] == SHIPPED_PARENT  # a parent that is here: just its id
 
-    shown = CliRunner().invoke(qc(), ["registry", "show", SHIPPED_VERSION, "--registry", str(root)])
+    shown = CliRunner().invoke(qc(), ["registry", "show", oldest, "--registry", str(root)])
     lineage = json.loads(shown.stdout)["lineage"]
-    assert lineage["parent_version"] == SHIPPED_PARENT and lineage["parent_in_registry"] is False
+    assert lineage["parent_version"] == oldest_parent and lineage["parent_in_registry"] is False
 
 
 def test_list_names_the_registry_and_where_it_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

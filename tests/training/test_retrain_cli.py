@@ -34,8 +34,9 @@ def _weightless_registry(root: Path) -> Registry:
     """A registry whose production model (the shipped ONNX) was registered without its torch weights."""
     registry = Registry.open(root, seed_from=None)
     draft = ModelCardDraft.load(DEFAULT_MODEL_DIR / "card.json")
+    grader = DEFAULT_MODEL_DIR / draft.grader.file if draft.grader is not None else None
     registry.register(DEFAULT_MODEL_DIR / "model.onnx", draft.model_copy(update={"parent_version": None}),
-                      stage="production")
+                      stage="production", grader=grader)
     return registry
 
 

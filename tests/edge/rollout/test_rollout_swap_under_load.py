@@ -47,7 +47,8 @@ def test_promote_and_roll_back_while_a_camera_streams_lose_and_double_count_noth
     root = tmp_path / "registry"
     registry = Registry.open(root)  # seeded: the shipped model, production
     shipped = registry.production()
-    again = registry.register(registry.path_of(shipped), shipped.draft(), reason="test: the same graph again")
+    again = registry.register(registry.path_of(shipped), shipped.draft(), grader=registry.grader_path(shipped),
+                              reason="test: the same graph again")
     assert (shipped.version, again.version) == (SHIPPED, AGAIN)
     config = service_config(tmp_path / "svc", root, rollout={"watch_s": 0.2}, counting={"idle_flush_s": 0})
 

@@ -143,7 +143,8 @@ def test_the_service_and_qc_inspect_flag_at_the_same_default_threshold() -> None
 
 def test_the_vote_calibration_comes_from_the_model_card_unless_the_config_names_one() -> None:
     """Unset in the config and in `CounterConfig` (what `qc inspect` / `qc count-table` build): the served model's
-    card decides; the shipped v0003 cards (fp32 and its int8) carry their measured calibration."""
+    card decides; v0003's cards (fp32 and its int8, in the shipped history) carry their measured calibration, and the
+    shipped v0004's carries none (its grader's produce marginal has the say instead)."""
     from edge.config import CountingSection
     from edge.tracking.counter import CounterConfig
     from edge.tracking.line import CountingLine
@@ -153,8 +154,11 @@ def test_the_vote_calibration_comes_from_the_model_card_unless_the_config_names_
     assert CountingSection().spoiled_vote is None
     assert CounterConfig(line=CountingLine.vertical(320)).spoiled_vote is None
     assert CountingSection(spoiled_vote={}).spoiled_vote == {}
-    assert ModelCardDraft.load(DEFAULT_MODEL_DIR / CARD_NAME).spoiled_vote == {"tomato": 0.37}
-    assert ModelCardDraft.load(DEFAULT_INT8_DIR / CARD_NAME).spoiled_vote == {"tomato": 0.37}
+    v0003 = DEFAULT_MODEL_DIR / "history" / "v0003"
+    assert ModelCardDraft.load(v0003 / CARD_NAME).spoiled_vote == {"tomato": 0.37}
+    assert ModelCardDraft.load(v0003 / "int8" / CARD_NAME).spoiled_vote == {"tomato": 0.37}
+    shipped = ModelCardDraft.load(DEFAULT_MODEL_DIR / CARD_NAME).spoiled_vote
+    assert ModelCardDraft.load(DEFAULT_INT8_DIR / CARD_NAME).spoiled_vote == shipped  # quantizing keeps it
 
 
 def test_an_int8_version_takes_the_pixels_unless_the_config_says_no(tmp_path: Path) -> None:
@@ -166,7 +170,9 @@ def test_an_int8_version_takes_the_pixels_unless_the_config_says_no(tmp_path: Pa
 
     root = tmp_path / "registry"
     int8 = DEFAULT_MODEL_DIR / "int8"
-    version = Registry.open(root).register(int8 / "model.onnx", ModelCardDraft.load(int8 / "card.json")).version
+    draft = ModelCardDraft.load(int8 / "card.json")
+    grader = int8 / draft.grader.file if draft.grader is not None else None  # the int8 keeps its source's grader
+    version = Registry.open(root).register(int8 / "model.onnx", draft, grader=grader).version
     section = f"model: {{registry_root: '{root}', version: {version}"
     served = load_model(load_config(write(tmp_path, GOOD_YAML + section + "}\n")).model)
     assert served.card.dtype == "int8" and served.detector.uint8_input and served.detector.input_dtype == np.uint8
