@@ -12,7 +12,7 @@ import typer
 def real_prep(
     root: Annotated[Path, typer.Argument(help="The real-produce folder: fresh-rotten/<produce>_<condition>/*.jpg and "
                                               "fruit-photos/{images/,annotations.json}.")],
-    out: Annotated[Path, typer.Option(help="Output folder (replaced): split.json, cutouts/, clutter/, photos/.")],
+    out: Annotated[Path, typer.Option(help="New output folder: split.json, cutouts/, clutter/, photos/.")],
 ) -> None:
     """Split the real photos (a quarter held out for validation, by content hash), cut the single fruit out of their
     backgrounds (bad masks refused, with reasons), and write an ultralytics data set of the photos themselves."""
@@ -23,6 +23,8 @@ def real_prep(
 
     if not root.is_dir():
         raise typer.BadParameter(f"folder not found: {root}", param_hint="ROOT")
+    if out.exists() and any(out.iterdir()):
+        raise typer.BadParameter(f"{out} exists and is not empty; choose a new folder", param_hint="--out")
     try:
         with _progress() as advance:
             report = run(root, out, Taxonomy.load(), on_photo=advance)

@@ -27,6 +27,7 @@ from training.manifest import write_manifest
 from training.real.cutout import cut_out
 from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
 from training.synth.frames import write_data_yaml
+from vision.errors import InputError
 from vision.taxonomy import Taxonomy
 
 PHOTO_SPLITS = ("train", "val")
@@ -63,8 +64,8 @@ def real_prep(root: Path, out: Path, taxonomy: Taxonomy, on_photo: Callable[[int
     singles = single_fruit_photos(root, taxonomy)
     boxed = boxed_photos(root, taxonomy)
     clutter = clutter_photos()
-    if out.exists():
-        shutil.rmtree(out)
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} exists and is not empty; choose a new folder")
     ds = out / "photos"
     for split in PHOTO_SPLITS:
         (ds / "images" / split).mkdir(parents=True)

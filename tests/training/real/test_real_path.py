@@ -173,3 +173,14 @@ def test_cli_mix_weighs_a_data_set_named_twice_and_train_refuses_unknown_augment
     r = _qc("train", "--data", str(tmp_path / "mix"), "--out", str(tmp_path / "run"), "--augment", "mosaicc=1",
             cwd=tmp_path)
     assert r.returncode == 2 and "--augment" in r.stderr and "mosaic" in r.stderr
+
+
+def test_cli_real_prep_never_overwrites_a_folder(fixture_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = _qc("dataset", "real-prep", str(fixture_root), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2 and "--out" in r.stderr and "not empty" in r.stderr
+    assert (out / "keep.txt").read_text() == "mine"
+    r = _qc("dataset", "real-prep", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert r.returncode == 2 and "folder not found" in r.stderr
