@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.train import TrainError, _drop_ultralytics_mlflow
+from training.train import TrainError, add_progress_callbacks
 from vision.model_card import GRADER_FILE
 
 GRADER_AUGMENT: dict[str, Any] = {
@@ -85,16 +85,7 @@ def train_grader(
 
     started = time.time()
     model = YOLO("yolo11n-cls.yaml")
-    reported: set[int] = set()
-
-    def _epoch_end(trainer: Any) -> None:
-        epoch = min(trainer.epoch + 1, trainer.epochs)
-        if on_epoch and epoch not in reported:
-            reported.add(epoch)
-            on_epoch(epoch, trainer.epochs, {k: float(v) for k, v in (trainer.metrics or {}).items()})
-
-    model.add_callback("on_fit_epoch_end", _epoch_end)
-    model.add_callback("on_pretrain_routine_start", _drop_ultralytics_mlflow)
+    add_progress_callbacks(model, on_epoch)
     config.out.mkdir(parents=True, exist_ok=True)
     model.train(
         data=str(config.data.resolve()),

@@ -95,6 +95,22 @@ def _drop_ultralytics_mlflow(trainer: Any) -> None:
         trainer.callbacks[event] = [f for f in funcs if getattr(f, "__module__", "") != "ultralytics.utils.callbacks.mlflow"]
 
 
+def add_progress_callbacks(model: Any, on_epoch: Callable[[int, int, dict[str, float]], None] | None) -> None:
+    """Have ``model`` (an ultralytics YOLO) call ``on_epoch(epoch, epochs, metrics)`` once after each epoch and drop
+    ultralytics' own MLflow logging; shared by the detector's and the grader's training."""
+    reported: set[int] = set()
+
+    def _epoch_end(trainer: Any) -> None:
+        # ultralytics fires this hook once more after its final validation of best.pt; report each epoch once.
+        epoch = min(trainer.epoch + 1, trainer.epochs)
+        if on_epoch and epoch not in reported:
+            reported.add(epoch)
+            on_epoch(epoch, trainer.epochs, {k: float(v) for k, v in (trainer.metrics or {}).items()})
+
+    model.add_callback("on_fit_epoch_end", _epoch_end)
+    model.add_callback("on_pretrain_routine_start", _drop_ultralytics_mlflow)
+
+
 def train(config: TrainConfig, on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train with ultralytics and write ``train_report.json``; ``on_epoch(epoch, epochs, metrics)`` after each epoch."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -111,17 +127,7 @@ def train(config: TrainConfig, on_epoch: Callable[[int, int, dict[str, float]], 
     model = YOLO(str(config.weights) if config.weights else "yolo11n.yaml")
     started = time.time()
 
-    reported: set[int] = set()
-
-    def _epoch_end(trainer: Any) -> None:
-        # ultralytics fires this hook once more after its final validation of best.pt; report each epoch once.
-        epoch = min(trainer.epoch + 1, trainer.epochs)
-        if on_epoch and epoch not in reported:
-            reported.add(epoch)
-            on_epoch(epoch, trainer.epochs, {k: float(v) for k, v in (trainer.metrics or {}).items()})
-
-    model.add_callback("on_fit_epoch_end", _epoch_end)
-    model.add_callback("on_pretrain_routine_start", _drop_ultralytics_mlflow)
+    add_progress_callbacks(model, on_epoch)
     if config.weights is not None:
         start = _first_weight(model.model)
         model.add_callback("on_train_start", lambda trainer: _check_started_from(trainer, start, config.weights))
