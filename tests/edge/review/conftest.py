@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from browser import chromium, chromium_missing
 from review_world import (
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -94,3 +97,15 @@ def admin_client(review_url: str) -> Iterator[tuple[httpx.Client, str]]:
         yield client, csrf
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium; skipped with the reason when it is not installed, unless QC_TEST_BROWSER_REQUIRED=1 (CI)."""
+    reason = chromium_missing()
+    if reason is not None:
+        if os.environ.get("QC_TEST_BROWSER_REQUIRED") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with chromium() as b:
+        yield b

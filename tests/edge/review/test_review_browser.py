@@ -4,7 +4,6 @@ reload, filter by produce, work by keyboard; then check the stored audit trail a
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -13,23 +12,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from browser import chromium, chromium_missing
 from review_world import ADMIN_USER, OPS_PASSWORD, OPS_USER
 
 from edge.feed.export import export_waste
 from edge.store.store import Store
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium; skipped with the reason when it is not installed, unless QC_TEST_BROWSER_REQUIRED=1 (CI)."""
-    reason = chromium_missing()
-    if reason is not None:
-        if os.environ.get("QC_TEST_BROWSER_REQUIRED") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

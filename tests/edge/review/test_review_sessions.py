@@ -4,7 +4,6 @@ PostgreSQL server (two nodes), and Debian's Chromium for the sign-out button."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import chromium, chromium_missing
 from review_world import (
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -24,11 +22,8 @@ from review_world import (
     serve,
     sign_in,
 )
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
+from store_backends import empty_database
 
-from edge.store.engine import parse_url
-from edge.store.scratch import scratch_postgres_schema
 from edge.store.store import Store
 
 KEY = "k" * 40  # a configured key: cookies outlive a restart, so only the store can say "signed out"
@@ -62,20 +57,9 @@ def test_sign_out_holds_across_a_restart(seeded_database: Path, tmp_path: Path) 
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(tmp_path: Path) -> Iterator[str]:
     """A throw-away schema on the real PostgreSQL server (skipped when unreachable, unless required)."""
-    base = os.environ.get("QC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    engine = create_engine(parse_url(base), connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except DBAPIError as exc:
-        if os.environ.get("QC_TEST_POSTGRES_REQUIRED") == "1":
-            pytest.fail(f"PostgreSQL at {base} unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {base} unreachable")
-    finally:
-        engine.dispose()
-    with scratch_postgres_schema(base) as url:
+    with empty_database("postgresql", tmp_path) as url:
         yield url
 
 
@@ -94,18 +78,6 @@ def test_two_nodes_on_one_postgresql_agree(postgres_url: str) -> None:
             store_b.set_password(ADMIN_USER, "a-new-admin-password")  # `qc users set-password` on any node
             assert not works(node_a, admin_cookie) and not works(node_b, admin_cookie)
             _, _ = sign_in(node_a, ADMIN_USER, "a-new-admin-password")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Chromium; skipped with the reason when it is not installed, unless QC_TEST_BROWSER_REQUIRED=1."""
-    reason = chromium_missing()
-    if reason is not None:
-        if os.environ.get("QC_TEST_BROWSER_REQUIRED") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with chromium() as b:
-        yield b
 
 
 def test_the_sign_out_button_revokes_the_session_for_good(browser: Any, seeded_database: Path,

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
-
-from edge.store.engine import parse_url
-from edge.store.scratch import scratch_postgres_schema
+from store_backends import empty_database
 
 from vision.model_card import ModelCardDraft
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
@@ -41,16 +36,5 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
         return
-    base = os.environ.get("QC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    engine = create_engine(parse_url(base), connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except DBAPIError as exc:
-        if os.environ.get("QC_TEST_POSTGRES_REQUIRED") == "1":
-            pytest.fail(f"PostgreSQL at {base} unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {base} unreachable")
-    finally:
-        engine.dispose()
-    with scratch_postgres_schema(base) as url:
+    with empty_database("postgresql", tmp_path) as url:
         yield url
