@@ -9,7 +9,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the edge commands to the root `qc` app."""
-    from edge.demo import demo
+    from edge.tools.demo import demo
 
     app.command("demo")(demo)
     from edge.capture.cli import capture
@@ -18,25 +18,25 @@ def register(app: typer.Typer) -> None:
     from edge.service.command import serve
 
     app.command("serve")(serve)
-    from edge.inspect_cli import inspect
+    from edge.tools.inspect_cli import inspect
 
     app.command("inspect")(inspect)
-    from edge.count_table_cli import count_table
+    from edge.tools.count_table_cli import count_table
 
     app.command("count-table")(count_table)
-    from edge.bench.command import bench
+    from edge.tools.bench.command import bench
 
     app.command("bench")(bench)
     from edge.monitoring.cli import monitor
 
     app.command("monitor")(monitor)
-    from edge.feed.cli import app as waste_app
+    from edge.ops.feed.cli import app as waste_app
 
     app.add_typer(waste_app, name="waste")
-    from edge.review.cli import app as users_app
+    from edge.ops.review.cli import app as users_app
 
     app.add_typer(users_app, name="users")
-    from edge.retrain.cli import from_reviews
+    from edge.ops.retrain.cli import from_reviews
 
     _group_command(app, "dataset", "from-reviews", from_reviews)
 

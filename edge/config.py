@@ -10,7 +10,7 @@ Example::
     service: {host: 0.0.0.0, port: 8000}
     data_dir: /var/lib/conveyor-qc
     model: {registry_root: /var/lib/conveyor-qc/registry, version: null, providers: null}
-    rollout: {watch_s: 10, canary_cameras: [belt2], shadow: true}  # follow the registry (edge.rollout)
+    rollout: {watch_s: 10, canary_cameras: [belt2], shadow: true}  # follow the registry (edge.models)
     counting:
       flag_below: {default: 0.8, banana: 0.7}
       skus: {APL-GALA-1KG: apple}
@@ -45,9 +45,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge.protocol import CAMERA_ID_PATTERN, Limits
-from edge.review.settings import ReviewSection
+from edge.review_settings import ReviewSection
 from vision.errors import InputError, QCError
 from vision.model_card import check_spoiled_vote
+from vision.taxonomy import DEFAULT_FLAG_BELOW
 from vision.user_dirs import data_home
 
 Direction = Literal["+x", "-x", "+y", "-y"]
@@ -152,12 +153,6 @@ class CameraSection(_Section):
         if self.line.y is not None and self.direction not in ("+y", "-y"):
             raise ValueError(f"a line at y needs direction +y or -y (the belt must cross it), got {self.direction}")
         return self
-
-
-# Flag an item below this freshness unless configured otherwise: fresh is 1.0 and the mildest defect (bruised) 0.6,
-# so 0.8 flags bruised items too (at 0.5 they never are). Equal to edge.tracking.aggregate.DEFAULT_FLAG_THRESHOLD,
-# what `qc inspect` uses (a test keeps the two equal; config does not import the tracking package).
-DEFAULT_FLAG_BELOW = 0.8
 
 
 class CountingSection(_Section):
@@ -370,7 +365,7 @@ class ModelSection(_Section):
 
 
 class RolloutSection(_Section):
-    """Following the model registry: hot-swap, canary cameras, shadow scoring (see `edge.rollout`)."""
+    """Following the model registry: hot-swap, canary cameras, shadow scoring (see `edge.models`)."""
 
     watch_s: float = Field(
         10.0, ge=0, description="Every this many seconds the service reads the registry's production, canary and "
@@ -396,6 +391,14 @@ class LimitsSection(_Section):
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest frame message (header + JPEG).")
     max_pixels: int = Field(
         4096 * 4096, ge=1, description="Largest image (width x height), read from the JPEG header before decoding."
+    )
+    max_multipart_uploads: int = Field(
+        8, ge=1, description="POST /frames multipart bodies read and split at once, all cameras together; one more "
+        "is answered 429 'retry' (too_many_uploads) before its body is read."
+    )
+    max_multipart_uploads_per_camera: int = Field(
+        1, ge=1, description="POST /frames multipart bodies of one camera read and split at once (a camera sends "
+        "its frames in order, one after another); one more is answered 429 'retry' (too_many_uploads)."
     )
 
     def protocol(self) -> Limits:

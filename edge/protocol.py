@@ -58,6 +58,7 @@ import numpy as np
 
 from vision.errors import QCError
 from vision.jpeg import JpegError, jpeg_size
+from vision.options import is_int, is_number
 
 PROTOCOL_VERSION = 1
 WS_PATH = "/ws/{camera_id}"
@@ -106,6 +107,7 @@ class Code(str, Enum):
     MISSING_TOKEN = "missing_token"
     BAD_TOKEN = "bad_token"
     OVERLOADED = "overloaded"  # the batch queue is full
+    TOO_MANY_UPLOADS = "too_many_uploads"  # multipart uploads over the camera's or the service's bound at once
     BLOCKED = "blocked"  # an earlier frame of this camera got retry; resend from that one
     SHUTTING_DOWN = "shutting_down"
     NOT_READY = "not_ready"  # no model loaded
@@ -113,7 +115,7 @@ class Code(str, Enum):
     INTERNAL = "internal"  # the service failed on a valid frame (logged)
 
 
-# The HTTP status for each error code of POST /frames (anything else that is an error: 400).
+# The HTTP status for each error code of POST /frames (anything else that is an error: 400, a 'retry': 503).
 HTTP_STATUS: Mapping[str, int] = {
     Code.MESSAGE_TOO_LARGE.value: 413,
     Code.NOT_JPEG.value: 415,
@@ -123,6 +125,7 @@ HTTP_STATUS: Mapping[str, int] = {
     Code.BAD_TOKEN.value: 403,
     Code.CAMERA_MISMATCH.value: 403,
     Code.SEQ_OUT_OF_ORDER.value: 409,
+    Code.TOO_MANY_UPLOADS.value: 429,  # a 'retry' the client itself caused (uploads in parallel): slow down
 }
 
 
@@ -145,7 +148,7 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_header_bytes", "max_message_bytes", "max_pixels"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"Limits.{name} must be a positive int, got {value!r}")
 
 
@@ -161,10 +164,10 @@ class FrameHeader:
 
     def __post_init__(self) -> None:
         check_camera_id(self.camera_id)
-        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or not 0 <= self.seq <= MAX_SEQ:
+        if not is_int(self.seq) or not 0 <= self.seq <= MAX_SEQ:
             raise ProtocolError(Code.BAD_HEADER, f"header seq must be an int in 0..2^63-1, got {self.seq!r}")
         ts = self.captured_at
-        if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not 0 <= ts <= MAX_CAPTURED_AT:
+        if not is_number(ts) or not 0 <= ts <= MAX_CAPTURED_AT:
             raise ProtocolError(
                 Code.BAD_HEADER, f"header captured_at must be unix seconds from 0 to {MAX_CAPTURED_AT:.0f}"
             )
@@ -415,7 +418,7 @@ def parse_ack(text: str | bytes) -> Ack:
     if not isinstance(raw, dict) or not isinstance(raw.get("camera_id"), str) or "status" not in raw:
         raise ProtocolError(Code.BAD_HEADER, f"ack must be an object with camera_id and status, got {raw!r}")
     seq = raw.get("seq")
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
+    if seq is not None and not is_int(seq):
         raise ProtocolError(Code.BAD_HEADER, f"ack seq must be an int or null, got {seq!r}")
     return Ack(camera_id=raw["camera_id"], seq=seq, status=raw["status"], reason=raw.get("reason"),
                code=raw.get("code"))
@@ -431,7 +434,7 @@ def http_status(ack: Ack) -> int:
     if ack.status in ("ok", "duplicate"):
         return 200
     if ack.status == "retry":
-        return 503
+        return HTTP_STATUS.get(ack.code or "", 503)
     if ack.status == "dropped":
         return 409
     return HTTP_STATUS.get(ack.code or "", 400)

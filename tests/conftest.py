@@ -24,7 +24,7 @@ def untrained_yolo(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy)
 
     Real architecture and real export path; its detections are meaningless, so use it for shapes and parity only.
     """
-    from training.testing_models import build_untrained_checkpoint
+    from tests.training.testing_models import build_untrained_checkpoint
 
     return build_untrained_checkpoint(tmp_path_factory.mktemp("untrained") / "untrained.pt", taxonomy)
 
@@ -32,6 +32,6 @@ def untrained_yolo(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy)
 @pytest.fixture(scope="session")
 def untrained_onnx(tmp_path_factory: pytest.TempPathFactory, untrained_yolo: Path) -> Path:
     """`untrained_yolo` exported to ONNX (fp32, dynamic batch/H/W, imgsz 320) by ultralytics."""
-    from training.testing_models import export_onnx_plain
+    from tests.training.testing_models import export_onnx_plain
 
     return export_onnx_plain(untrained_yolo, tmp_path_factory.mktemp("untrained_onnx"), imgsz=320)

@@ -32,8 +32,8 @@ from service_harness import (  # noqa: E402
 
 from edge.store import FrameDetection, Store  # noqa: E402
 from edge.tracking.item import Item  # noqa: E402
+from tests.training.testing_models import register_untrained_production  # noqa: E402
 from training.synth.frames import generate_frames, render_frame  # noqa: E402
-from training.testing_models import register_untrained_production  # noqa: E402
 from vision.cli import build_app  # noqa: E402
 from vision.registry import Registry  # noqa: E402
 from vision.taxonomy import Taxonomy  # noqa: E402

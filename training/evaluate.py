@@ -19,7 +19,8 @@ JSON report (``EvalReport.to_dict()``, printed by ``qc eval --json``); floats ro
       "provider":   str,             # ONNX Runtime execution provider that ran the model
       "imgsz":      int | [h, w],    # detector input size (a list only for a non-square static input)
       "decode":     "full" | "scaled" | "device", # how images were decoded (scaled: at the DCT scale, vision.jpeg;
-                                                # device: on the model's device, vision.device_decode)
+                                                # device: on the model's device,
+                                                # vision.throughput.device_decode)
       "conf":       float,           # operating threshold for "conditions" / "produce"
       "map_conf":   float,           # threshold of the mAP pass (MAP_CONF)
       "match_iou":  float,           # IoU for a true positive at the operating threshold (0.5)
@@ -55,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from training.item_flags import DEFAULT_FLAG_BELOW, FlagCounts, item_flags
+from training.item_flags import FlagCounts, item_flags
 from training.yolo_dataset import (
     ALL_SPLITS,
     DatasetError,
@@ -71,7 +72,7 @@ from vision.detections import Detections
 from vision.nms import box_iou
 from vision.errors import InputError, ModelLoadError
 from vision.model_card import sha256_file
-from vision.taxonomy import Taxonomy
+from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
 if TYPE_CHECKING:  # onnxruntime loads only when a model is evaluated
     from vision.detector import Detector
@@ -380,7 +381,7 @@ def detect_samples(
 ) -> list[Detections]:
     """Detections of every sample's image, ``batch`` images per detector call; ``progress(done, total)`` after each.
     ``decode="scaled"``: JPEGs are decoded at the DCT scale the detector needs, as the pipelined detector does;
-    ``"device"``: decoded and letterboxed on the detector's device (`vision.device_decode`)."""
+    ``"device"``: decoded and letterboxed on the detector's device (`vision.throughput.device_decode`)."""
     from vision.jpeg import decode_for_fit
 
     if decode == "device":
@@ -410,10 +411,11 @@ def _detect_on_device(
 ) -> list[Detections]:
     """`detect_samples` with every JPEG decoded and letterboxed on the detector's device, as `qc bench
     --device-decode` runs it (other image formats are decoded on the host)."""
-    from vision.pipelined import PipelinedDetector
+    from vision.throughput.frame_decoding import FrameDecoding
+    from vision.throughput.pipelined import PipelinedDetector
 
     predictions: list[Detections] = []
-    with PipelinedDetector(detector, device_decode=True) as pipe:
+    with PipelinedDetector(detector, FrameDecoding(on_device=True)) as pipe:
         for start in range(0, len(samples), batch):
             chunk = samples[start : start + batch]
             try:
@@ -445,7 +447,7 @@ def evaluate_model(
 
     ``decode``: "full" decodes every image in full; "scaled" decodes JPEGs at the DCT scale the model needs
     (`vision.jpeg`), as `qc bench` and the pipelined detector do: the check that this loses no mAP; "device"
-    decodes and letterboxes on the model's device (`vision.device_decode`; nvJPEG on a GPU).
+    decodes and letterboxes on the model's device (`vision.throughput.device_decode`; nvJPEG on a GPU).
 
     ``flag_below`` is the freshness threshold of the item-level flag metrics (``flags``).
     ``grader``: the version's second stage; the report then also has ``graded``, the operating points and flags
@@ -454,7 +456,9 @@ def evaluate_model(
     bad labels, a split without a single label file, class names that differ from the taxonomy, a missing model)
     raise QCError subclasses.
     """
+    from vision.decode import DecodeOptions
     from vision.detector import Detector
+    from vision.detector_options import InputOptions, RuntimeOptions
 
     if not 0.0 <= conf <= 1.0:
         raise InputError(f"--conf must be in [0, 1], got {conf}")
@@ -475,7 +479,10 @@ def evaluate_model(
     # imgsz None: the detector takes the model's own size (static input, else its export metadata, else 640).
     # One pass serves both: filtered to MAP_CONF for mAP, to conf for the operating point (conf may be lower).
     pass_conf = min(conf, MAP_CONF)
-    detector = Detector(model, taxonomy, imgsz=imgsz, providers=providers, conf_threshold=pass_conf)
+    detector = Detector(
+        model, taxonomy, decoding=DecodeOptions(conf_threshold=pass_conf), inputs=InputOptions(imgsz=imgsz),
+        runtime=RuntimeOptions(providers=providers),
+    )
     predictions = detect_samples(detector, samples, batch, progress, decode)
     map_predictions = predictions if pass_conf == MAP_CONF else [d[d.confidence >= MAP_CONF] for d in predictions]
 

@@ -41,6 +41,7 @@ from vision.model_card import (
     sha256_file,
     write_json_atomic,
 )
+from vision.options import whole_number
 from vision.taxonomy import Taxonomy
 
 REPORT_NAME = "export_report.json"
@@ -252,8 +253,7 @@ def export_model(
     step = on_step or (lambda _msg: None)
     ckpt = Path(checkpoint_pt)
     out = Path(out_dir)
-    if isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz <= 0:
-        raise ExportError(f"imgsz must be a positive int, got {imgsz!r}")
+    imgsz = whole_number("imgsz", imgsz, error=ExportError)
     step("checking checkpoint")
     stride = _check_checkpoint(ckpt, taxonomy)
     if imgsz % stride:

@@ -5,7 +5,9 @@ A box is decided as an item of one view: produce by the detector's soft vote (it
 kind) plus the grader's produce marginal weighted by the card's ``produce_weight`` (`vision.grader.choose_produce`,
 as `edge.tracking.grading` does); condition and freshness by the grader within that produce (`vision.grader.
 grade_within`), the detector's where the grader has no class of that produce; flagged as the edge flags it (the
-threshold on freshness, and with a grader its condition not fresh too: `vision.grader.grade_flags`).
+threshold on freshness, and with a grader its condition not fresh too: `vision.grader.grade_flags`). A box the
+grader calls no produce (`vision.grader.vetoes`) is marked ``vetoed``: the edge never counts such an item, so
+`decided` leaves it out.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import cv2
 import numpy as np
 
 from vision.detections import Detections
-from vision.grader import ConditionGrade, Grader, choose_produce, grade_flags, grade_within, produce_marginals
-from vision.taxonomy import Taxonomy
+from vision.grader import (
+    ConditionGrade, Grader, choose_produce, grade_flags, grade_within, produce_marginals, vetoes,
+)
+from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,7 @@ class BoxDecision:
     condition: str
     freshness: float
     flagged: bool
-
-
-FLAG_THRESHOLD = 0.8  # the edge's default (edge.tracking.aggregate.DEFAULT_FLAG_THRESHOLD)
+    vetoed: bool = False
 
 
 def _detector_vote(dets: Detections, i: int, taxonomy: Taxonomy) -> np.ndarray:
@@ -48,7 +50,8 @@ def _detector_vote(dets: Detections, i: int, taxonomy: Taxonomy) -> np.ndarray:
 
 
 def decide(
-    image: np.ndarray, dets: Detections, taxonomy: Taxonomy, grader: Grader | None, threshold: float = FLAG_THRESHOLD
+    image: np.ndarray, dets: Detections, taxonomy: Taxonomy, grader: Grader | None,
+    threshold: float = DEFAULT_FLAG_BELOW,
 ) -> list[BoxDecision]:
     """The per-item decision applied to each box of one image (one view per item)."""
     if len(dets) == 0:
@@ -69,18 +72,27 @@ def decide(
             if grade is not None:
                 condition, freshness = grade.condition, grade.freshness
                 flagged = grade_flags(ConditionGrade(condition, freshness), threshold, taxonomy.condition_names[0])
+        vetoed = probs is not None and grader is not None and vetoes(probs[i], grader.classes)
         out.append(BoxDecision(dets.xyxy[i], float(dets.confidence[i]), produce, det_produce, condition, freshness,
-                               flagged))
+                               flagged and not vetoed, vetoed))
     return out
+
+
+def decided(
+    image: np.ndarray, dets: Detections, taxonomy: Taxonomy, grader: Grader | None,
+    threshold: float = DEFAULT_FLAG_BELOW,
+) -> list[BoxDecision]:
+    """`decide`, without the boxes the grader vetoed: what the edge would count."""
+    return [d for d in decide(image, dets, taxonomy, grader, threshold) if not d.vetoed]
 
 
 def regrade(
     predictions: Sequence[Detections], image_paths: Sequence[str], taxonomy: Taxonomy, grader: Grader, conf: float,
-    threshold: float = FLAG_THRESHOLD,
+    threshold: float = DEFAULT_FLAG_BELOW,
 ) -> list[Detections]:
     """Each image's boxes at or above ``conf`` with the class and freshness the system decides (produce and
     condition as above) and its flag decision in ``data["flagged"]``; boxes below ``conf`` are dropped, since the
-    edge never grades what it does not track."""
+    edge never grades what it does not track, and so are boxes the grader vetoes, since the edge never counts them."""
     out = []
     for dets, path in zip(predictions, image_paths):
         kept = dets[dets.confidence >= conf]
@@ -92,5 +104,6 @@ def regrade(
         class_id = np.array([taxonomy.class_id(d.produce, d.condition) for d in decisions], np.int64)
         freshness = np.array([d.freshness for d in decisions], np.float32)
         data = {**kept.data, "flagged": np.array([d.flagged for d in decisions], bool)}
-        out.append(Detections(kept.xyxy, kept.confidence, class_id, freshness, kept.tracker_id, data))
+        regraded = Detections(kept.xyxy, kept.confidence, class_id, freshness, kept.tracker_id, data)
+        out.append(regraded[~np.array([d.vetoed for d in decisions], bool)])
     return out

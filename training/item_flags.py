@@ -1,7 +1,7 @@
 """Item-level flag precision and recall: does the model flag the items ops should act on?
 
 Flagging is what the edge does with a detection: an item is flagged when its freshness is below the operating
-threshold (``counting.flag_below``, default `DEFAULT_FLAG_BELOW`). On a labelled split, per image:
+threshold (``counting.flag_below``, default `vision.taxonomy.DEFAULT_FLAG_BELOW`). On a labelled split, per image:
 
 - ground truth: an item is *flagged* when its labelled condition's freshness is below the same threshold (at the
   default 0.8 that is every condition but ``fresh``);
@@ -26,12 +26,11 @@ import numpy as np
 from vision.detections import Detections
 from vision.errors import InputError
 from vision.nms import box_iou
+from vision.taxonomy import DEFAULT_FLAG_BELOW
 
 if TYPE_CHECKING:
     from training.yolo_dataset import GroundTruth
 
-# The edge's default (edge.config.DEFAULT_FLAG_BELOW); repeated here because training never imports edge.
-DEFAULT_FLAG_BELOW = 0.8
 
 
 @dataclass(frozen=True)

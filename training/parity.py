@@ -436,21 +436,21 @@ def check_parity(
     """
     from ultralytics import YOLO
 
-    from vision.decode import MAX_NMS_CANDIDATES, decode
+    from vision.decode import MAX_NMS_CANDIDATES, DecodeOptions, decode
     from vision.detector import Detector
+    from vision.detector_options import InputOptions, RuntimeOptions
 
     if len(frames) == 0:
         raise InputError("parity check needs at least one frame")
     detector = Detector(
         onnx_path,
         taxonomy,
-        imgsz=imgsz,
-        providers=list(providers),
-        conf_threshold=conf,
-        iou_threshold=iou,
-        max_det=max_det,
-        nms_by="class",
+        decoding=DecodeOptions(conf_threshold=conf, iou_threshold=iou, max_det=max_det, nms_by="class"),
+        inputs=InputOptions(imgsz=imgsz),
+        runtime=RuntimeOptions(providers=list(providers)),
     )
+    # NMS IoU 1 keeps every candidate above the threshold: the second look below excuses NMS order flips.
+    every_candidate = DecodeOptions(conf_threshold=conf, iou_threshold=1.0, max_det=MAX_NMS_CANDIDATES, nms_by="class")
     graph_dtype = "fp16" if detector.input_dtype == np.float16 else "fp32"
     dtype = dtype or graph_dtype
     tol = tolerances or ParityTolerances.for_dtype(dtype)
@@ -472,7 +472,7 @@ def check_parity(
             batch, boxes = detector.preprocess([frame])
             candidates = (
                 torch_boxes(frame, 1.0, MAX_NMS_CANDIDATES),
-                decode(detector.infer(batch), boxes, taxonomy, conf, 1.0, MAX_NMS_CANDIDATES, "class")[0],
+                decode(detector.infer(batch), boxes, taxonomy, every_candidate)[0],
             )
             result = compare_frame(i, torch_det, onnx_det, tol, conf, iou, max_det, candidates)
         results.append(result)

@@ -32,13 +32,18 @@ import numpy as np
 from training.evaluate import check_names
 from training.yolo_dataset import ALL_SPLITS, DatasetError, image_paths, load_dataset
 from vision.atomic_file import write_bytes_atomic
+from vision.detector_options import RuntimeOptions
 from vision.errors import InputError, ModelLoadError, QCError
 from vision.model_card import sha256_file
+from vision.options import whole_number
 from vision.taxonomy import Taxonomy
 
 INT8_NAME = "model.onnx"
 DEFAULT_FRAMES = 128
 CALIBRATION_BATCH = 8
+# Calibration and the load check pre-process on the host exactly as a CPU node does, in one session (no replicas to
+# split a calibration batch between).
+ONE_CPU_SESSION = RuntimeOptions(providers=["CPUExecutionProvider"], cpu_replicas=1)
 # Op types of the Detect head that decode boxes and classes; kept float (see module docstring).
 DECODE_OPS = frozenset(
     {"Sigmoid", "Concat", "Split", "Mul", "Add", "Sub", "Div", "Softmax", "Transpose", "Reshape", "Slice"}
@@ -103,8 +108,7 @@ def calibration_images(
 ) -> tuple[Path, str, list[Path]]:
     """(data.yaml, split, the first ``frames`` image paths, sorted) of the train split, or of every split when the
     data set declares no train split or it is empty. Raises DatasetError / InputError naming the problem."""
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
-        raise InputError(f"number of calibration frames must be an int >= 1, got {frames!r}")
+    frames = whole_number("number of calibration frames", frames)
     dataset = load_dataset(dataset_path)
     check_names(dataset, taxonomy, "in use")
     split = "train"
@@ -197,10 +201,9 @@ def quantize_int8(
     source, out = Path(model), Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"output folder {out} is a file")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise InputError(f"calibration batch must be an int >= 1, got {batch!r}")
+    batch = whole_number("calibration batch", batch)
     source_graph = _check_source(source)
-    detector = Detector(source, taxonomy, providers=["CPUExecutionProvider"], cpu_replicas=1)
+    detector = Detector(source, taxonomy, runtime=ONE_CPU_SESSION)
     if detector.input_dtype != np.float32:
         raise QuantizeError(f"{source} takes {detector.input_dtype} input; int8 quantization starts from fp32")
     data_yaml, split, images = calibration_images(calibration_dataset, taxonomy, frames)
@@ -289,7 +292,7 @@ def _check_loads(path: Path, taxonomy: Taxonomy) -> None:
     from vision.detector import Detector
 
     try:
-        detector = Detector(path, taxonomy, providers=["CPUExecutionProvider"], cpu_replicas=1)
+        detector = Detector(path, taxonomy, runtime=ONE_CPU_SESSION)
     except ModelLoadError as exc:
         raise QuantizeError(f"the quantized {path} does not load in the detector: {exc}") from exc
     detector.close()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from training.evaluate import EvalReport, evaluate_model
-from training.quantize import DEFAULT_FRAMES, Int8Model, QuantizeError, quantize_int8
+from training.quantize import DEFAULT_FRAMES, ONE_CPU_SESSION, Int8Model, QuantizeError, quantize_int8
 from training.yolo_dataset import ALL_SPLITS, image_paths, load_dataset
 from vision.code_version import current_code_version
 from vision.errors import InputError, ModelLoadError
@@ -107,7 +107,7 @@ def source_card(model: Path, taxonomy: Taxonomy) -> tuple[ModelCardDraft, str | 
 def _draft_from_graph(model: Path, taxonomy: Taxonomy) -> ModelCardDraft:
     from vision.detector import Detector
 
-    detector = Detector(model, taxonomy, providers=["CPUExecutionProvider"], cpu_replicas=1)
+    detector = Detector(model, taxonomy, runtime=ONE_CPU_SESSION)
     detector.close()
     return ModelCardDraft(
         classes=list(taxonomy.class_names),

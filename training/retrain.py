@@ -19,18 +19,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, Strict, StrictBool
 
 from training.evaluate import evaluate_model
 from training.export import export_model, load_parity_frames
 from training.gate import EvalSummary, GateReport, GateTolerances, promotion_gate
-from training.item_flags import DEFAULT_FLAG_BELOW
 from training.retrain_data import AssembledData, assemble, sources_of
 from training.tracking import NullRun, TrackedRun
 from training.train import TrainConfig, train
 from vision.errors import QCError
 from vision.model_card import DatasetRef, ModelCard, write_json_atomic
-from vision.taxonomy import Taxonomy
+from vision.options import Count, CountOrZero, Options, Share
+from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
 REPORT_NAME = "retrain_report.json"
 STEPS = ("assemble", "train", "export", "evaluate", "gate", "register")
@@ -42,29 +44,48 @@ class RetrainError(QCError):
     """A retraining run cannot start or cannot go on (missing input, no production weights, used run folder)."""
 
 
+class RetrainData(Options):
+    """Where the candidate's data comes from, and how much the reviewed frames count."""
+
+    base: Path  # a data set folder (e.g. `qc synth frames` output)
+    holdout: Path  # the frozen hold-out: never trained on, every split evaluated
+    imports: tuple[Path, ...] = ()  # imported data set folders (`qc dataset import-*`)
+    reviews: Path | None = None  # reviewed frames: the output of `qc dataset from-reviews`
+    review_weight: Count = 3  # each reviewed training frame is used this many times
+    # Share of reviewed frames held back for evaluation (chosen by image hash: stable).
+    review_holdout: Annotated[float, Strict(), Field(ge=0.0, le=0.99)] = 0.2
+
+
+class FineTune(Options):
+    """How the candidate is trained from production's weights (or ``weights``)."""
+
+    weights: Path | None = None  # overrides the production version's stored weights
+    epochs: Count = 10
+    imgsz: Annotated[Count, Field(ge=32, multiple_of=32)] = 320  # training and export size
+    batch: Count = 16
+    seed: Annotated[int, Strict()] = 0
+    device: str = "cpu"  # 'cpu' or a CUDA device index such as '0'
+    workers: CountOrZero = 2  # data-loader worker processes
+    cache: StrictBool = True  # decoded images in RAM
+
+
+class RetrainChecks(Options):
+    """How the candidate is measured: the operating point of the evaluations and the export's parity check."""
+
+    conf: Share = 0.25  # operating confidence threshold
+    flag_below: Share = DEFAULT_FLAG_BELOW  # freshness below which an item is flagged
+    parity_frames: Count = 16  # hold-out frames of the torch/ONNX parity check
+    parity_conf: Share = 0.25  # the parity check's threshold (lower it for barely trained models)
+
+
 @dataclass(frozen=True)
 class RetrainConfig:
-    """Inputs and knobs of one `qc retrain` run."""
+    """One `qc retrain` run: its folder and the values it is made of, each validated when it was made."""
 
-    base: Path
-    holdout: Path
-    out: Path
-    imports: tuple[Path, ...] = ()
-    reviews: Path | None = None
-    weights: Path | None = None  # overrides the production version's stored weights
-    epochs: int = 10
-    imgsz: int = 320
-    batch: int = 16
-    seed: int = 0
-    device: str = "cpu"
-    workers: int = 2
-    cache: bool = True
-    review_weight: int = 3
-    review_holdout: float = 0.2
-    conf: float = 0.25
-    flag_below: float = DEFAULT_FLAG_BELOW
-    parity_frames: int = 16
-    parity_conf: float = 0.25
+    out: Path  # the run folder (new or empty): data, weights, ONNX, reports
+    data: RetrainData
+    fine_tune: FineTune = field(default_factory=FineTune)
+    checks: RetrainChecks = field(default_factory=RetrainChecks)
     tolerances: GateTolerances = field(default_factory=GateTolerances)
 
 
@@ -84,17 +105,17 @@ class RetrainResult:
 
 def check_inputs(config: RetrainConfig) -> None:
     """Fail fast, before any work, on missing folders and a used run folder."""
-    named = [("--base", config.base), ("--holdout", config.holdout)]
-    named += [("--import", p) for p in config.imports]
-    if config.reviews is not None:
-        named.append(("--reviews", config.reviews))
+    named = [("--base", config.data.base), ("--holdout", config.data.holdout)]
+    named += [("--import", p) for p in config.data.imports]
+    if config.data.reviews is not None:
+        named.append(("--reviews", config.data.reviews))
     for option, path in named:
         if not path.is_dir():
             raise RetrainError(f"{option} {path}: data set folder not found")
         if not (path / "data.yaml").is_file():
             raise RetrainError(f"{option} {path}: no data.yaml in it (an ultralytics-format data set folder)")
-    if config.weights is not None and not config.weights.is_file():
-        raise RetrainError(f"--weights {config.weights}: file not found")
+    if config.fine_tune.weights is not None and not config.fine_tune.weights.is_file():
+        raise RetrainError(f"--weights {config.fine_tune.weights}: file not found")
     if config.out.exists() and (not config.out.is_dir() or any(config.out.iterdir())):
         raise RetrainError(f"run folder {config.out} exists and is not empty; choose a new --out")
 
@@ -112,9 +133,9 @@ def production_weights(registry: Any, card: ModelCard, explicit: Path | None) ->
     return Path(stored)
 
 
-def _evaluate(model: Path, data: Path, config: RetrainConfig, taxonomy: Taxonomy, out: Path) -> EvalSummary:
+def _evaluate(model: Path, data: Path, checks: RetrainChecks, taxonomy: Taxonomy, out: Path) -> EvalSummary:
     report = evaluate_model(
-        data, model_path=model, taxonomy=taxonomy, split="all", conf=config.conf, flag_below=config.flag_below
+        data, model_path=model, taxonomy=taxonomy, split="all", conf=checks.conf, flag_below=checks.flag_below
     ).to_dict()
     write_json_atomic(out, report)
     return EvalSummary.of(report)
@@ -136,24 +157,26 @@ def run_retrain(
     step = on_step or (lambda _n, _name, _detail: None)
     run = tracker or NullRun()
     check_inputs(config)
+    sources, tune, checks = config.data, config.fine_tune, config.checks
     production = registry.production()
     if list(production.classes) != list(taxonomy.class_names):
         raise RetrainError(f"production model {production.version} has classes {production.classes}, "
                            f"the taxonomy in use {list(taxonomy.class_names)}")
-    weights = production_weights(registry, production, config.weights)
+    weights = production_weights(registry, production, tune.weights)
     _, production_onnx = registry.load_verified(production.version)
     config.out.mkdir(parents=True, exist_ok=True)
     run.log_params(_params(config, production, weights))
 
     step(1, "assemble", "base + imports + reviews -> one data set")
     data = assemble(
-        sources_of(config.base, config.imports, config.reviews), config.out, taxonomy,
-        review_weight=config.review_weight, review_holdout=config.review_holdout, frozen_holdout=config.holdout,
+        sources_of(sources.base, sources.imports, sources.reviews), config.out, taxonomy,
+        review_weight=sources.review_weight, review_holdout=sources.review_holdout,
+        frozen_holdout=sources.holdout,
         progress=lambda msg: step(1, "assemble", msg),
     )
     step(1, "assemble", f"data set {data.manifest.content_hash[:12]}: {data.manifest.images} images")
 
-    step(2, "train", f"{config.epochs} epoch(s) at imgsz {config.imgsz} from {production.version} ({weights})")
+    step(2, "train", f"{tune.epochs} epoch(s) at imgsz {tune.imgsz} from {production.version} ({weights})")
 
     def epoch_done(epoch: int, total: int, metrics: dict[str, float]) -> None:
         run.log_metrics(metrics, step=epoch)
@@ -162,33 +185,32 @@ def run_retrain(
 
     trained = train(
         TrainConfig(
-            data=data.dataset_dir, out=config.out / "train", epochs=config.epochs, imgsz=config.imgsz,
-            batch=config.batch, seed=config.seed, device=config.device, workers=config.workers, weights=weights,
-            cache=config.cache,
+            data=data.dataset_dir, out=config.out / "train", epochs=tune.epochs, imgsz=tune.imgsz, batch=tune.batch,
+            seed=tune.seed, device=tune.device, workers=tune.workers, weights=weights, cache=tune.cache,
         ),
         on_epoch=epoch_done,
     )
 
-    step(3, "export", f"ONNX at imgsz {config.imgsz}, parity on {config.parity_frames} hold-out frames")
+    step(3, "export", f"ONNX at imgsz {tune.imgsz}, parity on {checks.parity_frames} hold-out frames")
     exported = export_model(
-        trained.best, config.out / "export", config.imgsz, taxonomy=taxonomy, half_variant=False,
-        parity_frames=load_parity_frames(config.holdout, config.parity_frames),
+        trained.best, config.out / "export", tune.imgsz, taxonomy=taxonomy, half_variant=False,
+        parity_frames=load_parity_frames(sources.holdout, checks.parity_frames),
         dataset=DatasetRef(hash=data.manifest.content_hash, path=str(data.dataset_dir),
                            counts={split: c.images for split, c in data.manifest.splits.items()}),
-        parity_conf=config.parity_conf, parent_version=production.version,
+        parity_conf=checks.parity_conf, parent_version=production.version,
         on_step=lambda msg: step(3, "export", msg),
     ).model("fp32")
 
-    eval_sets = {"holdout": config.holdout}
+    eval_sets = {"holdout": sources.holdout}
     if data.review_holdout_dir is not None:
         eval_sets["reviews"] = data.review_holdout_dir
     candidate_eval: dict[str, EvalSummary] = {}
     production_eval: dict[str, EvalSummary] = {}
     for name, folder in eval_sets.items():
         step(4, "evaluate", f"candidate and production {production.version} on {name} ({folder})")
-        candidate_eval[name] = _evaluate(exported.onnx_path, folder, config, taxonomy,
+        candidate_eval[name] = _evaluate(exported.onnx_path, folder, checks, taxonomy,
                                          config.out / "eval" / f"candidate_{name}.json")
-        production_eval[name] = _evaluate(production_onnx, folder, config, taxonomy,
+        production_eval[name] = _evaluate(production_onnx, folder, checks, taxonomy,
                                           config.out / "eval" / f"production_{name}.json")
     if "reviews" not in eval_sets:
         step(4, "evaluate", "no reviewed frames held back: the gate uses the frozen hold-out only")
@@ -200,8 +222,8 @@ def run_retrain(
     candidate: ModelCard | None = None
     metrics = _card_metrics(candidate_eval, gate)
     training_info = {
-        "command": "qc retrain", "base_weights": str(weights), "review_weight": config.review_weight,
-        "review_holdout": config.review_holdout, "data": data.to_dict(), "mlflow_run_id": run.run_id,
+        "command": "qc retrain", "base_weights": str(weights), "review_weight": sources.review_weight,
+        "review_holdout": sources.review_holdout, "data": data.to_dict(), "mlflow_run_id": run.run_id,
     }
     if gate.passed:
         # The grader is not retrained here: the candidate carries production's, so detector and grader stay one
@@ -224,11 +246,12 @@ def run_retrain(
 
 
 def _params(config: RetrainConfig, production: ModelCard, weights: Path) -> dict[str, Any]:
+    sources, tune, checks = config.data, config.fine_tune, config.checks
     return {
-        "base": config.base, "imports": [str(p) for p in config.imports], "reviews": config.reviews,
-        "holdout": config.holdout, "epochs": config.epochs, "imgsz": config.imgsz, "batch": config.batch,
-        "seed": config.seed, "review_weight": config.review_weight, "review_holdout": config.review_holdout,
-        "conf": config.conf, "flag_below": config.flag_below, "production": production.version, "weights": weights,
+        "base": sources.base, "imports": [str(p) for p in sources.imports], "reviews": sources.reviews,
+        "holdout": sources.holdout, "epochs": tune.epochs, "imgsz": tune.imgsz, "batch": tune.batch, "seed": tune.seed,
+        "review_weight": sources.review_weight, "review_holdout": sources.review_holdout, "conf": checks.conf,
+        "flag_below": checks.flag_below, "production": production.version, "weights": weights,
         "tolerances": {"map50": config.tolerances.map50, "flag_precision": config.tolerances.flag_precision,
                        "flag_recall": config.tolerances.flag_recall},
     }

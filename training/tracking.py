@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from vision.options import is_number
+
 DEFAULT_URI = "file:./mlruns"
 # MLflow's rule for metric and parameter names; ultralytics' "metrics/mAP50(B)" has brackets it refuses.
 _UNSAFE_NAME = re.compile(r"[^\w./\- :]")
@@ -120,7 +122,7 @@ class MlflowRun:
         items = [
             Metric(metric_name(k), float(v), now, step or 0)
             for k, v in flatten(metrics).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            if is_number(v)
         ]
         run_id = self._ensure()
         for start in range(0, len(items), 1000):

@@ -19,13 +19,21 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from vision.decode import NmsBy, check_thresholds, decode
+from vision.decode import DEFAULT_DECODING, DecodeOptions, decode
 from vision.detections import Detections
+from vision.detector_options import (
+    DEFAULT_EDITS,
+    DEFAULT_INPUTS,
+    DEFAULT_RUNTIME,
+    GraphEdits,
+    InputOptions,
+    RuntimeOptions,
+)
 from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
 from vision.io_binding import DeviceBatch, OutputDevice, bound_run, output_device
-from vision.decode_processes import LetterboxPlan
 from vision.letterbox import Letterbox, rect_shape
+from vision.letterbox_plan import LetterboxPlan
 from vision.provider_options import engine_cache_for, session_provider_options
 from vision.taxonomy import Taxonomy
 
@@ -33,7 +41,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PROVIDERS: tuple[str, ...] = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 DEFAULT_IMGSZ = 640
-DEFAULT_MAX_PIXELS = 40_000_000
 MAX_AUTO_REPLICAS = 4  # more single-purpose sessions only cost memory: 4 already keep a batch of 8 spread out
 _INPUT_DTYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16)}
 _UINT8_INPUT = {"tensor(uint8)": np.dtype(np.uint8)}  # the graph `vision.graph_edit.with_uint8_input` makes
@@ -48,7 +55,7 @@ class PreparedBatch:
 
     indices: tuple[int, ...]  # where these images are in the caller's list
     # (B, 3, H, W) in the model's dtype; (B, H, W, 3) uint8 BGR for a ``uint8_input`` detector; on the device when
-    # `vision.device_decode` made it
+    # `vision.throughput.device_decode` made it
     tensor: np.ndarray | DeviceBatch
     letterboxes: tuple[Letterbox, ...]
 
@@ -103,104 +110,53 @@ class Detector:
         model_path: str | os.PathLike[str],
         taxonomy: Taxonomy,
         *,
-        imgsz: int | None = None,
-        providers: Sequence[str] | None = None,
-        conf_threshold: float = 0.25,
-        iou_threshold: float = 0.6,
-        max_det: int = 300,
-        nms_by: NmsBy = "produce",
-        intra_op_threads: int | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
-        cpu_mem_arena: bool = True,
-        intra_op_spinning: bool = False,
-        cpu_replicas: int | None = None,
-        uint8_input: bool = False,
-        topk: int | None = None,
-        io_binding: bool | None = None,
-        engine_cache_dir: str | os.PathLike[str] | None = None,
+        decoding: DecodeOptions = DEFAULT_DECODING,
+        inputs: InputOptions = DEFAULT_INPUTS,
+        edits: GraphEdits = DEFAULT_EDITS,
+        runtime: RuntimeOptions = DEFAULT_RUNTIME,
     ) -> None:
-        """Load ``model_path`` and check it against ``taxonomy``.
+        """Load ``model_path`` and check it against ``taxonomy``; each option value says what its fields do.
 
-        ``imgsz``: the size images are fitted into for models with dynamic H/W (default: the size recorded in the
-        model's ultralytics metadata, else 640); a model with static H/W always uses its own input size.
-        ``providers``: execution-provider preference (default TensorRT ▸ CUDA ▸ CPU, whatever is available).
-        ``provider_options``: per-provider ONNX Runtime options over our defaults (`vision.provider_options`: the
-        CUDA arena grows by what a run asks; TensorRT keeps its engines and timing cache in ``engine_cache_dir``,
-        default `default_engine_cache_dir`, so a restart loads its engines instead of building them for minutes).
-        ``cpu_mem_arena=False`` turns ONNX Runtime's CPU arena off: tensors come from malloc and go back after each
-        run, so memory never stays at a past peak (ORT's ``enable_cpu_mem_arena``), at some cost per run.
-        ``intra_op_spinning``: whether ONNX Runtime's intra-op threads spin-wait for work between parallel sections
-        (ORT's default). Off by default: in a service the same cores also decode JPEGs, track and commit, and on a
-        shared CPU spinning threads burn the time slices the work they wait for needs (measured by `qc bench`).
-        ``cpu_replicas``: on the CPU provider, how many extra sessions split each batch of several frames between
-        them, each on ``cores // replicas`` intra-op threads (a batch of one runs on the main session, all threads).
-        A small input (192 x 320) gives one session's parallel sections little work per thread, so its threads wait
-        on each other: two one-thread sessions on two cores run a batch of 8 about 1.2x as fast as one two-thread
-        session (`qc bench`), for the memory of two more sessions (+45 MiB RSS for YOLO11n at batch 8). Default:
-        one per core up to `MAX_AUTO_REPLICAS`, or none when ``intra_op_threads`` is given; never on a GPU.
-        Post-processing: ``conf_threshold``, ``iou_threshold``, ``max_det``, ``nms_by`` (see `vision.decode.decode`).
-        The GPU path (`vision.graph_edit`; the file on disk is never changed, the session gets the edited graph's
-        bytes): ``uint8_input`` feeds the letterboxed BGR uint8 pixels, (B, H, W, 3), and the graph normalises them
-        (``input_dtype`` is then uint8; a quarter of the bytes to upload); ``topk`` keeps the K anchors with the best
-        class score in the output (K columns to copy back instead of all anchors; same detections while K is at
-        least the number of anchors over ``conf_threshold``). ``io_binding``: run through ONNX Runtime's IO binding
-        with the output bound to the provider's device and copied back once (None: on for CUDA and TensorRT, off
-        on the CPU, where True runs the same code).
-        Raises ModelLoadError for a missing, corrupt or mismatched model and InputError for bad settings.
+        ``decoding``: how raw output becomes `Detections` (`vision.decode.DecodeOptions`). ``inputs``: the images
+        taken and the size they are fitted into. ``edits``: the GPU path's edits of the session's copy of the
+        graph (uint8 input, top-k output). ``runtime``: providers (TensorRT ▸ CUDA ▸ CPU by default, whatever is
+        available), their options, threads, the CPU arena, CPU replicas and IO binding.
+        Raises ModelLoadError for a missing, corrupt or mismatched model and InputError for an ``imgsz`` that is
+        not a multiple of the model's stride (the option values refuse every other bad setting when made).
         """
-        check_thresholds(conf_threshold, iou_threshold, max_det, nms_by)
-        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-            raise InputError(f"max_pixels must be a positive int, got {max_pixels!r}")
-        if intra_op_threads is not None and (not isinstance(intra_op_threads, int) or intra_op_threads < 0):
-            raise InputError(
-                f"intra_op_threads must be an int >= 0 (0 = ONNX Runtime default), got {intra_op_threads!r}"
-            )
-        if cpu_replicas is not None and (
-            isinstance(cpu_replicas, bool) or not isinstance(cpu_replicas, int) or cpu_replicas < 1
-        ):
-            raise InputError(f"cpu_replicas must be an int >= 1, got {cpu_replicas!r}")
-        if not isinstance(uint8_input, bool):
-            raise InputError(f"uint8_input must be True or False, got {uint8_input!r}")
-        if io_binding is not None and not isinstance(io_binding, bool):
-            raise InputError(f"io_binding must be True, False or None (on for GPU providers), got {io_binding!r}")
-        if topk is not None and (isinstance(topk, bool) or not isinstance(topk, int) or topk < 1):
-            raise InputError(f"topk must be an int >= 1 (or None for the full output), got {topk!r}")
         self.model_path = Path(model_path)
         self.taxonomy = taxonomy
-        self.conf_threshold = conf_threshold
-        self.iou_threshold = iou_threshold
-        self.max_det = max_det
-        self.nms_by: NmsBy = nms_by
-        self.max_pixels = max_pixels
-        self.uint8_input = uint8_input
-        self.topk = topk
+        self.decoding = decoding
+        self.max_pixels = inputs.max_pixels
+        self.uint8_input = edits.uint8_input
+        self.topk = edits.topk
 
         if not self.model_path.is_file():
             what = "is a directory, not a model file" if self.model_path.is_dir() else "not found"
             raise ModelLoadError(f"model file {what}: {self.model_path}")
         # What sessions are opened from: the file, or the edited graph built in memory from it.
         self.session_model: str | bytes = str(self.model_path)
-        if uint8_input or topk is not None:
+        if self.uint8_input or self.topk is not None:
             from vision.graph_edit import edited_model_bytes
 
-            self.session_model = edited_model_bytes(self.model_path, uint8_input=uint8_input, topk=topk)
+            self.session_model = edited_model_bytes(self.model_path, uint8_input=self.uint8_input, topk=self.topk)
 
-        chosen, self.requested_provider = choose_providers(providers, ort.get_available_providers())
-        self.engine_cache_dir: Path | None = engine_cache_for(chosen, engine_cache_dir)
-        options = session_provider_options(chosen, provider_options, self.engine_cache_dir)
+        chosen, self.requested_provider = choose_providers(runtime.providers, ort.get_available_providers())
+        self.engine_cache_dir: Path | None = engine_cache_for(chosen, runtime.engine_cache_dir)
+        options = session_provider_options(chosen, runtime.provider_options, self.engine_cache_dir)
         on_cpu = chosen[0] == "CPUExecutionProvider"
         cores = usable_cores()
-        replicas = 1 if not on_cpu else cpu_replicas or (1 if intra_op_threads else min(cores, MAX_AUTO_REPLICAS))
+        threads = runtime.intra_op_threads
+        replicas = 1 if not on_cpu else runtime.cpu_replicas or (1 if threads else min(cores, MAX_AUTO_REPLICAS))
 
-        def open_session(threads: int | None) -> ort.InferenceSession:
+        def open_session(intra_op_threads: int | None) -> ort.InferenceSession:
             sess_options = ort.SessionOptions()
-            sess_options.enable_cpu_mem_arena = bool(cpu_mem_arena)
+            sess_options.enable_cpu_mem_arena = runtime.cpu_mem_arena
             sess_options.add_session_config_entry(
-                "session.intra_op.allow_spinning", "1" if intra_op_spinning else "0"
+                "session.intra_op.allow_spinning", "1" if runtime.intra_op_spinning else "0"
             )
-            if threads:
-                sess_options.intra_op_num_threads = threads
+            if intra_op_threads:
+                sess_options.intra_op_num_threads = intra_op_threads
             try:
                 return ort.InferenceSession(
                     self.session_model, sess_options=sess_options, providers=chosen, provider_options=options
@@ -211,10 +167,10 @@ class Detector:
 
         # The main session takes whole batches on all its threads: a batch of one frame cannot be split, and on all
         # cores it is answered sooner than on one replica's share of them.
-        self._session = open_session(intra_op_threads)
+        self._session = open_session(threads)
         self._replicas: list[ort.InferenceSession] = []
         if replicas > 1 and self._session.get_providers()[0] == "CPUExecutionProvider":
-            share = intra_op_threads or max(1, cores // replicas)
+            share = threads or max(1, cores // replicas)
             self._replicas = [open_session(share) for _ in range(replicas)]
         self.cpu_replicas: int = max(1, len(self._replicas))
         # Each replica runs its share of a batch on a thread of its own (ORT releases the GIL during a run).
@@ -234,8 +190,8 @@ class Detector:
             log.info("ONNX Runtime runs %s on %s", self.model_path.name, self.provider)
 
         self._device = output_device(self.provider, dict(zip(chosen, options)).get(self.provider, {}))
-        self.io_binding: bool = self._device.on_gpu if io_binding is None else io_binding
-        self._inspect_graph(imgsz)
+        self.io_binding: bool = self._device.on_gpu if runtime.io_binding is None else runtime.io_binding
+        self._inspect_graph(inputs.imgsz)
         self._plan = LetterboxPlan(self.imgsz, self.stride, self.uint8_input, self.input_dtype.str)
 
     # --- loading -------------------------------------------------------------------------------------------------
@@ -280,7 +236,7 @@ class Detector:
         else:
             fit = _meta_hw(meta) if imgsz is None else None
             if imgsz is not None:
-                if isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz <= 0 or imgsz % self.stride:
+                if imgsz % self.stride:  # InputOptions made sure it is a positive int
                     raise InputError(
                         f"imgsz must be a positive multiple of the model stride {self.stride}, got {imgsz!r}"
                     )
@@ -394,7 +350,7 @@ class Detector:
 
     def letterbox_plan(self) -> LetterboxPlan:
         """How `preprocess` places an image into its slot, as a value another process can apply
-        (`vision.decode_processes`)."""
+        (`vision.throughput.decode_processes`)."""
         return self._plan
 
     def batch_input_shape(self, image_shapes: Sequence[Sequence[int]]) -> tuple[int, int]:
@@ -409,9 +365,9 @@ class Detector:
         With CPU replicas a batch of several frames is split into near-equal parts along its first axis, one per
         replica, run at the same time; a batch of one runs on the main session. Static-batch models run in chunks
         of their batch size. ``replica``: run the whole batch on that replica alone, in the caller's thread (a
-        caller that shards its own work across the replicas, `vision.pipelined`). A `DeviceBatch` is read where it
-        lies with IO binding; where it would have to be split or padded, or the session does not bind, it is
-        copied to the host first.
+        caller that shards its own work across the replicas, `vision.throughput.pipelined`). A `DeviceBatch` is read
+        where it lies with IO binding; where it would have to be split or padded, or the session does not bind, it
+        is copied to the host first.
         """
         if isinstance(batch, DeviceBatch) and (
             self._static_batch is not None or (replica is None and len(self._replicas) > 1 and len(batch) > 1)
@@ -486,9 +442,7 @@ class Detector:
 
     def finish(self, prepared: PreparedBatch, raw: np.ndarray) -> list[Detections]:
         """The `Detections` of a prepared batch from its raw model output (`infer`), in the batch's order."""
-        return decode(
-            raw, prepared.letterboxes, self.taxonomy, self.conf_threshold, self.iou_threshold, self.max_det, self.nms_by
-        )
+        return decode(raw, prepared.letterboxes, self.taxonomy, self.decoding)
 
     def detect(
         self, images: Sequence[np.ndarray], originals: Sequence[tuple[int, int]] | None = None
@@ -518,7 +472,7 @@ class Detector:
     def __repr__(self) -> str:
         return (
             f"Detector({str(self.model_path)!r}, provider={self.provider!r}, input={self.input_dtype.name} "
-            f"{'dynamic' if self.dynamic_hw else self.input_hw}, imgsz={self.imgsz}, nms_by={self.nms_by!r}, "
+            f"{'dynamic' if self.dynamic_hw else self.input_hw}, imgsz={self.imgsz}, nms_by={self.decoding.nms_by!r}, "
             f"cpu_replicas={self.cpu_replicas}, topk={self.topk}, io_binding={self.io_binding})"
         )
 

@@ -30,18 +30,23 @@ import onnxruntime as ort
 from vision.detector import choose_providers
 from vision.errors import InputError, ModelLoadError
 from vision.external_data import check_external_data
-from vision.model_card import GRADER_FILE, GRADER_PAD, GraderSpec, embedded_names, sha256_file
+from vision.model_card import GRADER_FILE, GRADER_PAD, NOT_PRODUCE, GraderSpec, embedded_names, sha256_file
+from vision.options import whole_number
 from vision.provider_options import engine_cache_for, session_provider_options
 from vision.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "GRADER_PAD", "ConditionGrade", "Grader", "choose_produce", "grade_flags", "grade_within", "grader_crop", "grader_mismatches",
-    "grader_spec_from_onnx", "produce_marginals", "verify_grader",
+    "GRADER_PAD", "NOT_PRODUCE", "VETO_SHARE", "ConditionGrade", "Grader", "choose_produce", "grade_flags",
+    "grade_within", "grader_crop", "grader_mismatches", "grader_spec_from_onnx", "not_produce_share",
+    "produce_marginals", "vetoes", "verify_grader",
 ]
 
 _INPUT_DTYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16)}
+# An item is vetoed when the grader's mean probability of `NOT_PRODUCE` over its views passes this: more likely no
+# produce than any produce at all.
+VETO_SHARE = 0.5
 _SUM_TOLERANCE = 1e-3  # rows of a softmax output sum to 1 up to float error; anything further off is logits
 
 
@@ -62,8 +67,7 @@ def grader_crop(
             or image_bgr.shape[2] != 3 or image_bgr.shape[0] < 1 or image_bgr.shape[1] < 1:
         got = getattr(image_bgr, "shape", type(image_bgr).__name__)
         raise InputError(f"grader_crop needs a BGR uint8 image (H, W, 3), got {got}")
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise InputError(f"grader_crop size must be a positive int, got {size!r}")
+    size = whole_number("grader_crop size", size)
     if not 0.0 <= float(pad) <= 1.0:
         raise InputError(f"grader_crop pad must be within [0, 1], got {pad}")
     box = np.asarray(box_xyxy, dtype=np.float64).reshape(-1)
@@ -98,15 +102,16 @@ class ConditionGrade:
 
 
 def class_layout(classes: Sequence[str], taxonomy: Taxonomy) -> np.ndarray:
-    """(C, 2) int: each grader class's (produce index, condition index) in ``taxonomy``; InputError for a name that
-    is not one of the taxonomy's ``<produce>_<condition>`` classes."""
+    """(C, 2) int: each grader class's (produce index, condition index) in ``taxonomy``, (-1, -1) for
+    `NOT_PRODUCE`; InputError for any other name that is not one of the taxonomy's ``<produce>_<condition>``
+    classes."""
     names = list(taxonomy.class_names)
-    unknown = [c for c in classes if c not in names]
+    unknown = [c for c in classes if c not in names and c != NOT_PRODUCE]
     if unknown:
-        raise InputError(f"grader classes {unknown} are not taxonomy classes (e.g. {names[0]!r})")
-    ids = np.array([names.index(c) for c in classes], dtype=np.int64)
+        raise InputError(f"grader classes {unknown} are not taxonomy classes (e.g. {names[0]!r}) or {NOT_PRODUCE!r}")
     n_c = len(taxonomy.conditions)
-    return np.stack([ids // n_c, ids % n_c], axis=1)
+    return np.array([(-1, -1) if c == NOT_PRODUCE else divmod(names.index(c), n_c) for c in classes],
+                    dtype=np.int64).reshape(-1, 2)
 
 
 def _rows(probs: np.ndarray, classes: Sequence[str]) -> np.ndarray:
@@ -127,8 +132,25 @@ def produce_marginals(probs: np.ndarray, classes: Sequence[str], taxonomy: Taxon
     layout = class_layout(classes, taxonomy)
     out = np.zeros((p.shape[0], len(taxonomy.produce)), dtype=np.float64)
     for j, (produce_idx, _) in enumerate(layout):
-        out[:, produce_idx] += p[:, j]
+        if produce_idx >= 0:
+            out[:, produce_idx] += p[:, j]
     return out
+
+
+def not_produce_share(probs: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """(n,): each row's probability of `NOT_PRODUCE` (0 for a grader without that class)."""
+    p = _rows(probs, classes)
+    if NOT_PRODUCE not in classes:
+        return np.zeros(p.shape[0], dtype=np.float64)
+    return p[:, list(classes).index(NOT_PRODUCE)]
+
+
+def vetoes(probs: np.ndarray, classes: Sequence[str]) -> bool:
+    """Whether the grader says an item's views (``probs``: (k, C) or (C,)) hold no produce: the mean probability of
+    `NOT_PRODUCE` over them is above `VETO_SHARE`. Such an item is never counted or flagged: the detector boxed
+    clutter. False for a grader without that class."""
+    share = not_produce_share(probs, classes)
+    return bool(len(share)) and float(share.mean()) > VETO_SHARE
 
 
 def grade_within(

@@ -8,7 +8,7 @@ imgsz) and symbolic dimensions are kept, so a `Detector` reads the edited graph 
   does BGR->RGB, HWC->CHW and ``/ 255``: a host uploads a quarter of the bytes and normalising runs where
   the model runs. On an int8 graph (`qc quantize`) whose input quantization is exactly ``/ 255`` the pixels are
   already its quantized input, and the edit drops the normalising and the quantizing both.
-- `with_topk`: the output keeps the ``k`` anchors with the best class score, ``(B, 4 + nc, K)`` in the same layout,
+- `with_topk`: the output keeps the ``k`` anchors with the best item score, ``(B, 4 + nc, K)`` in the same layout,
   so a device copies K columns back instead of A (8,400 at 640) and `vision.decode.decode` takes it unchanged.
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 from vision.errors import InputError, ModelLoadError
 from vision.external_data import model_external_data
 from vision.letterbox import normalise_table
+from vision.options import whole_number
 
 UINT8_INPUT = "images_u8"
 _U8 = "qc_u8/"  # prefix of every name `with_uint8_input` adds
@@ -191,7 +192,8 @@ def _pixel_quantizer(graph: Any, name: str) -> Any:
 
 
 def with_topk(model: Any, k: int) -> Any:
-    """``model`` whose output keeps only the ``k`` anchors with the highest best-class score: (B, 4 + nc, K).
+    """``model`` whose output keeps only the ``k`` anchors with the highest item score (`vision.decode.item_scores`:
+    the chance the anchor holds an item of any class): (B, 4 + nc, K).
 
     K = min(k, anchors): a constant when the graph's anchor count is static (TensorRT wants TopK's K fixed at build
     time), else ``Min(k, Shape(raw)[2])`` computed per run, so dynamic-H/W models work at any input size. The kept
@@ -201,8 +203,7 @@ def with_topk(model: Any, k: int) -> Any:
     keeps its name. Raises InputError for a bad ``k``, ModelLoadError for a graph that is not our layout, has
     external data, is below opset 13 or was edited already.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"topk must be an int >= 1, got {k!r}")
+    k = whole_number("topk", k)
     onnx = _onnx()
     _, out = _layout(model, "with_topk")
     opset = _opset(model)
@@ -237,13 +238,20 @@ def with_topk(model: Any, k: int) -> Any:
         _const(f"{p}axis1", np.array([1], np.int64)),
         make("Slice", [raw, f"{p}class_start", f"{p}end", f"{p}axis1"], [f"{p}scores"]),
     ]
-    if opset >= 18:  # ReduceMax took its axes as an attribute before opset 18
-        nodes.append(make("ReduceMax", [f"{p}scores", f"{p}axis1"], [f"{p}best_raw"], keepdims=0))
-    else:
-        nodes.append(make("ReduceMax", [f"{p}scores"], [f"{p}best_raw"], axes=[1], keepdims=0))
-    # TopK in float32: exact for float16 scores, and ONNX Runtime's CPU TopK has no float16 kernel.
+    # Ranked by the item score `vision.decode.item_scores` uses, 1 - prod(1 - s): never below the best class score,
+    # so every anchor the decode keeps (either confidence) is among the top k when k covers the item scores over the
+    # threshold. In float32: exact for float16 scores, and ONNX Runtime's CPU TopK has no float16 kernel.
     nodes += [
-        make("Cast", [f"{p}best_raw"], [f"{p}best"], to=onnx.TensorProto.FLOAT),
+        make("Cast", [f"{p}scores"], [f"{p}scores_f"], to=onnx.TensorProto.FLOAT),
+        _const(f"{p}one", np.array([1.0], np.float32)),
+        make("Sub", [f"{p}one", f"{p}scores_f"], [f"{p}misses"]),
+    ]
+    if opset >= 18:  # ReduceProd took its axes as an attribute before opset 18
+        nodes.append(make("ReduceProd", [f"{p}misses", f"{p}axis1"], [f"{p}none"], keepdims=0))
+    else:
+        nodes.append(make("ReduceProd", [f"{p}misses"], [f"{p}none"], axes=[1], keepdims=0))
+    nodes += [
+        make("Sub", [f"{p}one", f"{p}none"], [f"{p}best"]),
         make("TopK", [f"{p}best", f"{p}k"], [f"{p}top_scores", f"{p}top"], axis=-1, largest=1, sorted=1),
         # Back to anchor order: decode then sees its candidates in the order the full output has them.
         make("TopK", [f"{p}top", f"{p}k"], [f"{p}columns", f"{p}order"], axis=-1, largest=0, sorted=1),

@@ -23,10 +23,10 @@ _CUDA_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 @dataclass(frozen=True)
 class DeviceBatch:
     """A batch tensor that ONNX Runtime reads by pointer where it lies: GPU memory on a GPU node
-    (`vision.device_decode` decodes and letterboxes into it), host memory for the CPU provider.
+    (`vision.throughput.device_decode` decodes and letterboxes into it), host memory for the CPU provider.
 
     ``tensor`` is the torch tensor that owns the memory; holding the batch keeps it alive. Duck-typed as a buffer
-    (``shape``, ``dtype``, ``len``) so `vision.buffer_pool.BufferPool` recycles it like a numpy array.
+    (``shape``, ``dtype``, ``len``) so `vision.throughput.buffer_pool.BufferPool` recycles it like a numpy array.
     """
 
     tensor: Any  # torch.Tensor; torch is imported only where device batches are made

@@ -267,7 +267,7 @@ def placement(
     scaleup: bool = True,
 ) -> Letterbox:
     """Where an image of ``original`` (h, w) goes when fitted into ``new_shape`` and centred on a ``canvas`` (h, w):
-    the placement `letterbox_into` uses, for code that moves the pixels itself (`vision.device_decode`)."""
+    the placement `letterbox_into` uses, for code that moves the pixels itself (`vision.throughput.device_decode`)."""
     r, (new_h, new_w), (top, _, left, _) = _plan(original, new_shape, False, stride, scaleup, canvas)
     return Letterbox(
         scale=float(r), pad_left=int(left), pad_top=int(top), input=(int(canvas[0]), int(canvas[1])),

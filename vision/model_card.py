@@ -34,6 +34,8 @@ Dtype = Literal["fp32", "fp16", "int8"]
 VERSION_PATTERN = re.compile(r"^v\d{4,}$")
 ONNX_FILE = "model.onnx"  # the detector's file in a version folder
 GRADER_FILE = "grader.onnx"  # the grader's, beside it
+# The grader class for "this box holds no produce at all" (a hand, a label, a tool, the belt): its veto.
+NOT_PRODUCE = "not_produce"
 # Context around an item's box in the grader's crop, per side, as a share of the box's longer side. Here (not in
 # vision.grader) because the card's default needs it and vision.grader imports this module.
 GRADER_PAD = 0.08
@@ -101,7 +103,8 @@ class GraderSpec(BaseModel):
     file: str = Field(default=GRADER_FILE, description="ONNX file name of the grader, beside the detector's.")
     sha256: str = Field(description="sha256 of the grader's ONNX file, lowercase hex.")
     classes: list[str] = Field(
-        description="Grader class names in output order: a subset of the detector's '<produce>_<condition>' classes."
+        description="Grader class names in output order: a subset of the detector's '<produce>_<condition>' classes, "
+        "and optionally 'not_produce' (what the detector boxed is no produce: the item is vetoed, never counted)."
     )
     input_size: int = Field(gt=0, description="Side of the square input the grader was exported at, pixels.")
     crop_pad: float = Field(
@@ -207,7 +210,7 @@ class ModelCardDraft(BaseModel):
         except InputError as exc:
             raise ValueError(str(exc)) from None
         if self.grader is not None:
-            unknown = [c for c in self.grader.classes if c not in self.classes]
+            unknown = [c for c in self.grader.classes if c not in self.classes and c != NOT_PRODUCE]
             if unknown:
                 raise ValueError(f"grader classes {unknown} are not detector classes ('<produce>_<condition>')")
             if self.grader.file == ONNX_FILE:

@@ -17,6 +17,11 @@ from vision.errors import TaxonomyError
 
 # The source of truth lives with the data (datasets/), next to the packages in a checkout.
 DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parent.parent / "datasets" / "taxonomy.yaml"
+# An item is flagged for ops when its freshness is below this, unless a setting says otherwise (the service's
+# ``counting.flag_below``, ``--flag-below``). Fresh is 1.0 and the mildest defect (bruised) 0.6, so 0.8 flags
+# bruised items too (at 0.5 they never would be): halfway-ish, leaning to recall. The one definition that the edge
+# (counting, `qc inspect`) and training (evaluation, the retraining gate) both use.
+DEFAULT_FLAG_BELOW = 0.8
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import typer
 
 from edge.capture.daemon import CaptureConfig, run_capture
 from edge.capture.errors import CaptureError
+from edge.capture.settings import FrameSource, ServiceLink, SpoolSettings
 from edge.capture.spool import OverflowPolicy
 
 
@@ -138,29 +139,22 @@ def capture(
     """
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = CaptureConfig(
-        source=source,
         camera_id=camera,
-        service=service,
-        spool_dir=spool if spool is not None else Path("qc-spool") / camera,
-        token=token,
-        fps=fps,
-        max_width=max_width,
-        max_height=max_height,
-        jpeg_quality=jpeg_quality,
         tags=_parse_tags(tag),
-        spool_max_bytes=int(spool_max_mb * 1024 * 1024),
-        overflow=overflow,
-        fsync=fsync,
-        window=window,
-        stall_seconds=stall_seconds,
-        realtime=realtime,
-        from_start=from_start,
-        max_frames=max_frames,
-        drain_timeout=drain_timeout,
-        ack_timeout=ack_timeout,
-        backoff_initial=backoff_initial,
-        backoff_max=backoff_max,
-        rtsp_transport=rtsp_transport,
+        frames=FrameSource(
+            source=source, fps=fps, max_width=max_width, max_height=max_height, jpeg_quality=jpeg_quality,
+            realtime=realtime, from_start=from_start, max_frames=max_frames, stall_seconds=stall_seconds,
+            rtsp_transport=rtsp_transport,
+        ),
+        spool=SpoolSettings(
+            spool_dir=spool if spool is not None else Path("qc-spool") / camera,
+            max_bytes=int(spool_max_mb * 1024 * 1024),
+            overflow=overflow, fsync=fsync,
+        ),
+        link=ServiceLink(
+            service=service, token=token, window=window, ack_timeout=ack_timeout, drain_timeout=drain_timeout,
+            backoff_initial=backoff_initial, backoff_max=backoff_max,
+        ),
         progress_seconds=progress_seconds,
     )
     summary = run_capture(config, handle_signals=True)

@@ -27,8 +27,9 @@ from edge.capture.backoff import Backoff
 from edge.capture.errors import CaptureError, ServiceRejected
 from edge.capture.ledger import write_atomic
 from edge.capture.sender import Sender, stream_url
+from edge.capture.settings import FrameSource, ServiceLink, SpoolSettings
 from edge.capture.source import SourceSpec, VideoSource, resize_for_model
-from edge.capture.spool import OverflowPolicy, PutResult, Spool, SpoolStats
+from edge.capture.spool import PutResult, Spool, SpoolStats
 from edge.protocol import FrameHeader, ProtocolError, check_camera_id, encode_frame
 
 log = logging.getLogger(__name__)
@@ -39,31 +40,14 @@ STATS_INTERVAL_S = 1.0
 
 @dataclass(frozen=True)
 class CaptureConfig:
-    """Everything one camera's daemon needs; validated on construction (errors name the setting)."""
+    """Everything one camera's daemon needs: its id and tags, checked here against the wire format, and the values
+    `FrameSource`, `SpoolSettings` and `ServiceLink`, each validated when it was made (errors name the setting)."""
 
-    source: str
     camera_id: str
-    service: str
-    spool_dir: Path
-    token: str | None = None
-    fps: float | None = None
-    max_width: int | None = None
-    max_height: int | None = None
-    jpeg_quality: int = 90
+    frames: FrameSource
+    spool: SpoolSettings
+    link: ServiceLink
     tags: Mapping[str, str] = field(default_factory=dict)
-    spool_max_bytes: int = 1024**3
-    overflow: OverflowPolicy = OverflowPolicy.DROP_OLDEST
-    fsync: bool = True
-    window: int = 32
-    stall_seconds: float = 10.0
-    realtime: bool = True
-    from_start: bool = False
-    max_frames: int | None = None
-    drain_timeout: float = 30.0
-    ack_timeout: float = 30.0
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    rtsp_transport: str = "tcp"
     progress_seconds: float = 5.0
 
     def __post_init__(self) -> None:
@@ -72,24 +56,8 @@ class CaptureConfig:
             FrameHeader(camera_id=self.camera_id, seq=0, captured_at=0.0, tags=dict(self.tags))
         except ProtocolError as exc:
             raise CaptureError(f"--camera/--tag: {exc}") from None
-        checks = [
-            ("--fps", self.fps is None or self.fps > 0),
-            ("--max-width", self.max_width is None or self.max_width >= 8),
-            ("--max-height", self.max_height is None or self.max_height >= 8),
-            ("--jpeg-quality", 1 <= self.jpeg_quality <= 100),
-            ("--spool-max-mb", self.spool_max_bytes >= 1),
-            ("--window", self.window >= 1),
-            ("--stall-seconds", self.stall_seconds > 0),
-            ("--max-frames", self.max_frames is None or self.max_frames >= 1),
-            ("--drain-timeout", self.drain_timeout >= 0),
-            ("--ack-timeout", self.ack_timeout > 0),
-            ("--backoff-initial/--backoff-max", 0 < self.backoff_initial <= self.backoff_max),
-            ("--rtsp-transport", self.rtsp_transport in ("tcp", "udp")),
-        ]
-        bad = [name for name, ok in checks if not ok]
-        if bad:
-            raise CaptureError(f"invalid setting(s) {', '.join(bad)}; see `qc capture --help` for the allowed values")
-        object.__setattr__(self, "overflow", OverflowPolicy(self.overflow))
+        if not self.progress_seconds > 0:
+            raise CaptureError(f"progress_seconds must be above 0, got {self.progress_seconds}")
 
 
 @dataclass(frozen=True)
@@ -132,7 +100,7 @@ class CaptureDaemon:
 
     def __init__(self, config: CaptureConfig, *, stop: threading.Event | None = None) -> None:
         self.config = config
-        self.spec = SourceSpec.parse(config.source)
+        self.spec = SourceSpec.parse(config.frames.source)
         self.external_stop = stop or threading.Event()
         self._capture_stop = threading.Event()
         self._capture_done = threading.Event()
@@ -156,7 +124,7 @@ class CaptureDaemon:
         meta = spool.meta
         if meta.get("source") == identity:
             base, epoch = int(meta["seq_base"]), float(meta["epoch"])
-            start = 0 if self.config.from_start else max(0, spool.next_seq - base)
+            start = 0 if self.config.frames.from_start else max(0, spool.next_seq - base)
             return base, start, epoch
         base, epoch = spool.next_seq, time.time()
         spool.set_meta(source=identity, seq_base=base, epoch=epoch)
@@ -170,7 +138,7 @@ class CaptureDaemon:
                 base, start, epoch = self._file_position(spool)
                 if start:
                     log.info("camera %s: resuming %s at frame %d", cfg.camera_id, self.spec.location, start)
-            backpressure = self.spec.kind == "file" and not cfg.realtime
+            backpressure = self.spec.kind == "file" and not cfg.frames.realtime
             self._capture_end = "end_of_source"
             for frame in source.frames(self._capture_stop, start_index=start, epoch=epoch):
                 seq = base + frame.index if self.spec.kind == "file" else spool.next_seq
@@ -182,7 +150,7 @@ class CaptureDaemon:
                     continue
                 if backpressure:
                     # A file loses nothing by waiting: hold the reader instead of applying the overflow policy.
-                    while not spool.wait_for_room(len(message), max_frames=4 * cfg.window, timeout=0.2):
+                    while not spool.wait_for_room(len(message), max_frames=4 * cfg.link.window, timeout=0.2):
                         if self._capture_stop.is_set():
                             self._capture_end = "stop"
                             return
@@ -205,13 +173,13 @@ class CaptureDaemon:
     def _count_captured(self) -> bool:
         """Count a frame captured in this run; True when ``max_frames`` is reached."""
         self._run_captured += 1
-        return self.config.max_frames is not None and self._run_captured >= self.config.max_frames
+        return self.config.frames.max_frames is not None and self._run_captured >= self.config.frames.max_frames
 
     def _encode(self, spool: Spool, seq: int, captured_at: float, image: Any) -> bytes | None:
         """The wire message of one frame, or None after counting why it cannot be sent."""
         cfg = self.config
-        image = resize_for_model(image, cfg.max_width, cfg.max_height)
-        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+        image = resize_for_model(image, cfg.frames.max_width, cfg.frames.max_height)
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, cfg.frames.jpeg_quality])
         if not ok:
             spool.record_unsendable(seq, "jpeg_encode_failed")
             return None
@@ -227,28 +195,29 @@ class CaptureDaemon:
 
     def run(self, *, handle_signals: bool = False) -> CaptureSummary:
         """Run to the end; ``handle_signals`` makes SIGINT/SIGTERM a clean stop (only from the main thread)."""
-        cfg = self.config
-        url = stream_url(cfg.service, cfg.camera_id)
-        spool = Spool(cfg.spool_dir, cfg.camera_id, max_bytes=cfg.spool_max_bytes, policy=cfg.overflow, fsync=cfg.fsync)
+        cfg, link = self.config, self.config.link
+        url = stream_url(link.service, cfg.camera_id)
+        spool = Spool(cfg.spool.spool_dir, cfg.camera_id, max_bytes=cfg.spool.max_bytes, policy=cfg.spool.overflow,
+                      fsync=cfg.spool.fsync)
         try:
             source = VideoSource(
                 self.spec,
-                fps_cap=cfg.fps,
-                realtime=cfg.realtime,
-                stall_seconds=cfg.stall_seconds,
-                rtsp_transport=cfg.rtsp_transport,
-                reopen_backoff=Backoff(initial=cfg.backoff_initial, maximum=min(cfg.backoff_max, 10.0)),
+                fps_cap=cfg.frames.fps,
+                realtime=cfg.frames.realtime,
+                stall_seconds=cfg.frames.stall_seconds,
+                rtsp_transport=cfg.frames.rtsp_transport,
+                reopen_backoff=Backoff(initial=link.backoff_initial, maximum=min(link.backoff_max, 10.0)),
             )
             sender = Sender(
                 url,
                 cfg.camera_id,
                 spool,
-                token=cfg.token,
-                window=cfg.window,
-                ack_timeout=cfg.ack_timeout,
-                connect_backoff=Backoff(initial=cfg.backoff_initial, maximum=cfg.backoff_max),
+                token=link.token,
+                window=link.window,
+                ack_timeout=link.ack_timeout,
+                connect_backoff=Backoff(initial=link.backoff_initial, maximum=link.backoff_max),
                 # Retry answers mean overload: short waits (capped at 5 s), the slow start does the rest.
-                retry_backoff=Backoff(initial=min(0.2, cfg.backoff_initial), maximum=min(5.0, cfg.backoff_max)),
+                retry_backoff=Backoff(initial=min(0.2, link.backoff_initial), maximum=min(5.0, link.backoff_max)),
             )
             start = spool.stats()
             stopped_by = "stop"
@@ -318,13 +287,13 @@ class CaptureDaemon:
                 await asyncio.wait_for(wakeup.wait(), timeout=0.1)
         if self._capture_error is not None or self._capture_end == "stop":
             return "stop"
-        deadline = time.monotonic() + cfg.drain_timeout
+        deadline = time.monotonic() + cfg.link.drain_timeout
         if len(spool):
             log.info(
                 "camera %s: %s; waiting up to %.0f s for %d unacked frame(s)",
                 cfg.camera_id,
                 self._capture_end.replace("_", " "),
-                cfg.drain_timeout,
+                cfg.link.drain_timeout,
                 len(spool),
             )
         while len(spool) and time.monotonic() < deadline and not self.external_stop.is_set():
@@ -384,7 +353,7 @@ class CaptureDaemon:
             run["dropped"] = sum(c.dropped.values()) - sum(s.dropped.values())
         return CaptureSummary(
             camera_id=self.config.camera_id,
-            source=self.config.source,
+            source=self.config.frames.source,
             stopped_by=stopped_by,
             drained=stats.spooled == 0,
             total=stats,

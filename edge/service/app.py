@@ -4,7 +4,7 @@ Start-up, in order: metrics, store (migrated to head), batcher + pipeline, monit
 check, `edge.service.alerts`), worker, then the model loads in the background (the service answers /healthz and
 'retry' meanwhile); once loaded, every camera's counter resumes from
 its last committed checkpoint and the pipeline admits frames; from then on the rollout follows the registry (hot-swap,
-canary, shadow: `edge.rollout`). Shutdown: admission stops, queued frames are answered
+canary, shadow: `edge.models`). Shutdown: admission stops, queued frames are answered
 'retry', frames in the worker get ``service.shutdown_grace_s`` to commit, then the store closes.
 """
 
@@ -21,13 +21,13 @@ from fastapi import FastAPI
 from starlette.requests import HTTPConnection
 
 from edge.config import ConfigError, ServeConfig
+from edge.models.serving import LoadedModel, load_model
+from edge.ops.review import include_review
 from edge.protocol import Code
-from edge.review import include_review
 from edge.service import health, ingest
 from edge.service import alerts as alert_routes
 from edge.service.batcher import Batcher
 from edge.service.http_guard import ServiceGuardMiddleware
-from edge.service.model import LoadedModel, load_model
 from edge.service.pipeline import Pipeline
 from edge.service.runtime import Runtime, get_runtime
 from edge.service.worker import CounterFactory, Worker
@@ -134,7 +134,7 @@ def start_model(runtime: Runtime) -> None:
 
 
 async def _load_and_open(runtime: Runtime) -> None:
-    from edge.rollout.candidate import warm_up
+    from edge.models.candidate import warm_up
 
     store, pipeline = runtime.store, runtime.pipeline
     if store is None or pipeline is None:
@@ -184,8 +184,8 @@ def check_against_model(config: ServeConfig, model: LoadedModel) -> None:
 
 
 def start_rollout(runtime: Runtime) -> None:
-    """Follow the registry's production, canary and shadow versions (`edge.rollout`), unless a version is pinned."""
-    from edge.rollout.follower import RegistryFollower, follows_registry
+    """Follow the registry's production, canary and shadow versions (`edge.models`), unless a version is pinned."""
+    from edge.models.follower import RegistryFollower, follows_registry
 
     if runtime.store is None:
         raise RuntimeError("start_store must run before start_rollout")
@@ -201,7 +201,7 @@ def start_feed(runtime: Runtime) -> None:
 
 
 async def _export_feed_periodically(runtime: Runtime) -> None:
-    from edge.feed.export import export_waste, export_window
+    from edge.ops.feed.export import export_waste, export_window
 
     feed = runtime.config.feed
     while True:

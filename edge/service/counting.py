@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from edge.config import DEFAULT_FLAG_BELOW, CameraSection, LineSection, ServeConfig
-from edge.service.model import LoadedModel
+from edge.config import CameraSection, LineSection, ServeConfig
+from edge.models.serving import LoadedModel
 from edge.service.worker import CounterFactory
 from edge.tracking.aggregate import FlagPolicy
 from edge.tracking.counter import CameraCounter, CounterConfig
 from edge.tracking.line import CountingLine
 from vision.frame import Frame
+from vision.taxonomy import DEFAULT_FLAG_BELOW
 
 _AXES = {"+x": (1.0, 0.0), "-x": (-1.0, 0.0), "+y": (0.0, 1.0), "-y": (0.0, -1.0)}
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from edge.service.model import LoadedModel, ModelSlot
+from edge.models.serving import LoadedModel, ModelSlot
 from edge.service.runtime import MetricsDep, Runtime, RuntimeDep
 
 router = APIRouter(tags=["health"])

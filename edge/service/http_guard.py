@@ -11,7 +11,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edge.review.guard import escaped_error, is_review_path
+from edge.ops.review.guard import escaped_error, is_review_path
 
 log = logging.getLogger(__name__)
 

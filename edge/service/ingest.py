@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse
@@ -35,9 +36,9 @@ from edge.protocol import (
 )
 from edge.service.auth import AuthError, authenticate
 from edge.service.metrics import Metrics
-from edge.service.multipart import file_part
+from edge.service.multipart import PartCounter, file_part
 from edge.service.pipeline import Pipeline
-from edge.service.runtime import ConfigDep, MetricsDep, PipelineDep
+from edge.service.runtime import ConfigDep, MetricsDep, PipelineDep, UploadsDep
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +171,9 @@ def ack_response(ack: Ack) -> JSONResponse:
     return JSONResponse(ack.to_json(), status_code=http_status(ack), headers=headers)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (message_too_large) as soon as it passes ``limit`` bytes."""
+async def read_body(request: Request, limit: int, check: Callable[[bytes], None] | None = None) -> bytes:
+    """The request body, refusing (message_too_large) as soon as it passes ``limit`` bytes; ``check`` sees each
+    chunk as it arrives and may refuse the body (`ProtocolError`) before the rest is read."""
     declared = request.headers.get("content-length")
     if declared is not None and _CONTENT_LENGTH.fullmatch(declared) and int(declared) > limit:
         raise ProtocolError(Code.MESSAGE_TOO_LARGE, f"body of {declared} bytes is over {limit}")
@@ -181,8 +183,15 @@ async def read_body(request: Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise ProtocolError(Code.MESSAGE_TOO_LARGE, f"body is over {limit} bytes")
+        if check is not None:
+            check(chunk)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def is_multipart(content_type: str) -> bool:
+    """Whether a body of ``content_type`` is split as ``multipart/form-data`` (`jpeg_from_body`)."""
+    return content_type.split(";")[0].strip().lower() == "multipart/form-data"
 
 
 def jpeg_from_body(content_type: str, body: bytes) -> bytes:
@@ -204,9 +213,21 @@ async def payload_of(content_type: str, body: bytes) -> bytes:
     return jpeg_from_body(content_type, body)
 
 
+async def multipart_payload(request: Request, content_type: str, limit: int) -> bytes:
+    """The ``file`` part of a multipart body, its parts counted as it streams in: a body of too many parts is
+    refused (``bad_multipart``) at its first chunk over the limit; uvicorn discards the rest of it unread."""
+    counter = PartCounter(content_type)
+    body = await read_body(request, limit, counter.feed)
+    return await payload_of(content_type, body)
+
+
 @router.post(FRAMES_PATH)
-async def post_frame(request: Request, config: ConfigDep, pipeline: PipelineDep, metrics: MetricsDep) -> JSONResponse:
-    """One frame: JPEG body (raw or multipart ``file``), X-Camera-Id / X-Seq / X-Captured-At / X-Tags headers."""
+async def post_frame(request: Request, config: ConfigDep, pipeline: PipelineDep, metrics: MetricsDep,
+                     uploads: UploadsDep) -> JSONResponse:
+    """One frame: JPEG body (raw or multipart ``file``), X-Camera-Id / X-Seq / X-Captured-At / X-Tags headers.
+
+    A multipart body takes one of the bounded upload slots (`edge.service.upload_slots`) while it is read and
+    split; when none is free the frame is answered 'retry' (429, ``too_many_uploads``) before its body is read."""
     received_at = time.time()
     camera_id = request.headers.get("x-camera-id")
     try:
@@ -218,10 +239,24 @@ async def post_frame(request: Request, config: ConfigDep, pipeline: PipelineDep,
     header: FrameHeader | None = None
     payload = b""
     error: ProtocolError | None = None
+    content_type = request.headers.get("content-type", "")
     try:
         header = header_from_http(request.headers)
-        body = await read_body(request, limits.max_message_bytes)
-        payload = await payload_of(request.headers.get("content-type", ""), body)
+        if not is_multipart(content_type):
+            payload = await payload_of(content_type, await read_body(request, limits.max_message_bytes))
+        elif uploads.try_acquire(camera.id, config.limits.max_multipart_uploads_per_camera,
+                                 config.limits.max_multipart_uploads):
+            try:
+                payload = await multipart_payload(request, content_type, limits.max_message_bytes)
+            finally:
+                uploads.release(camera.id)
+        else:
+            metrics.frames_received.labels(camera.id).inc()
+            return ack_response(pipeline.refuse(
+                header, Code.TOO_MANY_UPLOADS,
+                f"too many multipart uploads at once (camera {camera.id}: at most "
+                f"{config.limits.max_multipart_uploads_per_camera}, the service: at most "
+                f"{config.limits.max_multipart_uploads}); resend later"))
     except ProtocolError as exc:
         error = exc
     ack = await check_and_submit(pipeline, metrics, limits, camera, header, payload, received_at, error)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from edge.models.metrics import RolloutMetrics
 from edge.monitoring.metrics import AlertMetrics
-from edge.rollout.metrics import RolloutMetrics
 
 # Batch sizes are small integers; latencies span a CPU (hundreds of ms) and a GPU (a few ms) edge node.
 BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256)
@@ -61,6 +61,10 @@ class Metrics:
             "qc_items_counted", "Items counted (crossed the line), per camera and produce.", ["camera", "produce"],
             registry=r,
         )
+        self.items_vetoed = Counter(
+            "qc_items_vetoed", "Items that crossed the line but the grader called no produce (clutter the detector "
+            "boxed: a hand, a label, a tool); not counted, not stored.", ["camera"], registry=r,
+        )
         self.items_flagged = Counter(
             "qc_items_flagged", "Counted items flagged as spoiled, per camera and produce.", ["camera", "produce"],
             registry=r,
@@ -71,6 +75,10 @@ class Metrics:
             "the counted items still in view stored (qc_items_counted counts them).",
             ["camera"],
             registry=r,
+        )
+        self.idle_checks = Counter(
+            "qc_idle_checks", "Passes of the idle flush over the cameras that are over (one every "
+            "min(1 s, counting.idle_flush_s / 4)), whether or not one was flushed.", registry=r,
         )
         self.model = Info("qc_model", "The model being served.", registry=r)
         self.model_loaded = Gauge("qc_model_loaded", "1 when a model is loaded and serving.", registry=r)
@@ -85,7 +93,7 @@ class Metrics:
             registry=r,
         )
         self.connections = Gauge("qc_ws_connections", "Open WebSocket connections, per camera.", ["camera"], registry=r)
-        self.rollout = RolloutMetrics(r)  # hot-swaps, refusals, shadow agreement (edge.rollout)
+        self.rollout = RolloutMetrics(r)  # hot-swaps, refusals, shadow agreement (edge.models)
         self.alerts = AlertMetrics(r)  # model monitoring alerts (edge.monitoring)
 
     def init_camera(self, camera: str) -> None:

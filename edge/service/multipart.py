@@ -1,7 +1,9 @@
 """The ``file`` part of a ``multipart/form-data`` frame upload, split with hard limits before any real work.
 
 A camera sends one part (``file``) and maybe a few small fields; a body of thousands of parts is hostile, so the
-parts are counted first (one ``bytes.count`` pass, C speed, before anything is parsed) and such a body is refused.
+parts are counted while the body streams in (`PartCounter`: each chunk is counted as it arrives, so such a body is
+refused right after its first chunk over the limit, neither buffered nor scanned whole) and counted again before
+anything is parsed (one ``bytes.count`` pass, C speed).
 Parts are then split by their delimiter without a general MIME parser: no nesting is ever followed (a part whose
 own type is multipart is just bytes), each part's header block is bounded, and the whole split is linear in the body.
 """
@@ -29,6 +31,28 @@ def boundary_of(content_type: str) -> bytes:
     if not isinstance(boundary, str) or not 1 <= len(boundary) <= _MAX_BOUNDARY or not boundary.isascii():
         raise ProtocolError(Code.BAD_MULTIPART, "multipart body needs a boundary of 1-70 ASCII characters")
     return boundary.encode("ascii")
+
+
+class PartCounter:
+    """Counts the delimiters of a multipart body chunk by chunk as it streams in; `feed` raises `ProtocolError`
+    (``bad_multipart``) as soon as they pass ``max_parts`` parts (and the closing delimiter)."""
+
+    def __init__(self, content_type: str, max_parts: int = MAX_PARTS) -> None:
+        """A counter for a body of ``content_type`` (`ProtocolError` when its boundary is missing or invalid)."""
+        self.delimiter = b"\r\n--" + boundary_of(content_type)
+        self.max_parts = max_parts
+        self.delimiters = 0
+        # The first delimiter may open the body without a preceding line break; what stays of one chunk for the
+        # next is one byte short of a delimiter, so one split across two chunks is counted once, when it completes.
+        self._tail = b"\r\n"
+
+    def feed(self, chunk: bytes) -> None:
+        """Count the delimiters ``chunk`` completes; `ProtocolError` once there are too many."""
+        data = self._tail + chunk
+        self.delimiters += data.count(self.delimiter)
+        self._tail = data[len(data) - len(self.delimiter) + 1:] if len(data) >= len(self.delimiter) else data
+        if self.delimiters > self.max_parts + 1:
+            raise ProtocolError(Code.BAD_MULTIPART, f"multipart body has more than {self.max_parts} parts")
 
 
 def file_part(content_type: str, body: bytes, max_parts: int = MAX_PARTS) -> bytes:

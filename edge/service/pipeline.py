@@ -167,6 +167,16 @@ class Pipeline:
             return Ack(ack.camera_id, ack.seq, "duplicate", "the same frame was being processed", None)
         return ack
 
+    def refuse(self, header: FrameHeader, code: Code, reason: str) -> Ack:
+        """Answer a frame of an authenticated camera 'retry' before its payload is even read (an upload over the
+        bound); as for a full queue, the camera's later frames wait for its resend, so it is not overtaken."""
+        lane = self.lanes[header.camera_id]
+        lane.last_frame_at = self._clock()
+        high = lane.high_seq
+        if self.ready and not self.stopping and (high is None or header.seq > high):
+            self._hold(lane, header.seq)
+        return self._retry(header, code, reason)
+
     def _retry(self, header: FrameHeader, code: Code, reason: str) -> Ack:
         self.metrics.frames_retry.labels(header.camera_id, code.value).inc()
         return ack_of(header, "retry", code, reason)

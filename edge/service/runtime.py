@@ -1,7 +1,9 @@
 """What a running service holds, and the ``Annotated`` dependency aliases route handlers receive it through.
 
 The lifespan builds one `Runtime` and hands it to Starlette as lifespan state (``request.state.runtime``); the
-app object itself carries nothing.
+app object itself carries nothing. The dependencies are coroutines although they only look up an attribute:
+FastAPI runs a plain-function dependency on its thread pool, one thread hop per dependency per request, each a wait
+for a pool thread and for the interpreter lock on the path of every frame and every ``/healthz``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from edge.config import ServeConfig
+from edge.models.serving import ModelSlot
 from edge.monitoring import Monitor
 from edge.service.batcher import Batcher
 from edge.service.metrics import Metrics
-from edge.service.model import ModelSlot
 from edge.service.pipeline import Pipeline
+from edge.service.upload_slots import UploadSlots
 from edge.store.store import Store
 
 
@@ -35,6 +38,7 @@ class Runtime:
     pipeline: Pipeline | None = None
     monitor: Monitor | None = None  # model monitoring (start_monitor); the worker and rollout feed it
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    uploads: UploadSlots = field(default_factory=UploadSlots)  # multipart POST /frames bodies being read now
 
 
 def get_runtime(conn: HTTPConnection) -> Runtime:
@@ -42,7 +46,12 @@ def get_runtime(conn: HTTPConnection) -> Runtime:
     return conn.state.runtime
 
 
-def get_pipeline(conn: HTTPConnection) -> Pipeline:
+async def runtime_dep(conn: HTTPConnection) -> Runtime:
+    """`get_runtime`, as a dependency that stays on the event loop."""
+    return get_runtime(conn)
+
+
+async def get_pipeline(conn: HTTPConnection) -> Pipeline:
     """The frame pipeline; it exists from start-up on (it answers 'retry' until the model is loaded)."""
     pipeline = get_runtime(conn).pipeline
     if pipeline is None:
@@ -50,17 +59,23 @@ def get_pipeline(conn: HTTPConnection) -> Pipeline:
     return pipeline
 
 
-def get_config(conn: HTTPConnection) -> ServeConfig:
+async def get_config(conn: HTTPConnection) -> ServeConfig:
     """The service configuration."""
     return get_runtime(conn).config
 
 
-def get_metrics(conn: HTTPConnection) -> Metrics:
+async def get_metrics(conn: HTTPConnection) -> Metrics:
     """The app's metrics."""
     return get_runtime(conn).metrics
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+async def get_uploads(conn: HTTPConnection) -> UploadSlots:
+    """The multipart uploads in progress (their bound)."""
+    return get_runtime(conn).uploads
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime_dep)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 ConfigDep = Annotated[ServeConfig, Depends(get_config)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+UploadsDep = Annotated[UploadSlots, Depends(get_uploads)]

@@ -7,9 +7,9 @@ checkpoint are one transaction. When a commit fails the counter goes back to the
 resent frame is counted exactly once.
 
 The detect stage takes one snapshot of the served models per batch (`ServingSet`: production, the canary for canary
-cameras, the shadow), so a hot-swap (`edge.rollout`) takes effect between two batches; each frame is committed with
+cameras, the shadow), so a hot-swap (`edge.models`) takes effect between two batches; each frame is committed with
 the version that detected it, and the cameras' counters carry on across a swap. The shadow model scores the batch
-apart, after the hand-off, on a thread of its own (`edge.rollout.shadow`).
+apart, after the hand-off, on a thread of its own (`edge.models.shadow`).
 
 A third task flushes idle cameras: a counted item is handed on when its track ends, so the items still in view when
 a camera stops sending would wait forever. When a camera has sent nothing for ``counting.idle_flush_s`` and none of
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from edge.config import CameraSection
+from edge.models.serving import LoadedModel, ModelSlot, ServingSet
+from edge.models.shadow import ShadowInput, ShadowScorer
 from edge.monitoring import Monitor, frame_observation
 from edge.protocol import Code, Limits, ProtocolError, decode_jpeg
-from edge.rollout.shadow import ShadowScorer, shadow_inputs
 from edge.service.batcher import Batcher, Job
 from edge.service.frame_history import PastFrame
 from edge.service.metrics import Metrics
-from edge.service.model import LoadedModel, ModelSlot, ServingSet
 from edge.service.pipeline import Lane, Pipeline, ack_of
 from edge.store.errors import StoreUnavailableError
 from edge.store.store import Store
@@ -48,6 +48,18 @@ if TYPE_CHECKING:
     from edge.tracking.grading import ItemGrader
 
 log = logging.getLogger(__name__)
+
+
+def shadow_inputs(jobs: Sequence[Job], models: Mapping[Job, LoadedModel]) -> list[ShadowInput]:
+    """A detected batch's frames as the shadow needs them (``models``: the model that detected each job).
+
+    Here and not in `edge.models.shadow`: the service knows its jobs, the model lifecycle never imports the service.
+    """
+    return [
+        ShadowInput(j.camera_id, j.seq, j.image, j.detections, models[j].version)
+        for j in jobs
+        if j in models and j.image is not None and j.detections is not None
+    ]
 
 
 class CountResultLike(Protocol):
@@ -63,6 +75,7 @@ class CounterLike(Protocol):
     """The per-camera counter the worker drives (`edge.tracking.counter.CameraCounter`)."""
 
     model_version: str | None
+    vetoed: int  # items the grader vetoed so far (never counted)
 
     def serve(self, model_version: str | None, model_spoiled_vote: Mapping[str, float],
               grader: ItemGrader | None = None) -> None: ...
@@ -93,6 +106,7 @@ class Outcome:
     counted: list[Any] = field(default_factory=list)
     code: str | None = None
     reason: str | None = None
+    vetoed: int = 0  # counted items the grader called no produce (not stored, not in ``counted``)
 
 
 class Worker:
@@ -120,7 +134,7 @@ class Worker:
         # One thread per stage: ONNX Runtime and cv2 release the GIL; the counters are only touched by `_post`.
         self._detect_pool = ThreadPoolExecutor(1, thread_name_prefix="qc-detect")
         self._post_pool = ThreadPoolExecutor(1, thread_name_prefix="qc-post")
-        # The shadow model (edge.rollout) scores frames on a thread of its own, after production, never in its way.
+        # The shadow model (edge.models) scores frames on a thread of its own, after production, never in its way.
         self.shadow = ShadowScorer(store, metrics.rollout, pipeline.config.rollout.agreement_iou,
                                    observer=lambda: self.monitor)
 
@@ -253,6 +267,7 @@ class Worker:
         counter = lane.counter
         if counter.model_version != model.version:  # a swap: items from now on carry its version, calibration, grader
             counter.serve(model.version, model.card.spoiled_vote, model.grader)
+        vetoed_before = counter.vetoed
         try:  # whatever fails from here, the counter goes back to what the store holds
             result = counter.update(frame, job.detections)
             state = counter.state()
@@ -269,7 +284,7 @@ class Worker:
             return Outcome("duplicate", reason=f"frame {h.seq} of camera {h.camera_id} was finished before")
         lane.checkpoint = state
         self._observe(frame, job.detections, result.counted, model)
-        return Outcome("ok", counted=list(result.counted))
+        return Outcome("ok", counted=list(result.counted), vetoed=counter.vetoed - vetoed_before)
 
     def _observe(self, frame: Frame, dets: Detections, counted: list[Any], model: LoadedModel) -> None:
         """Tell the monitor what this committed frame showed; never fails the frame (it is committed already)."""
@@ -342,6 +357,8 @@ class Worker:
                         if item.flagged:
                             self.metrics.items_flagged.labels(lane.camera.id, item.produce).inc()
                     log.info("camera %s idle: %d item(s) in view committed", lane.camera.id, len(stored))
+            # Counted when a pass over the cameras is over: a camera it did not flush had nothing to flush then.
+            self.metrics.idle_checks.inc()
 
     def _flush(self, lane: Lane, after_seq: int, model: LoadedModel) -> list[Any] | None:
         """In the post thread: end the idle camera's tracks and commit the items handed on with the counter's state
@@ -396,6 +413,8 @@ class Worker:
         cam = job.camera_id
         if outcome.status == "ok":
             self.metrics.frames_processed.labels(cam).inc()
+            if outcome.vetoed:
+                self.metrics.items_vetoed.labels(cam).inc(outcome.vetoed)
             for item in outcome.counted:
                 self.metrics.items_counted.labels(cam, item.produce).inc()
                 if item.flagged:

@@ -17,6 +17,7 @@ from edge.store.dialect import insert_on_conflict
 from edge.store.errors import NotFoundError, StoreValueError
 from edge.store.reviews import FrameDetection, FrameImage
 from edge.store.schema import frame_detections, frame_images
+from vision.options import is_int
 
 if TYPE_CHECKING:
     from vision.detections import Detections
@@ -56,7 +57,7 @@ def check_frame(jpeg: bytes, width: int, height: int, detections: Sequence[Frame
     if bytes(jpeg[:2]) != b"\xff\xd8":
         raise StoreValueError(f"{where}: jpeg does not start with a JPEG marker (FF D8)")
     for what, v in (("width", width), ("height", height)):
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= _MAX_SIDE:
+        if not is_int(v) or not 0 < v <= _MAX_SIDE:
             raise StoreValueError(f"{where}: {what} must be an integer within [1, {_MAX_SIDE}], got {v!r}")
     for i, det in enumerate(detections):
         if not isinstance(det, FrameDetection):

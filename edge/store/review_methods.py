@@ -27,6 +27,7 @@ from edge.store.reviews import Dashboard, FrameDetection, FrameImage, QueueEntry
 from edge.store.timestamps import Timestamp, to_utc, utc_now
 from edge.store.waste import WasteRow, aggregate_waste, check_site, check_window, dashboard_of, item_facts
 from edge.store.waste_feed import FeedWrite
+from vision.options import is_int
 
 if TYPE_CHECKING:
     from vision.detections import Detections
@@ -286,7 +287,7 @@ class ReviewMethods:
 
 
 def _check_id(value: Any, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise StoreValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
     return value
 

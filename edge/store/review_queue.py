@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
 from edge.store.errors import NotFoundError, StoreValueError
 from edge.store.reviews import QUEUE_STATUSES, Box, QueueEntry
 from edge.store.schema import crops, flag_labels, flags, frame_images, items
+from vision.options import is_int
 
 MAX_PAGE = 500
 BOX_COLUMNS = ("box_x0", "box_y0", "box_x1", "box_y1")
@@ -130,9 +131,9 @@ def query_queue(
     limit: int,
 ) -> list[QueueEntry]:
     """One page of the queue, oldest item first (counted_at, then flag id: a stable order for paging)."""
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    if not is_int(offset) or offset < 0:
         raise StoreValueError(f"queue offset must be an integer >= 0, got {offset!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+    if not is_int(limit) or not 1 <= limit <= MAX_PAGE:
         raise StoreValueError(f"queue limit must be an integer within [1, {MAX_PAGE}], got {limit!r}")
     stmt = _queue_filters(_queue_select(), camera, produce, status, day)
     stmt = stmt.order_by(items.c.counted_at, flags.c.id).offset(offset).limit(limit)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select
 from edge.store.dialect import insert_on_conflict
 from edge.store.errors import StoreValueError
 from edge.store.schema import shadow_frames
+from vision.options import is_int
 
 _MAX_ID_LEN = 128
 
@@ -41,7 +42,7 @@ class ShadowBox:
 @dataclass(frozen=True)
 class ShadowFrame:
     """A shadow model's result on one frame: ``model_version`` (the shadow) found ``detections`` where
-    ``production_version`` found ``n_production`` boxes; ``matched`` of them agree (see `edge.rollout.agreement`)."""
+    ``production_version`` found ``n_production`` boxes; ``matched`` of them agree (see `edge.models.agreement`)."""
 
     camera_id: str
     seq: int
@@ -66,7 +67,7 @@ def check_shadow_frame(frame: ShadowFrame) -> None:
                         ("production_version", frame.production_version)):
         if not isinstance(value, str) or not value or len(value) > _MAX_ID_LEN:
             raise StoreValueError(f"{where}: {what} must be a non-empty string of at most {_MAX_ID_LEN} characters")
-    if isinstance(frame.seq, bool) or not isinstance(frame.seq, int) or frame.seq < 0:
+    if not is_int(frame.seq) or frame.seq < 0:
         raise StoreValueError(f"{where}: seq must be an integer >= 0")
     if not (math.isfinite(frame.agreement) and 0.0 <= frame.agreement <= 1.0):
         raise StoreValueError(f"{where}: agreement must be within [0, 1], got {frame.agreement!r}")

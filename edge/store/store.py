@@ -35,6 +35,7 @@ from edge.store.records import (
 from edge.store.review_methods import ReviewMethods
 from edge.store.shadow import ShadowFrame
 from edge.store.timestamps import Timestamp, to_utc, utc_now
+from vision.options import is_int
 
 if TYPE_CHECKING:
     from edge.tracking.item import Item
@@ -300,7 +301,7 @@ class Store(ReviewMethods):
         with self._transaction(write=False) as conn:
             return frame_repo.frame_versions(conn, camera_id)
 
-    # ---- shadow results (edge.rollout) ----------------------------------------------------------------------------
+    # ---- shadow results (edge.models) ----------------------------------------------------------------------------
 
     def record_shadow_frames(self, frames: Sequence[ShadowFrame]) -> int:
         """Store a batch of shadow results in one transaction; one already stored (same camera, seq and shadow
@@ -344,7 +345,7 @@ class Store(ReviewMethods):
 def _check_key(camera_id: str, seq: int) -> None:
     if not isinstance(camera_id, str) or not camera_id or len(camera_id) > _MAX_ID_LEN:
         raise StoreValueError(f"camera id must be a non-empty string of at most {_MAX_ID_LEN} characters")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+    if not is_int(seq) or seq < 0:
         raise StoreValueError(f"frame {camera_id}: seq must be an integer >= 0, got {seq!r}")
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from edge.store.errors import StoreValueError
+from vision.options import is_number
 
 Timestamp = float | datetime  # unix seconds (as in vision.Frame.captured_at) or an aware datetime
 
@@ -24,7 +25,7 @@ def to_utc(value: Timestamp, what: str = "timestamp") -> datetime:
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
             raise StoreValueError(f"{what} {value.isoformat()} has no time zone; pass an aware (UTC) datetime")
         return value.astimezone(timezone.utc)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise StoreValueError(f"{what} must be unix seconds or an aware datetime, got {type(value).__name__}")
     try:
         return datetime.fromtimestamp(float(value), tz=timezone.utc)

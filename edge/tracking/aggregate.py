@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 
 from vision.errors import InputError
-from vision.taxonomy import Taxonomy
+from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
 PARTIAL_WEIGHT = 0.3  # a box touching the frame edge shows a part of the item: its class is less reliable
 MAX_SAMPLES = 64  # freshness samples kept per item; a stopped belt must not grow an item without bound
-DEFAULT_FLAG_THRESHOLD = 0.8  # fresh is 1.0, the mildest defect (bruised) 0.6: halfway-ish, leaning to recall
 NO_DISCOUNT: Mapping[str, float] = MappingProxyType({})  # no produce-vote calibration: every class votes in full
 
 
@@ -57,7 +56,7 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 class FlagPolicy:
     """Freshness below the threshold of the item's produce kind flags it; ``per_produce`` overrides ``default``."""
 
-    default: float = DEFAULT_FLAG_THRESHOLD
+    default: float = DEFAULT_FLAG_BELOW
     per_produce: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

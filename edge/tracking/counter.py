@@ -150,6 +150,7 @@ class CameraCounter:
         self._owner: dict[int, int] = {}  # live track id -> item id
         self._frame_wh: tuple[int, int] | None = None
         self._start: int | None = None  # first seq of the stream, or since the last flush: nothing before is ours
+        self.vetoed = 0  # counted items the grader called no produce, never handed on (`edge.tracking.handoff`)
 
     # --- public API ----------------------------------------------------------------------------------------------
 
@@ -456,8 +457,10 @@ class CameraCounter:
             item.inferred = True
         if item.counted_seq is None:
             return None
-        item.emitted = True
+        item.emitted = True  # also when vetoed: a re-born track of clutter is not counted either
         handed_on = self._item(item)
+        if handed_on is None:
+            self.vetoed += 1
         # Kept only to recognise a re-born track now: the evidence and crop went out with the Item.
         item.evidence, item.best_crop, item.skus, item.views = Evidence(self.taxonomy), None, {}, ()
         return handed_on
@@ -480,7 +483,7 @@ class CameraCounter:
         half_length = float(geo.down[0] - geo.up[0]) / 2
         return half_length >= room - EDGE_MARGIN_PX
 
-    def _item(self, item: ItemRecord) -> Item:
+    def _item(self, item: ItemRecord) -> Item | None:
         return hand_on(item, self.camera_id, self.config.flags, self.config.sku_produce, self.spoiled_vote,
                        self.model_version, self.grader)
 

@@ -1,5 +1,7 @@
 """Handing an item on: the counter's record of it becomes an `Item`, its verdict decided from the detector's
-evidence, the warehouse's SKU tag and, when the served version has one, the grader run once on its kept views."""
+evidence, the warehouse's SKU tag and, when the served version has one, the grader run once on its kept views.
+A grader with a `vision.grader.NOT_PRODUCE` class can veto the item: the detector boxed clutter (a hand, a label,
+a tool), and nothing is handed on."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from edge.tracking.grading import ItemGrader, graded_verdict
 from edge.tracking.item import Item
 from edge.tracking.record import ItemRecord
 from edge.tracking.views import view_crops
+from vision.grader import vetoes
 from vision.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -55,12 +58,18 @@ def hand_on(
     spoiled_vote: Mapping[str, float],
     model_version: str | None,
     grader: ItemGrader | None,
-) -> Item:
-    """The `Item` of a counted record; runs the grader (once) on its views when one is given."""
+) -> Item | None:
+    """The `Item` of a counted record; runs the grader (once) on its views when one is given. None when the grader
+    vetoes it (`vision.grader.vetoes`: its views more likely hold no produce), which is logged."""
     sku = main_sku(record)
     produce = sku_produce(sku, sku_map, record.evidence.taxonomy) if sku is not None else None
+    probs = grade_views(grader, record, camera_id)
+    if grader is not None and probs is not None and len(probs) and vetoes(probs, grader.classes):
+        log.info("camera %s: item %d (seq %d-%d) is no produce by the grader; not counted", camera_id, record.id,
+                 record.first_seq, record.last_seq)
+        return None
     verdict = graded_verdict(
-        record.evidence, policy, grade_views(grader, record, camera_id), grader.classes if grader else (),
+        record.evidence, policy, probs, grader.classes if grader else (),
         grader.produce_weight if grader else 0.0, produce_override=produce, spoiled_vote=spoiled_vote,
     )
     return Item(

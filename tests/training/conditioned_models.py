@@ -38,7 +38,7 @@ def build_conditioned_checkpoint(path: Path, taxonomy: Taxonomy, seed: int = 0) 
     import torch
     from ultralytics import YOLO
 
-    from training.testing_models import build_untrained_checkpoint
+    from tests.training.testing_models import build_untrained_checkpoint
 
     build_untrained_checkpoint(path, taxonomy, seed=seed)
     yolo = YOLO(str(path))

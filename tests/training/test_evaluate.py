@@ -187,14 +187,18 @@ def test_real_detector_output_agrees_with_pycocotools(
     untrained_onnx: Path, taxonomy: Taxonomy, make_yolo_dataset
 ) -> None:
     from training.yolo_dataset import load_dataset
+    from vision.decode import DecodeOptions
     from vision.detector import Detector
+    from vision.detector_options import InputOptions
 
     import cv2
 
     root = make_yolo_dataset({"val": [[(1, 0.4, 0.5, 0.3, 0.4)], [(6, 0.5, 0.5, 0.5, 0.5)], []]}, taxonomy.class_names)
     samples = load_dataset(root).samples("val")
     # Random weights score everything near the head's prior (~1e-4), so take every box the detector keeps.
-    detector = Detector(untrained_onnx, taxonomy, imgsz=320, conf_threshold=0.0)
+    detector = Detector(
+        untrained_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=0.0), inputs=InputOptions(imgsz=320)
+    )
     preds = detector.detect([cv2.imread(str(s.image_path)) for s in samples])
     assert sum(len(p) for p in preds) > 50
     # Random weights find nothing real, so half the ground truth is taken from the detector's own boxes (jittered):
@@ -318,19 +322,21 @@ def test_report_of_a_real_model(untrained_onnx: Path, taxonomy: Taxonomy, taxono
 
 
 
-@pytest.mark.parametrize("conf", [1e-4, 2e-4, 5e-4])
+@pytest.mark.parametrize("conf", [1e-3, 2e-3, 5e-3])
 def test_filtering_a_low_threshold_pass_equals_a_pass_at_the_threshold(
     untrained_onnx: Path, taxonomy: Taxonomy, taxonomy_dataset: Path, conf: float
 ) -> None:
     # evaluate_model runs once at MAP_CONF and filters for the operating point; this is why that is exact.
-    # (Random weights score ~1e-4, so the thresholds sit where they do.)
+    # (Random weights score ~5e-5 to 1e-3 per class, item scores ~8e-4 to 1e-2: the thresholds sit where they do.)
+    from vision.decode import DecodeOptions
     from vision.detector import Detector
+    from vision.detector_options import InputOptions
 
     import cv2
 
     images = [cv2.imread(str(p)) for p in sorted((taxonomy_dataset / "images" / "val").iterdir())]
-    low = Detector(untrained_onnx, taxonomy, conf_threshold=0.0).detect(images)
-    direct = Detector(untrained_onnx, taxonomy, conf_threshold=conf).detect(images)
+    low = Detector(untrained_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=0.0)).detect(images)
+    direct = Detector(untrained_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=conf)).detect(images)
     for lo, di in zip(low, direct):
         kept = lo[lo.confidence >= conf]
         assert 0 < len(kept) < len(lo)

@@ -121,7 +121,7 @@ def test_exported_files_register_and_load_verified(exported: ExportResult, tmp_p
 def test_parity_fails_against_another_models_onnx(
     tmp_path: Path, conditioned_pt: Path, taxonomy: Taxonomy, generated_frames: list[np.ndarray]
 ) -> None:
-    from training.testing_models import export_onnx_plain
+    from tests.training.testing_models import export_onnx_plain
 
     other_pt = build_conditioned_checkpoint(tmp_path / "cond1.pt", taxonomy, seed=1)
     other_onnx = export_onnx_plain(other_pt, tmp_path / "other", imgsz=IMGSZ)
@@ -171,7 +171,8 @@ def other_taxonomy() -> Taxonomy:
     [
         ({"checkpoint_pt": "missing.pt"}, ExportError, "checkpoint not found"),
         ({"imgsz": 100}, ExportError, "not a multiple of the model stride 32"),
-        ({"imgsz": 0}, ExportError, "imgsz must be a positive int"),
+        ({"imgsz": 0}, ExportError, "imgsz must be an int >= 1, got 0"),
+        ({"imgsz": True}, ExportError, "imgsz must be an int >= 1, got True"),
         ({"taxonomy": other_taxonomy()}, ExportError, "class names .* differ from the taxonomy"),
         ({"parity_frames": []}, InputError, "parity_frames is empty"),
     ],

@@ -11,9 +11,9 @@ import typer
 from conditioned_models import build_conditioned_checkpoint
 from typer.testing import CliRunner
 
+from tests.training.testing_models import export_onnx_plain
 from training.cli import registry as registry_cli
 from training.golden import GOLDEN_FRAMES, GoldenGateError, gate_providers, golden_frames, run_golden_gate
-from training.testing_models import export_onnx_plain
 from vision.model_card import ModelCardDraft
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy

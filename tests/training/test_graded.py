@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tests.training.testing_models import colour_grader_onnx, colour_grader_spec
 from training.evaluate import evaluate_model
 from training.graded import decide, regrade
 from training.synth.frames import generate_frames
-from training.testing_models import colour_grader_onnx, colour_grader_spec
 from vision.detections import Detections
 from vision.grader import Grader
 from vision.registry import DEFAULT_MODEL_DIR

@@ -27,6 +27,7 @@ from training.quantize_check import judge
 from training.synth.frames import generate_frames
 from vision.cli import build_app
 from vision.detector import Detector
+from vision.detector_options import RuntimeOptions
 from vision.errors import InputError, ModelLoadError, QCError
 from vision.model_card import ModelCardDraft, graph_mismatches
 from vision.registry import Registry
@@ -79,7 +80,7 @@ def test_quantize_writes_an_int8_model_the_detector_loads(
 ) -> None:
     done, out, _ = passed_run
     assert done.returncode == 0, done.stderr
-    int8 = Detector(out / "model.onnx", taxonomy, cpu_replicas=1)
+    int8 = Detector(out / "model.onnx", taxonomy, runtime=RuntimeOptions(cpu_replicas=1))
     assert int8.input_dtype == np.float32  # QDQ: float in, float out
     graph = onnx.load(str(out / "model.onnx"))
     ops = {n.op_type for n in graph.graph.node}
@@ -100,8 +101,8 @@ def test_int8_outputs_track_the_source_on_the_same_tensor(
     synth_set: Path,
 ) -> None:
     _, out, _ = passed_run
-    fp32 = Detector(untrained_onnx, taxonomy, cpu_replicas=1)
-    int8 = Detector(out / "model.onnx", taxonomy, cpu_replicas=1)
+    fp32 = Detector(untrained_onnx, taxonomy, runtime=RuntimeOptions(cpu_replicas=1))
+    int8 = Detector(out / "model.onnx", taxonomy, runtime=RuntimeOptions(cpu_replicas=1))
     images = [cv2.imread(str(p)) for p in sorted((synth_set / "images" / "test").glob("*.jpg"))]
     x, _ = fp32.preprocess(images)
     a, b = fp32.infer(x), int8.infer(x)
@@ -211,7 +212,7 @@ def test_calibration_tensors_are_what_the_detector_feeds(
     for i, (h, w) in enumerate(sizes):
         paths.append(tmp_path / f"{i}.png")
         cv2.imwrite(str(paths[-1]), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
-    detector = Detector(untrained_onnx, taxonomy, cpu_replicas=1)
+    detector = Detector(untrained_onnx, taxonomy, runtime=RuntimeOptions(cpu_replicas=1))
     batches = list(calibration_batches(detector, paths, batch=8))
     assert sorted(t.shape for t, _ in batches) == [(1, 3, 320, 320), (2, 3, 192, 320)]
     alone = {i: detector.preprocess([cv2.imread(str(p))])[0][0] for i, p in enumerate(paths)}

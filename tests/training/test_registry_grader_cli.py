@@ -11,10 +11,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tests.training.testing_models import colour_grader_onnx, colour_grader_spec
 from tests.vision.onnx_builders import tiny_detector_onnx
 from training.cli import registry as registry_cli
 from training.golden import GoldenGateError, run_golden_gate
-from training.testing_models import colour_grader_onnx, colour_grader_spec
 from vision.errors import ModelLoadError
 from vision.model_card import ModelCardDraft
 from vision.registry import GRADER_NAME, Registry, RegistryError

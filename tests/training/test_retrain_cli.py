@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from training.retrain import RetrainConfig, RetrainError, check_inputs, run_retrain
+from training.retrain import (
+    FineTune,
+    RetrainChecks,
+    RetrainConfig,
+    RetrainData,
+    RetrainError,
+    check_inputs,
+    run_retrain,
+)
 from training.retrain_data import Source, assemble
 from training.yolo_dataset import DatasetError
+from vision.errors import InputError
 from vision.model_card import ModelCardDraft
 from vision.registry import DEFAULT_MODEL_DIR, Registry
 from vision.taxonomy import Taxonomy
@@ -40,28 +51,50 @@ def _weightless_registry(root: Path) -> Registry:
     return registry
 
 
+def _config(d: dict[str, Path], out: Path | None = None, weights: Path | None = None, **sources: Any) -> RetrainConfig:
+    data = RetrainData(**{"base": d["base"], "holdout": d["holdout"], "reviews": d["reviews"], **sources})
+    return RetrainConfig(out=out or d["tmp"] / "run", data=data, fine_tune=FineTune(weights=weights))
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: {"base": d["tmp"] / "nope"}, r"--base .*nope: data set folder not found"),
-        (lambda d: {"holdout": d["tmp"]}, r"--holdout .*: no data.yaml in it"),
-        (lambda d: {"reviews": d["tmp"] / "no_reviews"}, r"--reviews .*no_reviews: data set folder not found"),
-        (lambda d: {"imports": (d["tmp"] / "imp",)}, r"--import .*imp: data set folder not found"),
-        (lambda d: {"weights": d["tmp"] / "w.pt"}, r"--weights .*w.pt: file not found"),
-        (lambda d: {"out": d["base"]}, r"run folder .* is not empty; choose a new --out"),
+        (lambda d: _config(d, base=d["tmp"] / "nope"), r"--base .*nope: data set folder not found"),
+        (lambda d: _config(d, holdout=d["tmp"]), r"--holdout .*: no data.yaml in it"),
+        (lambda d: _config(d, reviews=d["tmp"] / "no_reviews"), r"--reviews .*no_reviews: data set folder not found"),
+        (lambda d: _config(d, imports=(d["tmp"] / "imp",)), r"--import .*imp: data set folder not found"),
+        (lambda d: _config(d, weights=d["tmp"] / "w.pt"), r"--weights .*w.pt: file not found"),
+        (lambda d: _config(d, out=d["base"]), r"run folder .* is not empty; choose a new --out"),
     ],
 )
 def test_bad_inputs_are_named(data: dict[str, Path], change: Callable, message: str) -> None:
-    config = RetrainConfig(base=data["base"], holdout=data["holdout"], out=data["tmp"] / "run", reviews=data["reviews"])
     with pytest.raises(RetrainError, match=message):
-        check_inputs(RetrainConfig(**{**config.__dict__, **change(data)}))
+        check_inputs(change(data))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: FineTune(epochs=0), "epochs: input should be greater than or equal to 1, got 0"),
+        (lambda: FineTune(imgsz=100), "imgsz: input should be a multiple of 32, got 100"),
+        (lambda: FineTune(cache="yes"), "cache: input should be a valid boolean, got 'yes'"),
+        (lambda: RetrainChecks(flag_below=1.5), "flag_below: input should be less than or equal to 1, got 1.5"),
+        (lambda: RetrainChecks(parity_frames=True), "parity_frames: input should be a valid integer, got True"),
+        (lambda: RetrainData(base=Path("b"), holdout=Path("h"), review_holdout=1.0),
+         "review_holdout: input should be less than or equal to 0.99, got 1.0"),
+    ],
+)
+def test_bad_settings_are_named_when_the_values_are_made(make: Callable[[], object], message: str) -> None:
+    """A caller of `run_retrain` from Python gets the checks the CLI's options have."""
+    with pytest.raises(InputError, match=re.escape(message)):
+        make()
 
 
 def test_a_production_model_without_weights_is_refused_before_any_work(
     data: dict[str, Path], taxonomy: Taxonomy
 ) -> None:
     registry = _weightless_registry(data["tmp"] / "registry")
-    config = RetrainConfig(base=data["base"], holdout=data["holdout"], out=data["tmp"] / "run")
+    config = RetrainConfig(out=data["tmp"] / "run", data=RetrainData(base=data["base"], holdout=data["holdout"]))
     with pytest.raises(RetrainError, match=r"production model v\d+ .* has no stored torch weights.*pass --weights"):
         run_retrain(config, registry, taxonomy)
     assert not (data["tmp"] / "run").exists()

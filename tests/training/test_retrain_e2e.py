@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.training.testing_models import register_untrained_production
 from training.retrain_data import held_back
 from training.synth.frames import generate_frames
-from training.testing_models import register_untrained_production
 from vision.cli import build_app
 from vision.dataset_manifest import file_sha256
 from vision.registry import Registry

@@ -22,6 +22,7 @@ from training.evaluate import coco_metrics, detect_samples
 from training.export import synthetic_parity_frames
 from training.parity import check_parity
 from training.yolo_dataset import list_samples, load_dataset
+from vision.decode import DecodeOptions
 from vision.detector import Detector
 from vision.model_card import ModelCard, verify_against_graph
 
@@ -79,7 +80,7 @@ def test_the_committed_eval_report_is_reproduced(report: dict) -> None:
 
 def test_our_map_agrees_with_pycocotools_on_the_real_model(eval_set: Path, taxonomy) -> None:
     samples = list_samples(load_dataset(eval_set), "all")[:120]
-    detector = Detector(SHIPPED / "model.onnx", taxonomy, conf_threshold=0.001)
+    detector = Detector(SHIPPED / "model.onnx", taxonomy, decoding=DecodeOptions(conf_threshold=0.001))
     predictions = detect_samples(detector, samples, 8, None)
     truths = [s.truth for s in samples]
     ours = coco_metrics(truths, predictions, taxonomy.num_classes)

@@ -14,13 +14,18 @@ import pytest
 from yolo_raw import KEPT, constant_output_onnx, designed_raw, expected_input_xyxy
 
 from vision.detections import Detections
+from vision.decode import DecodeOptions, item_scores
 from vision.detector import DEFAULT_PROVIDERS, Detector, choose_providers
+from vision.detector_options import GraphEdits, InputOptions, RuntimeOptions
 from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
 from vision.nms import box_iou
 from vision.taxonomy import Taxonomy
 
 FRAME_SHAPES = [(360, 640), (720, 1280), (500, 333), (320, 320), (100, 1000)]
+LOW_CONF = DecodeOptions(conf_threshold=0.05)
+ONE_REPLICA = RuntimeOptions(cpu_replicas=1)
+UINT8 = GraphEdits(uint8_input=True)
 
 
 # --- models ------------------------------------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def test_untrained_model_loads_with_its_signature(untrained_onnx: Path, taxonomy
     assert det.input_name == "images" and det.input_dtype == np.float32
     assert det.dynamic_hw and det.dynamic_batch and det.input_hw is None
     assert det.imgsz == (320, 320) and det.stride == 32  # from the export's ultralytics metadata
-    assert Detector(untrained_onnx, taxonomy, imgsz=640).imgsz == (640, 640)
+    assert Detector(untrained_onnx, taxonomy, inputs=InputOptions(imgsz=640)).imgsz == (640, 640)
     dets = det.detect([scene(360, 640), scene(200, 300), scene(640, 360)])
     assert len(dets) == 3 and all(isinstance(d, Detections) for d in dets)
 
@@ -127,7 +132,7 @@ def test_unavailable_provider_falls_back_visibly(
 ) -> None:
     missing = next(p for p in ort.get_all_providers() if p not in ort.get_available_providers())
     with caplog.at_level(logging.WARNING, logger="vision.detector"):
-        det = Detector(untrained_onnx, taxonomy, providers=[missing, "CPUExecutionProvider"])
+        det = Detector(untrained_onnx, taxonomy, runtime=RuntimeOptions(providers=[missing, "CPUExecutionProvider"]))
     assert det.requested_provider == missing
     assert det.provider == "CPUExecutionProvider"
     assert det.fell_back
@@ -171,7 +176,8 @@ def test_matches_ultralytics_predict(
     from ultralytics import YOLO
 
     path = lively_onnx if variant == "dynamic" else lively_static
-    det = Detector(path, taxonomy, imgsz=320, conf_threshold=0.05, iou_threshold=0.6, nms_by="class")
+    det = Detector(path, taxonomy, decoding=DecodeOptions(conf_threshold=0.05, iou_threshold=0.6, nms_by="class"),
+                   inputs=InputOptions(imgsz=320))
     assert det.dynamic_hw == (variant == "dynamic")
     theirs = YOLO(str(path), task="detect")
     for i, shape in enumerate(FRAME_SHAPES):
@@ -186,7 +192,7 @@ def test_matches_ultralytics_predict(
 
 @pytest.mark.parametrize("variant", ["dynamic", "static"])
 def test_batch_equals_single_calls(lively_onnx: Path, lively_static: Path, taxonomy: Taxonomy, variant: str) -> None:
-    det = Detector(lively_onnx if variant == "dynamic" else lively_static, taxonomy, conf_threshold=0.05)
+    det = Detector(lively_onnx if variant == "dynamic" else lively_static, taxonomy, decoding=LOW_CONF)
     images = [scene(360, 640, 1), scene(500, 333, 2), scene(720, 1280, 3), scene(360, 640, 4)]
     batch = det.detect(images)
     singles = [det(im) for im in images]
@@ -202,8 +208,8 @@ def test_cpu_replicas_split_a_batch_and_give_the_same_output(
     lively_onnx: Path, lively_static: Path, taxonomy: Taxonomy, variant: str
 ) -> None:
     path = lively_onnx if variant == "dynamic" else lively_static
-    one = Detector(path, taxonomy, cpu_replicas=1)
-    three = Detector(path, taxonomy, cpu_replicas=3)
+    one = Detector(path, taxonomy, runtime=ONE_REPLICA)
+    three = Detector(path, taxonomy, runtime=RuntimeOptions(cpu_replicas=3))
     assert (one.cpu_replicas, three.cpu_replicas) == (1, 3)
     images = [scene(120, 160, seed=i) for i in range(7)]
     tensor, _ = one.preprocess(images)
@@ -216,22 +222,23 @@ def test_cpu_replicas_split_a_batch_and_give_the_same_output(
 
 
 def test_cpu_replicas_default_to_one_with_explicit_threads(lively_onnx: Path, taxonomy: Taxonomy) -> None:
-    assert Detector(lively_onnx, taxonomy, intra_op_threads=1).cpu_replicas == 1
-    assert Detector(lively_onnx, taxonomy, intra_op_threads=1, cpu_replicas=2).cpu_replicas == 2
+    assert Detector(lively_onnx, taxonomy, runtime=RuntimeOptions(intra_op_threads=1)).cpu_replicas == 1
+    assert Detector(lively_onnx, taxonomy, runtime=RuntimeOptions(intra_op_threads=1, cpu_replicas=2)).cpu_replicas == 2
 
 
 def test_produce_nms_merges_conditions_of_one_item(lively_onnx: Path, taxonomy: Taxonomy) -> None:
     # Exact semantics are pinned by the designed graphs below; on a real output, grouping by produce kind
     # must remove the boxes that differ from a better one only in the condition.
-    by_class = Detector(lively_onnx, taxonomy, conf_threshold=0.05, nms_by="class")(scene(360, 640))
-    by_produce = Detector(lively_onnx, taxonomy, conf_threshold=0.05, nms_by="produce")(scene(360, 640))
+    by_class = Detector(lively_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=0.05, nms_by="class"))
+    by_produce = Detector(lively_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=0.05, nms_by="produce"))
+    by_class, by_produce = by_class(scene(360, 640)), by_produce(scene(360, 640))
     assert 0 < len(by_produce) < len(by_class)
     assert len(np.unique(taxonomy.condition_index(by_class.class_id))) > 1
 
 
 def test_fp16_model_runs_and_roughly_matches_fp32(lively_onnx: Path, lively_fp16: Path, taxonomy: Taxonomy) -> None:
-    det16 = Detector(lively_fp16, taxonomy, conf_threshold=0.05)
-    det32 = Detector(lively_onnx, taxonomy, conf_threshold=0.05)
+    det16 = Detector(lively_fp16, taxonomy, decoding=LOW_CONF)
+    det32 = Detector(lively_onnx, taxonomy, decoding=LOW_CONF)
     assert det16.input_dtype == np.float16
     batch, _ = det16.preprocess([scene(360, 640)])
     assert batch.dtype == np.float16
@@ -259,7 +266,7 @@ def test_preprocess_tensor(lively_onnx: Path, lively_static: Path, taxonomy: Tax
 
 
 def test_detect_frames(lively_onnx: Path, taxonomy: Taxonomy) -> None:
-    det = Detector(lively_onnx, taxonomy, conf_threshold=0.05)
+    det = Detector(lively_onnx, taxonomy, decoding=LOW_CONF)
     frames = [Frame("cam-a", i, 0.0, scene(360, 640, seed=i)) for i in range(2)]
     assert all(same(a, b, 0) for a, b in zip(det.detect_frames(frames), det.detect([f.image for f in frames])))
 
@@ -272,8 +279,8 @@ def test_uint8_input_detector_equals_the_float_detector(
     lively_onnx: Path, lively_static: Path, lively_fp16: Path, taxonomy: Taxonomy, variant: str
 ) -> None:
     path = {"dynamic": lively_onnx, "static": lively_static, "fp16": lively_fp16}[variant]
-    plain = Detector(path, taxonomy, conf_threshold=0.05, cpu_replicas=1)
-    u8 = Detector(path, taxonomy, conf_threshold=0.05, cpu_replicas=1, uint8_input=True)
+    plain = Detector(path, taxonomy, decoding=LOW_CONF, runtime=ONE_REPLICA)
+    u8 = Detector(path, taxonomy, decoding=LOW_CONF, edits=UINT8, runtime=ONE_REPLICA)
     assert u8.input_dtype == np.uint8 and u8.input_name == "images_u8" and u8.session_model != str(path)
     assert (u8.dynamic_hw, u8.dynamic_batch, u8.input_hw, u8.imgsz) == (
         plain.dynamic_hw, plain.dynamic_batch, plain.input_hw, plain.imgsz
@@ -290,27 +297,31 @@ def test_uint8_input_detector_equals_the_float_detector(
 
 
 def most_candidates(detector: Detector, images: list[np.ndarray]) -> int:
-    """The most anchors over the detector's confidence threshold in any of ``images``."""
+    """The most anchors whose item score is over the detector's confidence threshold in any of ``images``."""
     raws = [detector.infer(detector.preprocess([image])[0]) for image in images]
-    return max(int((raw[0, 4:].max(axis=0) > detector.conf_threshold).sum()) for raw in raws)
+    return max(int((item_scores(raw[:, 4:])[0] > detector.decoding.conf_threshold).sum()) for raw in raws)
 
 
-# Frames of `FRAME_SHAPES` whose anchors are not nearly all over 0.2 for the lively model: a top-k really cuts.
+# The lively model's item scores (16 classes of ~0.05-0.8 each) are high nearly everywhere; over this threshold
+# only some anchors are, so a top-k really cuts.
+TOPK_CONF = 0.7
+# Frames of `FRAME_SHAPES` whose anchors are not nearly all over TOPK_CONF for the lively model.
 TOPK_FRAMES = [(i, FRAME_SHAPES[i]) for i in (0, 1, 3, 4)]
 
 
 def test_topk_detections_equal_the_full_output(lively_onnx: Path, taxonomy: Taxonomy) -> None:
-    full = Detector(lively_onnx, taxonomy, conf_threshold=0.2)
+    full = Detector(lively_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=TOPK_CONF))
     images = [scene(*shape, seed=i) for i, shape in TOPK_FRAMES]
     k = most_candidates(full, images)
     assert 0 < k < 210  # 210: the fewest anchors of these frames (100 x 1000)
-    top = Detector(lively_onnx, taxonomy, conf_threshold=0.2, topk=k)
+    top = Detector(lively_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=TOPK_CONF), edits=GraphEdits(topk=k))
     tensor, _ = top.preprocess(images[:1])
     assert top.infer(tensor).shape == (1, 4 + taxonomy.num_classes, k)
     ours, theirs = top.detect(images), full.detect(images)
     assert sum(len(d) for d in theirs) > 0
     assert all(same(a, b, atol=0) for a, b in zip(ours, theirs, strict=True))
-    fewer = Detector(lively_onnx, taxonomy, conf_threshold=0.2, topk=3)(images[0])
+    fewer = Detector(lively_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=TOPK_CONF), edits=GraphEdits(topk=3))
+    fewer = fewer(images[0])
     assert len(fewer) <= 3 and np.isin(fewer.confidence, theirs[0].confidence).all()
 
 
@@ -319,8 +330,8 @@ def test_io_binding_on_the_cpu_gives_the_same_raw_output(
     lively_onnx: Path, lively_static: Path, taxonomy: Taxonomy, variant: str, replicas: int
 ) -> None:
     path = lively_onnx if variant == "dynamic" else lively_static
-    plain = Detector(path, taxonomy, cpu_replicas=replicas)
-    bound = Detector(path, taxonomy, cpu_replicas=replicas, io_binding=True)
+    plain = Detector(path, taxonomy, runtime=RuntimeOptions(cpu_replicas=replicas))
+    bound = Detector(path, taxonomy, runtime=RuntimeOptions(cpu_replicas=replicas, io_binding=True))
     assert (plain.io_binding, bound.io_binding, bound.cpu_replicas) == (False, True, replicas)
     tensor, _ = plain.preprocess([scene(360, 640, seed=i) for i in range(5)])
     for n in (1, 2, 5):  # one frame on the main session, shares per replica, static-batch chunks of one
@@ -331,10 +342,11 @@ def test_io_binding_on_the_cpu_gives_the_same_raw_output(
 def test_uint8_topk_and_io_binding_together_detect_what_the_plain_detector_does(
     lively_onnx: Path, taxonomy: Taxonomy
 ) -> None:
-    plain = Detector(lively_onnx, taxonomy, conf_threshold=0.2)
+    plain = Detector(lively_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=0.2))
     images = [scene(*shape, seed=i) for i, shape in TOPK_FRAMES]
     k = most_candidates(plain, images)
-    gpu_path = Detector(lively_onnx, taxonomy, conf_threshold=0.2, uint8_input=True, topk=k, io_binding=True)
+    gpu_path = Detector(lively_onnx, taxonomy, decoding=DecodeOptions(conf_threshold=0.2),
+                        edits=GraphEdits(uint8_input=True, topk=k), runtime=RuntimeOptions(io_binding=True))
     assert "input=uint8" in repr(gpu_path) and f"topk={k}, io_binding=True" in repr(gpu_path)
     ours, theirs = gpu_path.detect(images), plain.detect(images)
     assert sum(len(d) for d in theirs) > 0
@@ -349,7 +361,7 @@ def test_an_edited_graph_needs_a_self_contained_file(tmp_path: Path, taxonomy: T
     onnx.save(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="ext.bin", size_threshold=500)
     assert Detector(tmp_path / "ext.onnx", taxonomy).input_dtype == np.float32  # unedited: ONNX Runtime reads it
     with pytest.raises(ModelLoadError, match="with_uint8_input: the graph keeps tensors in external data"):
-        Detector(tmp_path / "ext.onnx", taxonomy, uint8_input=True)
+        Detector(tmp_path / "ext.onnx", taxonomy, edits=UINT8)
 
 
 # --- designed constant-output graphs: exact mapping -----------------------------------------------------------------
@@ -366,7 +378,7 @@ def test_designed_output_maps_to_frame_pixels(
     tmp_path: Path, taxonomy: Taxonomy, input_shape: tuple, pad_top: int, nms_by: str, dtype: type
 ) -> None:
     path = constant_output_onnx(tmp_path / "const.onnx", designed_raw(taxonomy, dtype), input_shape=input_shape)
-    det = Detector(path, taxonomy, imgsz=320, nms_by=nms_by)  # type: ignore[arg-type]
+    det = Detector(path, taxonomy, decoding=DecodeOptions(nms_by=nms_by), inputs=InputOptions(imgsz=320))
     assert det.input_dtype == dtype
     frame, square = det.detect([np.zeros((360, 640, 3), np.uint8), np.zeros((320, 320, 3), np.uint8)])
     kept = KEPT[nms_by]
@@ -434,7 +446,7 @@ def test_symbolic_class_count_is_checked_on_first_run(tmp_path: Path, taxonomy: 
         output_shape=["batch", "channels", "anchors"],
         hide_channels=True,
     )
-    det = Detector(path, taxonomy, imgsz=64)
+    det = Detector(path, taxonomy, inputs=InputOptions(imgsz=64))
     with pytest.raises(ModelLoadError, match=r"19 channels .* taxonomy has 16"):
         det(np.zeros((32, 32, 3), np.uint8))
 
@@ -456,31 +468,38 @@ IMG = np.zeros((48, 64, 3), np.uint8)
     ],
 )
 def test_bad_inputs_are_named(tmp_path: Path, taxonomy: Taxonomy, images: object, message: str) -> None:
-    det = Detector(constant_output_onnx(tmp_path / "m.onnx", designed_raw(taxonomy)), taxonomy, max_pixels=10_000)
+    path = constant_output_onnx(tmp_path / "m.onnx", designed_raw(taxonomy))
+    det = Detector(path, taxonomy, inputs=InputOptions(max_pixels=10_000))
     with pytest.raises(InputError, match=message):
         det.detect(images)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("options", "settings", "message"),
     [
-        ({"conf_threshold": 2.0}, "conf_threshold"),
-        ({"iou_threshold": -1}, "iou_threshold"),
-        ({"max_det": 0}, "max_det"),
-        ({"nms_by": "box"}, "nms_by"),
-        ({"imgsz": 300}, "imgsz must be a positive multiple of the model stride 32"),
-        ({"max_pixels": 0}, "max_pixels"),
-        ({"intra_op_threads": -1}, "intra_op_threads"),
-        ({"cpu_replicas": 0}, "cpu_replicas must be an int >= 1"),
-        ({"cpu_replicas": True}, "cpu_replicas must be an int >= 1"),
-        ({"topk": 0}, "topk must be an int >= 1"),
-        ({"topk": True}, "topk must be an int >= 1"),
-        ({"topk": 2.5}, "topk must be an int >= 1"),
-        ({"uint8_input": "yes"}, "uint8_input must be True or False, got 'yes'"),
-        ({"io_binding": 1}, "io_binding must be True, False or None"),
+        (InputOptions, {"max_pixels": 0}, "max_pixels: input should be greater than or equal to 1, got 0"),
+        (InputOptions, {"imgsz": True}, "imgsz: input should be a valid integer, got True"),
+        (RuntimeOptions, {"intra_op_threads": -1}, "intra_op_threads: input should be greater than or equal to 0"),
+        (RuntimeOptions, {"cpu_replicas": 0}, "cpu_replicas: input should be greater than or equal to 1, got 0"),
+        (RuntimeOptions, {"cpu_replicas": True}, "cpu_replicas: input should be a valid integer, got True"),
+        (RuntimeOptions, {"io_binding": 1}, "io_binding: input should be a valid boolean, got 1"),
+        (RuntimeOptions, {"providers": "CPUExecutionProvider"}, "providers: input should be a valid tuple"),
+        (RuntimeOptions, {"providers": []}, "providers: tuple should have at least 1 item"),
+        (RuntimeOptions, {"cpu_mem_arena": "no"}, "cpu_mem_arena: input should be a valid boolean, got 'no'"),
+        (GraphEdits, {"topk": 0}, "topk: input should be greater than or equal to 1, got 0"),
+        (GraphEdits, {"topk": True}, "topk: input should be a valid integer, got True"),
+        (GraphEdits, {"topk": 2.5}, "topk: input should be a valid integer, got 2.5"),
+        (GraphEdits, {"uint8_input": "yes"}, "uint8_input: input should be a valid boolean, got 'yes'"),
+        (GraphEdits, {"uint8": True}, "GraphEdits has no setting 'uint8'"),
     ],
 )
-def test_bad_settings_are_named(tmp_path: Path, taxonomy: Taxonomy, settings: dict, message: str) -> None:
+def test_bad_settings_are_named_when_the_value_is_made(options: type, settings: dict, message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        options(**settings)
+
+
+def test_imgsz_off_the_model_stride_is_named_at_load(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    """The one setting only the model can check: its stride."""
     path = constant_output_onnx(tmp_path / "m.onnx", designed_raw(taxonomy), input_shape=("b", 3, "h", "w"))
-    with pytest.raises(InputError, match=message):
-        Detector(path, taxonomy, **settings)
+    with pytest.raises(InputError, match="imgsz must be a positive multiple of the model stride 32, got 300"):
+        Detector(path, taxonomy, inputs=InputOptions(imgsz=300))

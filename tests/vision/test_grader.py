@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from training.testing_models import COLOUR_GRADER_CLASSES, colour_grader_onnx, colour_grader_spec
+from tests.training.testing_models import COLOUR_GRADER_CLASSES, colour_grader_onnx, colour_grader_spec
 from vision.errors import InputError, ModelLoadError
 from vision.grader import (
-    GRADER_PAD, Grader, choose_produce, grade_within, grader_crop, grader_spec_from_onnx, produce_marginals,
-    verify_grader,
+    GRADER_PAD, NOT_PRODUCE, Grader, choose_produce, grade_within, grader_crop, grader_spec_from_onnx,
+    not_produce_share, produce_marginals, verify_grader, vetoes,
 )
 from vision.model_card import GraderSpec, ModelCardDraft
 from vision.taxonomy import Taxonomy
@@ -81,7 +81,8 @@ def test_crop_pad_default_is_the_cards() -> None:
         (np.zeros((10, 10, 3), np.uint8), (5, 1, 5, 5), 8, "x1 > x0"),
         (np.zeros((10, 10, 3), np.uint8), (1, 1, np.nan, 5), 8, "x1 > x0"),
         (np.zeros((10, 10, 3), np.uint8), (1, 1, 5), 8, "x1 > x0"),
-        (np.zeros((10, 10, 3), np.uint8), (1, 1, 5, 5), 0, "positive int"),
+        (np.zeros((10, 10, 3), np.uint8), (1, 1, 5, 5), 0, "size must be an int >= 1"),
+        (np.zeros((10, 10, 3), np.uint8), (1, 1, 5, 5), True, "size must be an int >= 1, got True"),
         (np.zeros((10, 10, 3), np.uint8), (50, 50, 60, 60), 8, "outside"),
     ],
 )
@@ -294,3 +295,21 @@ def test_grade_flags_needs_both_the_threshold_and_a_spoiled_call(
     from vision.grader import ConditionGrade, grade_flags
 
     assert grade_flags(ConditionGrade(condition, freshness), threshold, "fresh") is flagged
+
+
+def test_the_not_produce_class_counts_for_no_kind_and_vetoes_when_most_likely(taxonomy: Taxonomy) -> None:
+    classes = ["apple_fresh", "apple_rotten", "orange_fresh", NOT_PRODUCE]
+    probs = np.array([[0.1, 0.1, 0.2, 0.6], [0.5, 0.1, 0.1, 0.3]])
+    marginals = produce_marginals(probs, classes, taxonomy)
+    apple, orange = taxonomy.produce.index("apple"), taxonomy.produce.index("orange")
+    assert np.allclose(marginals[:, apple], [0.2, 0.6]) and np.allclose(marginals[:, orange], [0.2, 0.1])
+    assert np.allclose(marginals.sum(axis=1), [0.4, 0.7])  # the not-produce share belongs to no kind
+    assert np.allclose(not_produce_share(probs, classes), [0.6, 0.3])
+    assert vetoes(probs[:1], classes) and not vetoes(probs[1], classes)
+    assert not vetoes(probs, classes)  # the mean over an item's views decides: 0.45
+    # Freshness within apple ignores the not-produce share.
+    grade = grade_within(probs[0], classes, taxonomy, "apple")
+    assert grade is not None and np.isclose(grade.freshness, 0.5)
+    assert not vetoes(probs[:, :3] / probs[:, :3].sum(axis=1, keepdims=True), classes[:3])  # no such class: no veto
+    with pytest.raises(InputError, match="not taxonomy classes"):
+        produce_marginals(probs, ["apple_fresh", "apple_rotten", "orange_fresh", "no_produce"], taxonomy)

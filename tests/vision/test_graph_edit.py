@@ -12,7 +12,7 @@ import pytest
 from test_detector import lively_fp16, lively_onnx, lively_static, scene  # noqa: F401  (shared module fixtures)
 from yolo_raw import constant_output_onnx, designed_raw
 
-from vision.decode import decode
+from vision.decode import DecodeOptions, decode, item_scores
 from vision.errors import InputError, ModelLoadError
 from vision.graph_edit import UINT8_INPUT, edited_model_bytes, with_topk, with_uint8_input
 from vision.letterbox import letterbox, rect_shape
@@ -138,7 +138,7 @@ def test_topk_keeps_the_best_anchors_columns_in_anchor_order(model_path: Path, v
     top = top_session.run(None, {"images": tensor})[0]
     assert top.shape == (*full.shape[:2], 50) and top.dtype == full.dtype
     for i in range(len(full)):
-        best = full[i, 4:].astype(np.float32).max(axis=0)
+        best = item_scores(full[i : i + 1, 4:].astype(np.float32))[0]  # the decode's confidence
         kept = np.sort(np.argsort(-best, kind="stable")[:50])
         assert np.array_equal(top[i], full[i][:, kept])
 
@@ -173,8 +173,8 @@ def test_topk_of_the_designed_output_decodes_to_the_same_detections(
     assert np.array_equal(top, full[:, :, [0, 1, 2, 4, 6]])
     box = letterbox(np.zeros((64, 64, 3), np.uint8), 64, auto=False, canvas=rect_shape([(64, 64)], 64))[1]
     for nms_by in ("produce", "class"):
-        a = decode(full, [box, box], taxonomy, 0.25, 0.6, 300, nms_by)  # type: ignore[arg-type]
-        b = decode(top, [box, box], taxonomy, 0.25, 0.6, 300, nms_by)  # type: ignore[arg-type]
+        a = decode(full, [box, box], taxonomy, DecodeOptions(nms_by=nms_by))  # type: ignore[arg-type]
+        b = decode(top, [box, box], taxonomy, DecodeOptions(nms_by=nms_by))  # type: ignore[arg-type]
         for x, y in zip(a, b, strict=True):
             assert len(x) > 0 and np.array_equal(x.xyxy, y.xyxy) and np.array_equal(x.class_id, y.class_id)
 

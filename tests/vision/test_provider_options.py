@@ -9,6 +9,7 @@ import pytest
 from onnx_builders import tiny_detector_onnx
 
 from vision.detector import Detector
+from vision.detector_options import RuntimeOptions
 from vision.provider_options import default_engine_cache_dir, engine_cache_for, session_provider_options
 from vision.taxonomy import Taxonomy
 
@@ -50,7 +51,8 @@ def test_default_engine_folder_follows_the_environment(tmp_path: Path) -> None:
 
 def test_a_cpu_detector_makes_no_engine_folder(tmp_path: Path, taxonomy: Taxonomy) -> None:
     model = tiny_detector_onnx(tmp_path / "tiny.onnx", rows=4 + taxonomy.num_classes)
-    detector = Detector(model, taxonomy, providers=[CPU], engine_cache_dir=tmp_path / "engines", cpu_replicas=1)
+    runtime = RuntimeOptions(providers=[CPU], engine_cache_dir=tmp_path / "engines", cpu_replicas=1)
+    detector = Detector(model, taxonomy, runtime=runtime)
     try:
         assert detector.engine_cache_dir is None and not (tmp_path / "engines").exists()
     finally:

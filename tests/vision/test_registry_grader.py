@@ -14,7 +14,7 @@ import pytest
 from onnx_builders import tiny_detector_onnx
 from test_registry import make_draft
 
-from training.testing_models import colour_grader_onnx, colour_grader_spec
+from tests.training.testing_models import colour_grader_onnx, colour_grader_spec
 from vision.errors import ModelLoadError
 from vision.model_card import ModelCardDraft, sha256_file
 from vision.registry import GRADER_NAME, Registry, RegistryError

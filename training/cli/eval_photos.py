@@ -27,13 +27,14 @@ def eval_photos(
     """Measure the detector (and grader) on real photos as the edge decides items: a box found, the right produce,
     spoiled flagged, fresh not flagged (single-fruit photos); produce-kind precision/recall (boxed photos); boxes on
     photos with no produce (clutter)."""
-    from training.graded import FLAG_THRESHOLD
     from training.real.photo_eval import boxed_table, clutter_table, single_fruit_table
     from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
+    from vision.decode import DecodeOptions
     from vision.detector import Detector
+    from vision.detector_options import InputOptions
     from vision.errors import InputError
     from vision.grader import Grader, grader_spec_from_onnx
-    from vision.taxonomy import Taxonomy
+    from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
     if split not in ("val", "train", "all"):
         raise typer.BadParameter(f"expected val, train or all, got {split!r}", param_hint="--split")
@@ -59,7 +60,8 @@ def eval_photos(
         grader_obj = None
         if grader is not None and not no_grader:
             grader_obj = Grader(grader, grader_spec_from_onnx(grader), taxonomy=taxonomy)
-    detector = Detector(model, taxonomy, imgsz=imgsz, conf_threshold=conf, nms_by=nms_by)  # type: ignore[arg-type]
+    decoding = DecodeOptions(conf_threshold=conf, nms_by=nms_by)  # type: ignore[arg-type]
+    detector = Detector(model, taxonomy, decoding=decoding, inputs=InputOptions(imgsz=imgsz))
 
     def detect(image: Any) -> Any:
         return detector.detect([image])[0]
@@ -73,7 +75,7 @@ def eval_photos(
     keep = (lambda p: True) if split == "all" else (lambda p: p.split == split)
     report = {
         "model": str(model), "version": version, "grader": None if grader_obj is None else str(grader_obj.model_path),
-        "split": split, "conf": conf, "nms_by": nms_by, "flag_threshold": FLAG_THRESHOLD,
+        "split": split, "conf": conf, "nms_by": nms_by, "flag_threshold": DEFAULT_FLAG_BELOW,
         "single_fruit": single_fruit_table([p for p in singles if keep(p)], detect, taxonomy, grader_obj),
         "boxed": boxed_table([p for p in boxed if keep(p)], detect, taxonomy, grader_obj),
         "clutter": clutter_table([p for p in clutter if keep(p)], detect, taxonomy, grader_obj),
@@ -106,4 +108,5 @@ def _print(r: dict[str, Any]) -> None:
     typer.echo(f"  overall  {ob['boxes']:>4} boxes  {_f(ob['precision'])} / {_f(ob['recall'])}; flagged {_f(ob['flagged'])}"
                " of the boxes (all fresh)")
     c = r["clutter"]
-    typer.echo(f"clutter photos ({c['photos']}, no produce): {c['boxes']} boxes, {c['flagged']} flagged")
+    typer.echo(f"clutter photos ({c['photos']}, no produce): {c['boxes']} boxes, {c['flagged']} flagged "
+               f"({c['vetoed']} more boxes vetoed by the grader)")

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from vision.taxonomy import DEFAULT_FLAG_BELOW
+
 _TOL_HELP = "How much worse than production {what} may be (absolute, 0..1; negative: must improve by that much)."
 
 
@@ -47,7 +49,7 @@ def retrain(
     conf: Annotated[float, typer.Option("--conf", min=0.0, max=1.0, help="Operating confidence threshold.")] = 0.25,
     flag_below: Annotated[
         float, typer.Option("--flag-below", min=0.0, max=1.0, help="Freshness below which an item is flagged.")
-    ] = 0.8,
+    ] = DEFAULT_FLAG_BELOW,
     tol_map50: Annotated[float, typer.Option("--tol-map50", help=_TOL_HELP.format(what="mAP50"))] = 0.02,
     tol_flag_precision: Annotated[
         float, typer.Option("--tol-flag-precision", help=_TOL_HELP.format(what="flag precision"))
@@ -75,16 +77,18 @@ def retrain(
     hold-out and the held-back reviewed frames, and register it as `candidate` only if the promotion gate passes.
     Writes OUT/retrain_report.json either way. Exit code: 0 gate passed, 3 gate failed, 2 bad input."""
     from training.gate import GateTolerances
-    from training.retrain import RetrainConfig, check_inputs, run_retrain
+    from training.retrain import FineTune, RetrainChecks, RetrainConfig, RetrainData, check_inputs, run_retrain
     from training.tracking import tracking_run
     from vision.registry import Registry
     from vision.taxonomy import Taxonomy
 
     config = RetrainConfig(
-        base=base, holdout=holdout, out=out, imports=tuple(imports or ()), reviews=reviews, weights=weights,
-        epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, device=device, workers=workers, cache=cache,
-        review_weight=review_weight, review_holdout=review_holdout, conf=conf, flag_below=flag_below,
-        parity_frames=parity_frames, parity_conf=parity_conf,
+        out=out,
+        data=RetrainData(base=base, holdout=holdout, imports=tuple(imports or ()), reviews=reviews,
+                         review_weight=review_weight, review_holdout=review_holdout),
+        fine_tune=FineTune(weights=weights, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed, device=device,
+                           workers=workers, cache=cache),
+        checks=RetrainChecks(conf=conf, flag_below=flag_below, parity_frames=parity_frames, parity_conf=parity_conf),
         tolerances=GateTolerances(map50=tol_map50, flag_precision=tol_flag_precision, flag_recall=tol_flag_recall),
     )
     check_inputs(config)  # before opening (and maybe seeding) a registry

@@ -32,6 +32,7 @@ from training.importers import (
 )
 from training.importers.mapping import LabelMapping
 from training.yolo_dataset import SPLITS, DatasetError, image_size
+from vision.options import is_number
 
 
 def import_coco(
@@ -131,7 +132,7 @@ def _boxes_per_image(
         if not (
             isinstance(bbox, list)
             and len(bbox) == 4
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
+            and all(is_number(v) and math.isfinite(v) for v in bbox)
         ):
             report.skip(where, f"bbox must be 4 finite numbers [x, y, w, h], got {bbox!r}")
             continue

@@ -8,7 +8,11 @@ names (``apple_rotten`` …). Sources, all from training splits only:
 - boxed real web photos: real fresh produce in piles and scenes;
 - detection data sets (rendered belts with real cut-outs, plain renders): each labelled box cropped from the belt
   frame, so the grader also learns what the edge will show it, and sees the conditions and the produce (tomato)
-  no real photo has.
+  no real photo has;
+- ``not_produce`` (`vision.grader.NOT_PRODUCE`): what the detector may box that is no produce at all, so the
+  grader can veto it: random squares of the real clutter photos (scikit-image's samples: people, animals, text,
+  tools, buildings), of the boxed web photos away from every box (tables, grass, walls, watermarks) and of the
+  belt frames away from every label (belt, rails, the real clutter laid on the belt).
 
 ``val/`` comes from the detection data sets' val splits only: it picks the grader's best epoch and is never a
 held-out real photo.
@@ -26,8 +30,8 @@ import cv2
 import numpy as np
 
 from training.real.cutout import cut_out
-from training.real.sources import boxed_photos, single_fruit_photos
-from vision.grader import grader_crop
+from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
+from vision.grader import NOT_PRODUCE, grader_crop
 from vision.taxonomy import Taxonomy
 
 MIN_BOX_PX = 24  # smaller boxes hold too few pixels to grade (and the edge would not grade them either)
@@ -35,6 +39,13 @@ MIN_BOX_PX = 24  # smaller boxes hold too few pixels to grade (and the edge woul
 # it weighs about as much as the belt crops of its class.
 SINGLE_ROTATIONS = (None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE)
 ELONGATED = {"banana"}
+# Squares of no produce per photo or frame: the clutter photos are few and varied, so each gives many views.
+CLUTTER_SQUARES = 24
+BACKGROUND_SQUARES = 2
+# Square sides as a share of the image's short side: from an item's size on the belt to a frame-filling object.
+SQUARE_SIDES = (0.12, 0.6)
+# A background square may overlap a produce box by at most this share of the square's area.
+MAX_PRODUCE_OVERLAP = 0.05
 
 
 @dataclass
@@ -58,6 +69,28 @@ def _yolo_boxes(label: Path, w: int, h: int) -> list[tuple[int, tuple[float, flo
             c, cx, cy, bw, bh = int(parts[0]), *(float(v) for v in parts[1:])
             boxes.append((c, ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)))
     return boxes
+
+
+def free_squares(
+    w: int, h: int, boxes: Sequence[tuple[float, float, float, float]], n: int, rng: np.random.Generator,
+) -> list[tuple[int, int, int, int]]:
+    """Up to ``n`` random squares (x0, y0, x1, y1) inside a ``w`` x ``h`` image that overlap no box in ``boxes``
+    by more than `MAX_PRODUCE_OVERLAP` of their area (a few tries each; fewer when the image is crowded)."""
+    out: list[tuple[int, int, int, int]] = []
+    short = min(w, h)
+    for _ in range(n * 8):
+        if len(out) == n:
+            break
+        side = int(short * rng.uniform(*SQUARE_SIDES))
+        if side < MIN_BOX_PX:
+            continue
+        x0, y0 = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        x1, y1 = x0 + side, y0 + side
+        overlap = max((max(0.0, min(x1, b[2]) - max(x0, b[0])) * max(0.0, min(y1, b[3]) - max(y0, b[1]))
+                       for b in boxes), default=0.0)
+        if overlap <= MAX_PRODUCE_OVERLAP * side * side:
+            out.append((x0, y0, x1, y1))
+    return out
 
 
 def grader_crops(
@@ -85,7 +118,17 @@ def grader_crops(
 
     singles = [p for p in single_fruit_photos(root, taxonomy) if p.split == "train"]
     boxed = [p for p in boxed_photos(root, taxonomy) if p.split == "train"]
-    steps, done = len(singles) + len(boxed) + len(detection_sets), 0
+    clutter = [p for p in clutter_photos() if p.split == "train"]
+    steps, done = len(singles) + len(boxed) + len(clutter) + len(detection_sets), 0
+    for p in clutter:
+        image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
+        h, w = image.shape[:2]
+        for i, square in enumerate(free_squares(w, h, [], CLUTTER_SQUARES, rng)):
+            write("train", NOT_PRODUCE, f"clutter_{p.key[:12]}_{i}", grader_crop(image, square, size),
+                  "real clutter photos")
+        done += 1
+        if on_step:
+            on_step(done, steps)
     for p in singles:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         c = cut_out(image, elongated=p.produce in ELONGATED)
@@ -105,6 +148,11 @@ def grader_crops(
             if min(b.x1 - b.x0, b.y1 - b.y0) >= MIN_BOX_PX:
                 write("train", f"{b.produce}_{fresh}", f"boxed_{p.key[:12]}_{i}",
                       grader_crop(image, (b.x0, b.y0, b.x1, b.y1), size), "real boxed photos")
+        h, w = image.shape[:2]
+        taken = [(b.x0, b.y0, b.x1, b.y1) for b in p.boxes]
+        for i, square in enumerate(free_squares(w, h, taken, BACKGROUND_SQUARES, rng)):
+            write("train", NOT_PRODUCE, f"boxed_bg_{p.key[:12]}_{i}", grader_crop(image, square, size),
+                  "real boxed photos' backgrounds")
         done += 1
         if on_step:
             on_step(done, steps)
@@ -122,7 +170,13 @@ def grader_crops(
                 img_path, label = boxes[k]
                 image = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
                 h, w = image.shape[:2]
-                for i, (c, box) in enumerate(_yolo_boxes(label, w, h)):
+                labelled = _yolo_boxes(label, w, h)
+                if budget[NOT_PRODUCE] < max_per_class:
+                    for i, square in enumerate(free_squares(w, h, [b for _, b in labelled], 1, rng)):
+                        budget[NOT_PRODUCE] += 1
+                        write(split, NOT_PRODUCE, f"{ds.name}_{img_path.stem}_bg{i}", grader_crop(image, square, size),
+                              f"belt backgrounds {ds.name}")
+                for i, (c, box) in enumerate(labelled):
                     cls = taxonomy.class_names[c]
                     if min(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX or budget[cls] >= max_per_class:
                         continue

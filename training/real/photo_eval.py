@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from training.graded import decide
+from training.graded import decide, decided
 from training.real.sources import BoxedPhoto, ClutterPhoto, SingleFruitPhoto
 from vision.detections import Detections
 from vision.grader import Grader
@@ -48,7 +48,7 @@ def single_fruit_table(
     counts: dict[str, Counter] = {}
     for p in photos:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
-        decisions = decide(image, detect(image), taxonomy, grader)
+        decisions = decided(image, detect(image), taxonomy, grader)
         c = counts.setdefault(p.class_name, Counter())
         c["photos"] += 1
         if decisions:
@@ -90,7 +90,7 @@ def boxed_table(
     boxes = flagged = 0
     for p in photos:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
-        decisions = sorted(decide(image, detect(image), taxonomy, grader), key=lambda d: -d.confidence)
+        decisions = sorted(decided(image, detect(image), taxonomy, grader), key=lambda d: -d.confidence)
         gts = [(g.produce, np.array([g.x0, g.y0, g.x1, g.y1])) for g in p.boxes]
         for g, _ in gts:
             gt_n[g] += 1
@@ -128,12 +128,15 @@ def clutter_table(
     grader: Grader | None,
 ) -> dict[str, Any]:
     """Boxes and flags on photos with no produce (every one is wrong)."""
-    found = flagged = 0
+    found = flagged = vetoed = 0
     per: dict[str, int] = {}
     for p in photos:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
-        decisions = decide(image, detect(image), taxonomy, grader)
+        every = decide(image, detect(image), taxonomy, grader)
+        decisions = [d for d in every if not d.vetoed]
+        vetoed += len(every) - len(decisions)
         found += len(decisions)
         flagged += sum(d.flagged for d in decisions)
         per[p.path.name] = len(decisions)
-    return {"photos": len(photos), "boxes": found, "flagged": flagged, "per_photo": per}
+    # vetoed: boxes the detector found and the grader called no produce (right, and never counted)
+    return {"photos": len(photos), "boxes": found, "flagged": flagged, "vetoed": vetoed, "per_photo": per}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 from capture_ack_server import AckServer, Script, write_clip
 
 from edge.capture.daemon import CaptureConfig, CaptureSummary, run_capture
+from edge.capture.settings import FrameSource, ServiceLink, SpoolSettings
 from edge.capture.errors import CaptureError, ServiceRejected
 from edge.capture.spool import OverflowPolicy
 
@@ -42,12 +44,18 @@ def server() -> Iterator[AckServer]:
     srv.stop()
 
 
-def config(clip: Path, spool: Path, service: str, **kw: object) -> CaptureConfig:
-    kw.setdefault("realtime", False)
-    kw.setdefault("backoff_initial", 0.05)
-    kw.setdefault("backoff_max", 0.3)
-    kw.setdefault("drain_timeout", 10.0)
-    return CaptureConfig(source=str(clip), camera_id=CAMERA, service=service, spool_dir=spool, **kw)  # type: ignore[arg-type]
+def config(clip: Path, spool: Path, service: str, **kw: Any) -> CaptureConfig:
+    """A daemon's config for this camera; each setting in ``kw`` goes to the value that has it."""
+    frames: dict[str, Any] = {"realtime": False}
+    link: dict[str, Any] = {"backoff_initial": 0.05, "backoff_max": 0.3, "drain_timeout": 10.0}
+    spooling: dict[str, Any] = {}
+    for name, value in kw.items():
+        group = frames if name in FrameSource.model_fields else link if name in ServiceLink.model_fields else spooling
+        group[name] = value
+    return CaptureConfig(
+        camera_id=CAMERA, frames=FrameSource(source=str(clip), **frames),
+        spool=SpoolSettings(spool_dir=spool, **spooling), link=ServiceLink(service=service, **link),
+    )
 
 
 def assert_exactly_once(server: AckServer, n: int = FRAMES) -> None:
@@ -129,7 +137,7 @@ def test_a_full_spool_drops_the_oldest_and_says_so(tmp_path: Path, camera_clip: 
     spool = tmp_path / "spool"
     nowhere = "ws://127.0.0.1:9"  # no service at all
     bound = 8_000  # about five of this clip's frames (~1.6 kB each)
-    cfg = config(clip, spool, nowhere, realtime=True, spool_max_bytes=bound, drain_timeout=0.2)
+    cfg = config(clip, spool, nowhere, realtime=True, max_bytes=bound, drain_timeout=0.2)
     summary = run_capture(cfg)
     t = totals(summary)
     assert t["captured"] == FRAMES and t["balanced"] and not summary.drained
@@ -149,7 +157,7 @@ def test_stop_capturing_skips_frames_instead(tmp_path: Path, camera_clip: Path) 
         tmp_path / "spool",
         "ws://127.0.0.1:9",
         realtime=True,
-        spool_max_bytes=8_000,
+        max_bytes=8_000,
         overflow=OverflowPolicy.STOP_CAPTURING,
         drain_timeout=0.2,
     )
@@ -175,16 +183,22 @@ def test_a_wrong_token_stops_the_daemon_with_a_clear_error(tmp_path: Path, clip:
     [
         ({"camera_id": "bad id!"}, "camera_id"),
         ({"tags": {"color": "red"}}, "unknown key"),
-        ({"jpeg_quality": 0}, "--jpeg-quality"),
-        ({"window": 0}, "--window"),
-        ({"backoff_initial": 5.0, "backoff_max": 1.0}, "--backoff"),
-        ({"rtsp_transport": "sctp"}, "--rtsp-transport"),
+        ({"jpeg_quality": 0}, "jpeg_quality: input should be greater than or equal to 1, got 0"),
+        ({"jpeg_quality": True}, "jpeg_quality: input should be a valid integer, got True"),
+        ({"max_width": 4}, "max_width: input should be greater than or equal to 8, got 4"),
+        ({"window": 0}, "window: input should be greater than or equal to 1, got 0"),
+        ({"backoff_initial": 5.0, "backoff_max": 1.0}, "backoff_initial 5.0 is above backoff_max 1.0"),
+        ({"rtsp_transport": "sctp"}, "rtsp_transport: input should be 'tcp' or 'udp', got 'sctp'"),
+        ({"max_bytes": 0}, "max_bytes: input should be greater than or equal to 1, got 0"),
+        ({"overflow": "drop-newest"}, "overflow: input should be 'drop-oldest' or 'stop-capturing'"),
     ],
 )
-def test_bad_settings_name_the_setting(tmp_path: Path, clip: Path, kw: dict[str, object], match: str) -> None:
-    base = {"source": str(clip), "camera_id": CAMERA, "service": "ws://127.0.0.1:9", "spool_dir": tmp_path}
-    with pytest.raises(CaptureError, match=match):
-        CaptureConfig(**{**base, **kw})  # type: ignore[arg-type]
+def test_bad_settings_name_the_setting(tmp_path: Path, clip: Path, kw: dict[str, Any], match: str) -> None:
+    camera = {name: kw.pop(name) for name in ("camera_id", "tags") if name in kw}
+    with pytest.raises(CaptureError, match=re.escape(match)):
+        built = config(clip, tmp_path, "ws://127.0.0.1:9", **kw)
+        CaptureConfig(**{"camera_id": CAMERA, "frames": built.frames, "spool": built.spool, "link": built.link,
+                         **camera})
 
 
 def test_a_bad_service_url_is_refused(tmp_path: Path, clip: Path) -> None:

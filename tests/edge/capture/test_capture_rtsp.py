@@ -13,6 +13,7 @@ import pytest
 from capture_ack_server import AckServer, write_clip
 
 from edge.capture.daemon import CaptureConfig, CaptureSummary, run_capture
+from edge.capture.settings import FrameSource, ServiceLink, SpoolSettings
 
 SERVE = Path(__file__).with_name("rtsp_serve_clip.py")
 INSTALL = "apt-get install -y gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
@@ -76,16 +77,11 @@ def test_the_daemon_ingests_every_frame_of_an_rtsp_stream(tmp_path: Path, rtsp_u
     watchdog.start()
     try:
         cfg = CaptureConfig(
-            source=rtsp_url,
             camera_id=CAMERA,
-            service=server.url,
-            spool_dir=tmp_path / "spool",
-            max_frames=FRAMES,
-            stall_seconds=3.0,
-            backoff_initial=0.1,
-            backoff_max=0.5,
-            drain_timeout=5.0,
             tags={"tote": "T-1"},
+            frames=FrameSource(source=rtsp_url, max_frames=FRAMES, stall_seconds=3.0),
+            spool=SpoolSettings(spool_dir=tmp_path / "spool"),
+            link=ServiceLink(service=server.url, backoff_initial=0.1, backoff_max=0.5, drain_timeout=5.0),
         )
         summary: CaptureSummary = run_capture(cfg, stop=stop)
     finally:
@@ -118,15 +114,10 @@ def test_a_camera_that_goes_away_is_reopened_and_seqs_continue(tmp_path: Path, r
     watchdog.start()
     result: dict[str, CaptureSummary] = {}
     cfg = CaptureConfig(
-        source=f"rtsp://127.0.0.1:{port}/clip",
         camera_id=CAMERA,
-        service=server.url,
-        spool_dir=tmp_path / "spool",
-        max_frames=FRAMES + 10,
-        stall_seconds=1.0,
-        backoff_initial=0.1,
-        backoff_max=0.5,
-        drain_timeout=5.0,
+        frames=FrameSource(source=f"rtsp://127.0.0.1:{port}/clip", max_frames=FRAMES + 10, stall_seconds=1.0),
+        spool=SpoolSettings(spool_dir=tmp_path / "spool"),
+        link=ServiceLink(service=server.url, backoff_initial=0.1, backoff_max=0.5, drain_timeout=5.0),
     )
     daemon = threading.Thread(target=lambda: result.setdefault("s", run_capture(cfg, stop=stop)))
     daemon.start()

@@ -133,11 +133,11 @@ def test_qc_serve_validate_config(tmp_path: Path) -> None:
 
 
 def test_the_service_and_qc_inspect_flag_at_the_same_default_threshold() -> None:
-    from edge.config import DEFAULT_FLAG_BELOW, CountingSection
-    from edge.tracking.aggregate import DEFAULT_FLAG_THRESHOLD
+    from edge.config import CountingSection
+    from edge.tracking.aggregate import FlagPolicy
+    from vision.taxonomy import DEFAULT_FLAG_BELOW
 
-    assert DEFAULT_FLAG_BELOW == DEFAULT_FLAG_THRESHOLD
-    assert CountingSection().threshold("apple") == DEFAULT_FLAG_THRESHOLD
+    assert CountingSection().threshold("apple") == FlagPolicy().default == DEFAULT_FLAG_BELOW
     assert CountingSection().threshold("apple") > 0.6  # bruised (freshness 0.6) is flagged by default
 
 
@@ -164,7 +164,7 @@ def test_the_vote_calibration_comes_from_the_model_card_unless_the_config_names_
 def test_an_int8_version_takes_the_pixels_unless_the_config_says_no(tmp_path: Path) -> None:
     """model.uint8_input unset: an int8 version (the shipped int8 deployment) is served on its uint8-input graph,
     whose quantized input the pixels are; ``uint8_input: false`` keeps the float input."""
-    from edge.service.model import load_model
+    from edge.models.serving import load_model
     from vision.model_card import ModelCardDraft
     from vision.registry import DEFAULT_MODEL_DIR, Registry
 
@@ -181,7 +181,7 @@ def test_an_int8_version_takes_the_pixels_unless_the_config_says_no(tmp_path: Pa
 
 
 def test_the_gpu_path_keys_reach_the_served_detector(tmp_path: Path, served_registry: Path) -> None:
-    from edge.service.model import load_model
+    from edge.models.serving import load_model
 
     text = GOOD_YAML + f"model: {{registry_root: '{served_registry}', uint8_input: true, topk: 50, io_binding: true}}\n"
     model = load_model(load_config(write(tmp_path, text)).model)
@@ -197,8 +197,8 @@ def test_the_gpu_path_keys_reach_the_served_detector(tmp_path: Path, served_regi
 
 def test_settings_naming_produce_kinds_the_model_lacks_stop_start_up(tmp_path: Path, served_registry: Path) -> None:
     """Checked once the served model is known (the config alone cannot know its taxonomy)."""
+    from edge.models.serving import load_model
     from edge.service.app import check_against_model
-    from edge.service.model import load_model
 
     model_section = f"model: {{registry_root: '{served_registry}'}}\n"
     good = load_config(write(tmp_path, GOOD_YAML + model_section))

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from service_harness import clip_as_jpegs, open_stream, running, send_and_ack, service_config
 
+from edge.models.serving import load_model
 from edge.protocol import FrameHeader, decode_jpeg, encode_frame, parse_ack
 from edge.service.counting import counter_factory
-from edge.service.model import load_model
 from edge.store.store import Store
 from edge.tracking.counter import CameraCounter
 from vision.frame import Frame

@@ -66,7 +66,7 @@ def assert_security_headers(r: httpx.Response) -> None:
 
 def test_sign_in_flood_is_throttled_and_does_not_starve_a_camera(svc: RunningService,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="edge.review.auth_routes")
+    caplog.set_level(logging.WARNING, logger="edge.ops.review.auth_routes")
     flood = start_sign_in_flood(svc.url, threads=16, seconds=12)
     time.sleep(1.0)  # the flood is running
     run = stream_at_rate(svc, "cam1", first_seq=1, fps=CAMERA_FPS, seconds=10)

@@ -17,13 +17,14 @@ import pytest
 from service_harness import clip_as_jpegs, metric_value, open_stream, running, service_config
 
 from edge.config import ServeConfig
+from edge.models.serving import load_model
 from edge.protocol import FrameHeader, decode_jpeg, encode_frame, parse_ack
 from edge.service.counting import counter_factory
-from edge.service.model import load_model
 from edge.store.store import Store
 from vision.frame import Frame
 
 IDLE_S = 1.0
+PASSES = 8  # passes of the idle flush, one every IDLE_S / 4: two idle periods
 WINDOW = 16  # below the harness's queue_limit: no 'retry' answers
 T0 = 1_800_000_000.0
 
@@ -69,6 +70,20 @@ def flushes(svc: Any) -> float:
     return metric_value(httpx.get(f"{svc.url}/metrics").text, "qc_idle_flushes_total", camera="cam1") or 0.0
 
 
+def idle_checks(svc: Any) -> float:
+    return metric_value(httpx.get(f"{svc.url}/metrics").text, "qc_idle_checks_total") or 0.0
+
+
+def wait_for_idle_checks(svc: Any, passes: int, timeout: float = 20.0) -> None:
+    """Until the idle flush has passed over the cameras ``passes`` more times: a flush it did not do by then, it
+    did not do with nothing new to flush."""
+    target = idle_checks(svc) + passes
+    deadline = time.monotonic() + timeout
+    while idle_checks(svc) < target:
+        assert time.monotonic() < deadline, "the idle flush stopped passing over the cameras"
+        time.sleep(0.1)
+
+
 def wait_for_flush(svc: Any, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while flushes(svc) < 1:
@@ -97,12 +112,12 @@ def test_items_in_view_are_committed_once_when_the_camera_goes_quiet(
         counted = sum(metric_value(text, "qc_items_counted_total", camera="cam1", produce=p) or 0
                       for p in {i.produce for i in streamed + flushed})
         assert counted == len(streamed) + len(flushed)
-        time.sleep(2 * IDLE_S)
+        wait_for_idle_checks(svc, PASSES)
         assert flushes(svc) == 1  # nothing new came: no second flush
     with running(config) as svc:  # a restart after the flush, quiet, then the whole clip again
         wait_for_flush(svc)  # the restored (already flushed) checkpoint is flushed once more: nothing to hand on
         assert stream(svc, clip_jpegs) == ["duplicate"] * len(clip_jpegs)
-        time.sleep(2 * IDLE_S)
+        wait_for_idle_checks(svc, PASSES)  # quiet again: a flush that would store items twice has had its chance
     assert stored_keys(config) == item_keys(streamed + flushed)
 
 

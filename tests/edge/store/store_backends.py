@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from edge.store.engine import parse_url
-from edge.store.scratch import scratch_postgres_schema
+from tests.edge.store.scratch import scratch_postgres_schema
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

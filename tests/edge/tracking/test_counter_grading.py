@@ -16,9 +16,11 @@ from oracle_streams import H, W, detections_from_boxes, item_path
 
 from edge.tracking import CameraCounter, CounterConfig, CountingLine, Item
 from edge.tracking.views import GRADE_VIEWS, offer, view_of
-from training.testing_models import colour_grader_onnx, colour_grader_spec
+from tests.training.testing_models import (
+    COLOUR_GRADER_CLASSES, colour_bias, colour_grader_onnx, colour_grader_spec, colour_logits,
+)
 from vision.frame import Frame
-from vision.grader import Grader
+from vision.grader import NOT_PRODUCE, Grader
 from vision.taxonomy import Taxonomy
 
 LINE = CountingLine.vertical(320)
@@ -140,3 +142,24 @@ def test_a_box_without_area_gives_no_view_and_never_fails_its_frame(
     for k, (box, cid, conf, tid) in enumerate(flat):
         counter.update(Frame("cam", k, k / 15.0, image), detections_from_boxes(taxonomy, [box], [cid], [conf], [tid]))
     assert all(it["views"] == [] for it in counter.state()["items"])
+
+
+def test_an_item_the_grader_calls_no_produce_is_never_counted(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    """A grader with a not_produce class vetoes clutter the detector boxed as fruit: the blue square (a label, a
+    glove) is tracked but never handed on, and the counter says how many it vetoed."""
+    classes = (*COLOUR_GRADER_CLASSES, NOT_PRODUCE)
+    weights = np.hstack([colour_logits(), np.array([[-40.0], [-20.0], [40.0]], np.float32)])
+    bias = np.append(colour_bias(), -5.0).astype(np.float32)
+    path = colour_grader_onnx(tmp_path / "veto.onnx", names=classes, weights=weights, bias=bias)
+    veto = Grader(path, colour_grader_spec(path, classes=classes), taxonomy=taxonomy)
+    blue = (220, 0, 0)
+    counter = CameraCounter("cam", taxonomy, CounterConfig(line=LINE), grader=veto)
+    items = run(counter, painted_stream(taxonomy, [RED, blue, DARK]))
+    assert [(it.produce, it.condition) for it in items] == [("apple", "fresh"), ("apple", "rotten")]
+    assert counter.vetoed == 1
+    # The same stream with the grader that has no such class counts all three.
+    plain = CameraCounter("cam", taxonomy, CounterConfig(line=LINE),
+                          grader=Grader(colour_grader_onnx(tmp_path / "g.onnx"),
+                                        colour_grader_spec(tmp_path / "g.onnx"), taxonomy=taxonomy))
+    assert len(run(plain, painted_stream(taxonomy, [RED, blue, DARK]))) == 3
+    assert plain.vetoed == 0

@@ -9,7 +9,7 @@ import pytest
 
 from edge.tracking.aggregate import Evidence, FlagPolicy
 from edge.tracking.grading import grade_item, graded_verdict
-from training.testing_models import COLOUR_GRADER_CLASSES as CLASSES
+from tests.training.testing_models import COLOUR_GRADER_CLASSES as CLASSES
 from vision.taxonomy import Taxonomy
 
 # Rows over (apple_fresh, apple_rotten, banana_fresh, banana_rotten).

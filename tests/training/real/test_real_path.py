@@ -115,6 +115,10 @@ def test_cli_grader_crops_and_mix(prepped: Path, fixture_root: Path, tmp_path: P
     first = next((crops / "train" / "apple_fresh").glob("single_*.jpg"))
     assert cv2.imread(str(first)).shape == (64, 64, 3)
     assert {p.name for p in (crops / "train").iterdir()} == {p.name for p in (crops / "val").iterdir()}
+    # The veto's class: squares of the clutter photos (scikit-image's), of the web photos' backgrounds and of the
+    # belt away from every label, none overlapping a produce box.
+    assert report["per_source"]["real clutter photos"] > 0 and report["per_source"]["belt backgrounds frames"] > 0
+    assert report["per_class"]["train"]["not_produce"] >= report["per_source"]["real clutter photos"]
     r = _qc("dataset", "mix", str(frames), str(prepped / "photos"), "--val", str(frames), "--out", str(tmp_path / "mix"),
             cwd=tmp_path)
     assert r.returncode == 0, r.stderr
