@@ -55,11 +55,12 @@ def decode(
 
     Per image (``options``: `DecodeOptions`): per anchor its arg-max class and a confidence (the item score,
     `item_scores`, except under ``nms_by="class"``: the best class score, as ultralytics), keep confidences
-    ``> conf_threshold``, centre/size to corners, greedy NMS, at most ``max_det`` boxes (best first), boxes mapped back through that image's
-    `Letterbox`. ``nms_by="produce"`` suppresses overlapping boxes of the same produce kind whatever their condition
-    (one physical item, one box; its condition comes from the scores); ``nms_by="item"`` suppresses overlapping
-    boxes whatever their produce (class-agnostic: two kinds on one item cannot both survive, but two touching items
-    of different kinds can lose one); ``nms_by="class"`` is ultralytics' class-aware NMS, for parity checks.
+    ``> conf_threshold``, centre/size to corners, greedy NMS, at most ``max_det`` boxes (best first), boxes mapped
+    back through that image's `Letterbox`. ``nms_by="produce"`` suppresses overlapping boxes of the same produce
+    kind whatever their condition (one physical item, one box; its condition comes from the scores);
+    ``nms_by="item"`` suppresses overlapping boxes whatever their produce (class-agnostic: two kinds on one item
+    cannot both survive, but two touching items of different kinds can lose one); ``nms_by="class"`` is
+    ultralytics' class-aware NMS, for parity checks.
     ``data["class_scores"]`` holds each kept box's (nc,) float32 scores (always present, (0, nc) when empty);
     freshness is computed from them.
     """

@@ -99,10 +99,12 @@ def _is_static(dim: Any) -> bool:
 class Detector:
     """A YOLO detector exported to ONNX (ultralytics layout), run with ONNX Runtime; images in, `Detections` out.
 
-    Attributes set at load: ``provider`` (what the session really runs on), ``requested_provider``, ``fell_back``,
-    ``providers`` (the session's list), ``input_name``, ``input_dtype`` (float32 or float16; uint8 with
-    ``uint8_input``), ``dynamic_hw``, ``dynamic_batch``, ``input_hw`` (static models), ``imgsz`` (fit size for
-    dynamic models), ``stride``, ``io_binding``, ``session_model`` (the path or edited graph sessions open).
+    Attributes set at load: ``decoding`` (the `DecodeOptions` it was made with), ``max_pixels``, ``uint8_input``,
+    ``topk``, ``provider`` (what the session really runs on), ``requested_provider``, ``fell_back``, ``providers``
+    (the session's list), ``input_name``, ``input_dtype`` (float32 or float16; uint8 with ``uint8_input``),
+    ``dynamic_hw``, ``dynamic_batch``, ``input_hw`` (static models), ``imgsz`` (fit size for dynamic models),
+    ``stride``, ``cpu_replicas`` and ``io_binding`` (as they are, not as asked), ``engine_cache_dir``,
+    ``session_model`` (the path or edited graph sessions open).
     """
 
     def __init__(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from vision.errors import InputError, ModelLoadError
+from vision.errors import ModelLoadError
 from vision.external_data import model_external_data
 from vision.letterbox import normalise_table
 from vision.options import whole_number

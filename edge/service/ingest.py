@@ -62,6 +62,11 @@ async def check_and_submit(
     so it is finished in its camera's order.
     """
     metrics.frames_received.labels(camera.id).inc()
+    if error is not None:
+        # From here the error is a value, the frame's outcome. Its traceback would hold the frames that raised and
+        # caught it (the request and the body read so far among their locals) in a reference cycle that only the
+        # collector frees: under a flood of refused bodies, piles of garbage and long collections.
+        error.__traceback__ = None
     if header is None:
         err = error or ProtocolError(Code.BAD_HEADER, "the frame header cannot be read")
         metrics.frames_dropped.labels(camera.id, err.code.value).inc()
@@ -76,7 +81,7 @@ async def check_and_submit(
         try:
             check_jpeg(payload, limits)  # cheap: markers only; the decode happens in the worker
         except ProtocolError as exc:
-            error = exc
+            error = exc.with_traceback(None)
     return await pipeline.submit(header, payload, received_at, error)
 
 
@@ -246,10 +251,12 @@ async def post_frame(request: Request, config: ConfigDep, pipeline: PipelineDep,
             payload = await payload_of(content_type, await read_body(request, limits.max_message_bytes))
         elif uploads.try_acquire(camera.id, config.limits.max_multipart_uploads_per_camera,
                                  config.limits.max_multipart_uploads):
+            metrics.multipart_uploads.set(uploads.total)
             try:
                 payload = await multipart_payload(request, content_type, limits.max_message_bytes)
             finally:
                 uploads.release(camera.id)
+                metrics.multipart_uploads.set(uploads.total)
         else:
             metrics.frames_received.labels(camera.id).inc()
             return ack_response(pipeline.refuse(

@@ -57,6 +57,10 @@ class Metrics:
         )
         self.queue_depth = Gauge("qc_queue_depth", "Frames waiting for the detector.", registry=r)
         self.queue_limit = Gauge("qc_queue_limit", "The queue's capacity (batcher.queue_limit).", registry=r)
+        self.multipart_uploads = Gauge(
+            "qc_multipart_uploads", "POST /frames multipart bodies being read and split now (bounded: "
+            "limits.max_multipart_uploads).", registry=r
+        )
         self.items_counted = Counter(
             "qc_items_counted", "Items counted (crossed the line), per camera and produce.", ["camera", "produce"],
             registry=r,

@@ -42,7 +42,8 @@ def inspect(
     ] = None,
     flag_below: Annotated[
         float | None,
-        typer.Option(min=0.0, max=1.0, help=f"Flag items whose freshness is below this (default {DEFAULT_FLAG_BELOW})."),
+        typer.Option(min=0.0, max=1.0,
+                     help=f"Flag items whose freshness is below this (default {DEFAULT_FLAG_BELOW})."),
     ] = None,
     conf: Annotated[float, typer.Option(min=0.0, max=1.0, help="Detector confidence threshold.")] = 0.25,
     truth: Annotated[

@@ -81,5 +81,6 @@ def include_review(
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="review-static")
     app.add_exception_handler(ReviewError, error_handler(ctx))
     # Inside the guard (added later, so outer): the gate's 429 gets the security headers like every /review answer.
-    app.add_middleware(SignInGate, throttle=ctx.throttle, refusals=ctx.refusals, pause=ctx.pause)
+    app.add_middleware(SignInGate, login_path=f"{PREFIX}/login", throttle=ctx.throttle, refusals=ctx.refusals,
+                       pause=ctx.pause)
     app.add_middleware(ReviewGuardMiddleware)

@@ -11,8 +11,8 @@ with ``Retry-After``; the review guard around the gate adds the security headers
 A cheap answer alone only lets a guessing client guess faster: one that waits for each answer (as an HTTP/1.1 client
 on one connection does) would loop as fast as the loop answers, and the loop would be as busy as before. So each
 throttled answer is held back for `PAUSE_S` first (`AnswerPause`): a sleeping coroutine costs no CPU, and it caps
-each connection at about one attempt a second. At most `MAX_PAUSED` answers wait at once, so many connections
-cannot make the pause hold memory; beyond that the answer goes out at once.
+each connection at about one attempt a second. At most `MAX_PAUSED` answers wait at once, so that many
+connections cannot make the pauses hold unbounded memory; beyond that the answer goes out at once.
 
 `RefusalLog` keeps the log from being the flood's next cost (one line and one write per refused attempt): the
 first refusal is logged at once, then at most one line per interval, counting the refusals it stands for.
@@ -32,7 +32,6 @@ from edge.ops.review.throttle import SignInThrottle
 
 log = logging.getLogger(__name__)
 
-LOGIN_PATH = "/review/login"
 REFUSAL_LOG_EVERY_S = 10.0
 PAUSE_S = 1.0  # a throttled answer waits this long: a connection's guesses come at most about once a second
 MAX_PAUSED = 256  # answers held back at once; each is a few kB (a request and a sleeping coroutine)
@@ -100,17 +99,18 @@ class RefusalLog:
 
 
 class SignInGate:
-    """ASGI middleware: ``POST /review/login`` from a locked-out address is answered 429 at once; everything else
-    goes on to the app."""
+    """ASGI middleware: ``POST`` to the sign-in path from a locked-out address is answered 429 (after the pause)
+    without going further; everything else goes on to the app."""
 
-    def __init__(self, app: ASGIApp, throttle: SignInThrottle, refusals: RefusalLog, pause: AnswerPause,
-                 clock: Callable[[], float] = time.time) -> None:
-        """Gate ``app`` with ``throttle`` (the sign-in route's own), noting refusals in ``refusals`` and holding
-        each answer back with ``pause``."""
-        self.app, self.throttle, self.refusals, self.pause, self._clock = app, throttle, refusals, pause, clock
+    def __init__(self, app: ASGIApp, login_path: str, throttle: SignInThrottle, refusals: RefusalLog,
+                 pause: AnswerPause, clock: Callable[[], float] = time.time) -> None:
+        """Gate ``POST login_path`` of ``app`` with ``throttle`` (the sign-in route's own), noting refusals in
+        ``refusals`` and holding each answer back with ``pause``."""
+        self.app, self.login_path, self.throttle = app, login_path, throttle
+        self.refusals, self.pause, self._clock = refusals, pause, clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == LOGIN_PATH and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["path"] == self.login_path and scope["method"] == "POST":
             address = scope_address(scope)
             wait = self.throttle.retry_after(None, address, self._clock())
             if wait:
