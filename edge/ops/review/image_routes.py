@@ -2,7 +2,8 @@
 frame of the item's best view, with its box drawn).
 
 URLs name a flag id, never a file: the bytes come from the store, so there is no path to traverse. The id segment is
-parsed strictly (digits only); ``../``, ``%2e%2e``, encoded slashes and backslashes are 404 without echoing them.
+a typed `FlagId` (digits only, bounded); ``../``, ``%2e%2e``, encoded slashes and backslashes are 404 without
+echoing them (`edge.ops.review.api_route`).
 """
 
 # No `from __future__ import annotations`: the handlers' Annotated dependencies are local to the factory.
@@ -14,9 +15,10 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from edge.ops.review.api_models import FlagId
+from edge.ops.review.api_route import ReviewApiRoute
 from edge.ops.review.context import PREFIX, Principal, ReviewContext
 from edge.ops.review.errors import NotFound
-from edge.ops.review.inputs import parse_id
 from edge.store.errors import NotFoundError
 from edge.store.reviews import FrameImage, QueueEntry
 
@@ -61,27 +63,25 @@ def _rect(image: np.ndarray, box: tuple[float, ...], colour: tuple[int, int, int
 
 def router(ctx: ReviewContext) -> APIRouter:
     """The image routes of ``ctx``."""
-    r = APIRouter(prefix=PREFIX, include_in_schema=False)
+    r = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ReviewApiRoute)
     Reader = Annotated[Principal, Depends(ctx.principal)]
 
     @r.get("/crops/{flag_id}")
-    def crop(request: Request, flag_id: str, who: Reader) -> Response:
+    def crop(request: Request, flag_id: FlagId, who: Reader) -> Response:
         """The JPEG crop saved with the flag."""
-        fid = parse_id(flag_id)
         try:
-            jpeg = ctx.store_of(request).crop(fid)
+            jpeg = ctx.store_of(request).crop(flag_id)
         except NotFoundError:
             raise NotFound("no crop for that flag") from None
         return Response(jpeg, media_type="image/jpeg")
 
     @r.get("/frames/{flag_id}")
-    def frame(request: Request, flag_id: str, who: Reader) -> Response:
+    def frame(request: Request, flag_id: FlagId, who: Reader) -> Response:
         """The whole frame of the flagged item's best view, boxes drawn."""
-        fid = parse_id(flag_id)
         store = ctx.store_of(request)
         try:
-            entry = store.review_entry(fid)
-            image = store.flag_frame(fid)
+            entry = store.review_entry(flag_id)
+            image = store.flag_frame(flag_id)
         except NotFoundError:
             raise NotFound("no frame stored for that flag") from None
         return Response(draw_frame(image, entry), media_type="image/jpeg",
