@@ -119,16 +119,19 @@ def grader_crops(
     singles = [p for p in single_fruit_photos(root, taxonomy) if p.split == "train"]
     boxed = [p for p in boxed_photos(root, taxonomy) if p.split == "train"]
     clutter = [p for p in clutter_photos() if p.split == "train"]
-    steps, done = len(singles) + len(boxed) + len(clutter) + len(detection_sets), 0
+    steps = len(singles) + len(boxed) + len(clutter) + len(detection_sets)
+    done = iter(range(1, steps + 1))
+
+    def step() -> None:  # one source photo or data set finished
+        if on_step:
+            on_step(next(done), steps)
     for p in clutter:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         h, w = image.shape[:2]
         for i, square in enumerate(free_squares(w, h, [], CLUTTER_SQUARES, rng)):
             write("train", NOT_PRODUCE, f"clutter_{p.key[:12]}_{i}", grader_crop(image, square, size),
                   "real clutter photos")
-        done += 1
-        if on_step:
-            on_step(done, steps)
+        step()
     for p in singles:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         c = cut_out(image, elongated=p.produce in ELONGATED)
@@ -138,9 +141,7 @@ def grader_crops(
         for r, rotation in enumerate(SINGLE_ROTATIONS):
             turned = crop if rotation is None else cv2.rotate(crop, rotation)
             write("train", p.class_name, f"single_{p.key[:16]}_r{r}", turned, "real single-fruit photos")
-        done += 1
-        if on_step:
-            on_step(done, steps)
+        step()
     fresh = taxonomy.condition_names[0]
     for p in boxed:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
@@ -153,9 +154,7 @@ def grader_crops(
         for i, square in enumerate(free_squares(w, h, taken, BACKGROUND_SQUARES, rng)):
             write("train", NOT_PRODUCE, f"boxed_bg_{p.key[:12]}_{i}", grader_crop(image, square, size),
                   "real boxed photos' backgrounds")
-        done += 1
-        if on_step:
-            on_step(done, steps)
+        step()
     for ds in detection_sets:
         for split in ("train", "val"):
             images = sorted((ds / "images" / split).glob("*.jpg"))
@@ -182,9 +181,7 @@ def grader_crops(
                         continue
                     budget[cls] += 1
                     write(split, cls, f"{ds.name}_{img_path.stem}_{i}", grader_crop(image, box, size), f"belt frames {ds.name}")
-        done += 1
-        if on_step:
-            on_step(done, steps)
+        step()
     for (split, cls), n in sorted(written.items()):
         report.per_class.setdefault(split, {})[cls] = n
     # ultralytics wants the same class folders in train and val; an empty val folder is allowed.

@@ -25,6 +25,7 @@ from starlette.types import Message
 
 from edge.ops.review.api_models import REVIEW_INPUT, ReviewBody
 from edge.ops.review.errors import BadReviewInput, NotFound, ReviewError
+from edge.ops.review.inputs import capped_body, media_type
 
 MAX_BODY_BYTES = 64 * 1024
 # The scope key under which a body problem waits for `refuse_bad_body` (a message written here, quoting nothing).
@@ -34,14 +35,12 @@ BODY_PROBLEM = "review.body_problem"
 async def read_body(request: Request) -> tuple[bytes, str | None]:
     """The request's body (up to `MAX_BODY_BYTES` of it) and what is wrong with it as a JSON object, if anything; an
     empty body stays empty (FastAPI hands it to validation as a missing body, which `body_error` judges as ``{}``)."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return b"", "body too large"
+    body = await capped_body(request, MAX_BODY_BYTES)
+    if body is None:
+        return b"", "body too large"
     if not body.strip():
         return b"", None
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+    if media_type(request) != "application/json":
         return b"", "send the body as application/json"
     try:
         value = json.loads(body)

@@ -22,6 +22,7 @@ from starlette.responses import RedirectResponse, Response
 
 from edge.ops.review.context import LOGIN_COOKIE, PREFIX, SESSION_COOKIE, ReviewContext, check_same_origin
 from edge.ops.review.errors import BadReviewInput, Forbidden, NotSignedIn, Unavailable
+from edge.ops.review.inputs import capped_body, media_type
 from edge.ops.review.signin_gate import scope_address, throttled_answer
 from edge.ops.review.throttle import KdfBusy
 from edge.review_settings import USERNAME_PATTERN
@@ -41,14 +42,12 @@ def client_address(request: Request) -> str:
 async def read_form(request: Request) -> dict[str, str]:
     """A small urlencoded form body as field -> first value (no multipart: the page never uploads files); an empty
     body is an empty form."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise BadReviewInput("form too large")
+    body = await capped_body(request, MAX_FORM_BYTES)
+    if body is None:
+        raise BadReviewInput("form too large")
     if not body:
         return {}
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+    if media_type(request) != "application/x-www-form-urlencoded":
         raise BadReviewInput("send the form as application/x-www-form-urlencoded")
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)

@@ -15,6 +15,8 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+from starlette.requests import Request
+
 from edge.ops.review.errors import BadReviewInput
 from edge.protocol import CAMERA_ID_PATTERN
 from vision.taxonomy import Taxonomy
@@ -105,3 +107,19 @@ def fit_box(
     if not (x1 - x0 >= 2 and y1 - y0 >= 2):
         raise BadReviewInput("box: needs x0 < x1 and y0 < y1 (at least 2 pixels each way)")
     return (x0, y0, x1, y1)
+
+
+async def capped_body(request: Request, limit: int) -> bytes | None:
+    """The request's body, or None as soon as it passes ``limit`` bytes (the rest is never read: a client cannot
+    make the page buffer more than it would ever accept)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without its parameters (``text/plain; charset=utf-8`` -> ``text/plain``)."""
+    return request.headers.get("content-type", "").split(";")[0].strip()
