@@ -14,7 +14,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def taxonomy() -> Taxonomy:
-    """The project's taxonomy (datasets/taxonomy.yaml)."""
+    """The project's taxonomy (vision/taxonomy.yaml, shipped in the package)."""
     return Taxonomy.load()
 
 

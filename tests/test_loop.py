@@ -31,7 +31,10 @@ from service_harness import (  # noqa: E402
 )
 
 from edge.store import FrameDetection, Store  # noqa: E402
+from edge.store.review_queue import query_queue  # noqa: E402
+from edge.store.review_repo import apply_review  # noqa: E402
 from edge.tracking.item import Item  # noqa: E402
+from tests.edge.store.store_tx import read, write  # noqa: E402
 from tests.training.testing_models import register_untrained_production  # noqa: E402
 from training.synth.frames import generate_frames, render_frame  # noqa: E402
 from vision.cli import build_app  # noqa: E402
@@ -71,9 +74,9 @@ def reviewed_store(url: str, taxonomy: Taxonomy, frames: int = 10) -> int:
                                            track_id=track))
             store.save_frame_image("cam1", seq, cv2.imencode(".jpg", image)[1].tobytes(), W, H, dets)
             store.commit_frame("cam1", seq + 2, T0 + seq / 10, T0 + seq / 10, "v0001", len(dets), items, None)
-        for i, entry in enumerate(store.review_queue(status="pending", limit=500)):
+        for i, entry in enumerate(read(store, query_queue, status="pending", limit=500)):
             # Most flags are confirmed; every fourth is overruled (the item becomes fresh in the data set).
-            store.apply_review(entry.flag_id, "not_waste" if i % 4 == 3 else "confirm_waste", "ops")
+            write(store, apply_review, entry.flag_id, "not_waste" if i % 4 == 3 else "confirm_waste", "ops")
             reviews += 1
     return reviews
 

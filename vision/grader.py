@@ -28,6 +28,7 @@ import numpy as np
 import onnxruntime as ort
 
 from vision.detector import choose_providers
+from vision.detector_options import DEFAULT_RUNTIME, RuntimeOptions
 from vision.errors import InputError, ModelLoadError
 from vision.external_data import check_external_data
 from vision.model_card import GRADER_FILE, GRADER_PAD, NOT_PRODUCE, GraderSpec, embedded_names, sha256_file
@@ -47,6 +48,8 @@ _INPUT_DTYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dt
 # An item is vetoed when the grader's mean probability of `NOT_PRODUCE` over its views passes this: more likely no
 # produce than any produce at all.
 VETO_SHARE = 0.5
+# CPU threads per run when the runtime options name none: the grader shares the node's cores with the detector.
+GRADER_THREADS = 1
 _SUM_TOLERANCE = 1e-3  # rows of a softmax output sum to 1 up to float error; anything further off is logits
 
 
@@ -322,31 +325,35 @@ class Grader:
         spec: GraderSpec,
         *,
         taxonomy: Taxonomy | None = None,
-        providers: Sequence[str] | None = None,
-        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
-        engine_cache_dir: str | os.PathLike[str] | None = None,
-        intra_op_threads: int | None = 1,
+        runtime: RuntimeOptions = DEFAULT_RUNTIME,
     ) -> None:
         """Open ``model_path`` and check it against ``spec`` (sha256, external data, graph) and, given, ``taxonomy``
         (every grader class must be one of its classes).
 
-        ``providers``/``provider_options``/``engine_cache_dir``: as for `vision.detector.Detector` (the same
-        preference order and defaults). ``intra_op_threads``: CPU threads per run; one by default, because the
-        grader runs beside the detector (a few crops per item, not per frame) and must not take its cores.
-        Raises ModelLoadError for a missing or mismatched file, InputError for classes outside ``taxonomy``.
+        ``runtime``: the detector's `RuntimeOptions`, so a caller passes one value to both. The grader takes its
+        ``providers``, ``provider_options`` and ``engine_cache_dir`` (the same preference order and defaults as
+        `vision.detector.Detector`) and ``intra_op_threads`` (None: one thread, because the grader runs beside the
+        detector, a few crops per item, not per frame, and must not take its cores; 0: ONNX Runtime's default).
+        Its threads never spin, for the same reason; replicas, IO binding and the CPU arena setting are the
+        detector's alone. Raises InputError for a ``runtime`` that is not a `RuntimeOptions` or for classes outside
+        ``taxonomy``, ModelLoadError for a missing or mismatched file or unknown providers.
         """
+        if not isinstance(runtime, RuntimeOptions):
+            raise InputError(f"Grader runtime must be a RuntimeOptions, got {type(runtime).__name__}")
         self.model_path = Path(model_path)
         self.spec = spec
         if taxonomy is not None:
             class_layout(spec.classes, taxonomy)
         if not self.model_path.is_file():
             raise ModelLoadError(f"grader file not found: {self.model_path}")
-        chosen, _ = choose_providers(providers, ort.get_available_providers())
-        options = session_provider_options(chosen, provider_options, engine_cache_for(chosen, engine_cache_dir))
+        chosen, _ = choose_providers(runtime.providers, ort.get_available_providers())
+        options = session_provider_options(chosen, runtime.provider_options,
+                                           engine_cache_for(chosen, runtime.engine_cache_dir))
         sess_options = ort.SessionOptions()
         sess_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if intra_op_threads:
-            sess_options.intra_op_num_threads = int(intra_op_threads)
+        threads = GRADER_THREADS if runtime.intra_op_threads is None else runtime.intra_op_threads
+        if threads:
+            sess_options.intra_op_num_threads = threads
         check_external_data(self.model_path)  # before ONNX Runtime reads whatever files the graph names
         try:
             self._session = ort.InferenceSession(str(self.model_path), sess_options=sess_options, providers=chosen,

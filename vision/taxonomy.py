@@ -15,8 +15,9 @@ import yaml
 
 from vision.errors import TaxonomyError
 
-# The source of truth lives with the data (datasets/), next to the packages in a checkout.
-DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parent.parent / "datasets" / "taxonomy.yaml"
+# The one default taxonomy, inside the package (package data): an installed node (`pip install .`, the GPU image)
+# has no checkout beside site-packages, and `qc serve`, `qc demo` and `qc inspect` load it.
+DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parent / "taxonomy.yaml"
 # An item is flagged for ops when its freshness is below this, unless a setting says otherwise (the service's
 # ``counting.flag_below``, ``--flag-below``). Fresh is 1.0 and the mildest defect (bruised) 0.6, so 0.8 flags
 # bruised items too (at 0.5 they never would be): halfway-ish, leaning to recall. The one definition that the edge
@@ -65,7 +66,7 @@ class Taxonomy:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Taxonomy:
-        """Load a taxonomy YAML file; default ``$QC_TAXONOMY`` or the checkout's ``datasets/taxonomy.yaml``."""
+        """Load a taxonomy YAML file; default ``$QC_TAXONOMY`` or the package's ``vision/taxonomy.yaml``."""
         p = Path(path or os.environ.get("QC_TAXONOMY") or DEFAULT_TAXONOMY_PATH)
         if not p.is_file():
             raise TaxonomyError(f"taxonomy file not found: {p}")

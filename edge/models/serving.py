@@ -101,6 +101,12 @@ def detector_for(
     providers. ModelLoadError when the card names a grader and no file is given."""
     if card.grader is not None and grader_path is None:
         raise ModelLoadError(f"model {card.version} has a grader ({card.grader.file}) but no grader file was found")
+    # One value for both sessions: the grader takes its providers and engine cache from it, the rest is the
+    # detector's.
+    runtime = RuntimeOptions(
+        providers=section.providers, cpu_replicas=section.cpu_replicas, io_binding=section.io_binding,
+        engine_cache_dir=section.engine_cache_dir,
+    )
     detector = Detector(
         path,
         card.taxonomy_obj(),
@@ -111,15 +117,11 @@ def detector_for(
             uint8_input=section.uint8_input if section.uint8_input is not None else card.dtype == "int8",
             topk=section.topk,
         ),
-        runtime=RuntimeOptions(
-            providers=section.providers, cpu_replicas=section.cpu_replicas, io_binding=section.io_binding,
-            engine_cache_dir=section.engine_cache_dir,
-        ),
+        runtime=runtime,
     )
     grader = None
     if card.grader is not None and grader_path is not None:
-        grader = Grader(grader_path, card.grader, taxonomy=detector.taxonomy, providers=section.providers,
-                        engine_cache_dir=section.engine_cache_dir)
+        grader = Grader(grader_path, card.grader, taxonomy=detector.taxonomy, runtime=runtime)
     log.info("model %s (%s) loaded on %s%s", card.version, path, detector.provider,
              f", grader on {grader.provider}" if grader is not None else "")
     return LoadedModel(card=card, detector=detector, grader=grader)

@@ -8,39 +8,29 @@ camera, which is the order ops work through the queue in.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
 from edge.config import MonitorSection
 from edge.monitoring.values import REVIEW_PRECISION, Alert, ReviewWindow
-from edge.store.reviews import QueueEntry
+from edge.store import Store
+from edge.store.review_queue import count_queue, query_queue
 
 
-class ReviewSource(Protocol):
-    """The two `edge.store.Store` methods review precision reads."""
-
-    def review_count(self, camera: str | None = ..., produce: str | None = ..., status: str = ...) -> int: ...
-
-    def review_queue(
-        self, camera: str | None = ..., produce: str | None = ..., status: str = ..., date: None = ...,
-        offset: int = ..., limit: int = ...,
-    ) -> list[QueueEntry]: ...
-
-
-def review_windows(store: ReviewSource, camera_ids: Iterable[str], last_n: int) -> list[ReviewWindow]:
+def review_windows(store: Store, camera_ids: Iterable[str], last_n: int) -> list[ReviewWindow]:
     """Each camera's last ``last_n`` decided (confirmed or rejected) flags, counted; cameras with none are left out.
-    Blocking: call it off the event loop."""
+    One read transaction, so every camera is judged on the same snapshot. Blocking: call it off the event loop."""
     windows: list[ReviewWindow] = []
-    for cam in camera_ids:
-        decided = store.review_count(camera=cam, status="reviewed")
-        if decided == 0:
-            continue
-        entries = store.review_queue(camera=cam, status="reviewed", offset=max(0, decided - last_n), limit=last_n)
-        windows.append(ReviewWindow(
-            camera_id=cam,
-            model_versions=tuple(sorted({e.model_version for e in entries if e.model_version})),
-            confirmed=sum(1 for e in entries if e.status == "confirmed"),
-            rejected=sum(1 for e in entries if e.status == "rejected"),
-        ))
+    with store.transaction(write=False) as conn:
+        for cam in camera_ids:
+            decided = count_queue(conn, camera=cam, status="reviewed")
+            if decided == 0:
+                continue
+            entries = query_queue(conn, camera=cam, status="reviewed", offset=max(0, decided - last_n), limit=last_n)
+            windows.append(ReviewWindow(
+                camera_id=cam,
+                model_versions=tuple(sorted({e.model_version for e in entries if e.model_version})),
+                confirmed=sum(1 for e in entries if e.status == "confirmed"),
+                rejected=sum(1 for e in entries if e.status == "rejected"),
+            ))
     return windows
 
 

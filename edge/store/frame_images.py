@@ -15,8 +15,10 @@ from sqlalchemy import Connection, select
 
 from edge.store.dialect import insert_on_conflict
 from edge.store.errors import NotFoundError, StoreValueError
+from edge.store.review_queue import check_id, get_entry
 from edge.store.reviews import FrameDetection, FrameImage
 from edge.store.schema import frame_detections, frame_images
+from edge.store.timestamps import Timestamp, to_utc, utc_now
 from vision.options import is_int
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024  # a 4K JPEG at high quality stays well below this
 _MAX_SIDE = 16384
+_MAX_ID_LEN = 128  # camera ids: the String(128) columns
 
 
 def frame_detections_from(detections: Detections, taxonomy: Taxonomy) -> list[FrameDetection]:
@@ -69,6 +72,43 @@ def check_frame(jpeg: bytes, width: int, height: int, detections: Sequence[Frame
                 raise StoreValueError(f"{where}: detection {i} {what} must be a non-empty string (<= 64 chars)")
         if not math.isfinite(float(det.confidence)):
             raise StoreValueError(f"{where}: detection {i} confidence must be finite")
+
+
+def save_frame_image(
+    conn: Connection,
+    camera_id: str,
+    seq: int,
+    jpeg: bytes,
+    width: int,
+    height: int,
+    detections: Sequence[FrameDetection] | Detections,
+    captured_at: Timestamp | None = None,
+    *,
+    taxonomy: Taxonomy | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Check and store a whole frame and every detection in it; False, writing nothing, when (camera_id, seq) is
+    already stored (idempotent).
+
+    ``detections``: `FrameDetection` values, or the frame's `vision.detections.Detections` (the counter's
+    ``CountResult.tracked``, whose tracker ids are item ids) together with ``taxonomy`` to name the classes.
+    StoreValueError naming the frame for a bad key, JPEG, size or detection.
+    """
+    if not isinstance(camera_id, str) or not 0 < len(camera_id) <= _MAX_ID_LEN:
+        raise StoreValueError(f"camera id must be a non-empty string of at most {_MAX_ID_LEN} characters")
+    seq = check_id(seq, f"frame {camera_id}: seq", minimum=0)
+    where = f"frame image {camera_id}/{seq}"
+    if not isinstance(detections, Sequence):
+        if taxonomy is None:
+            raise StoreValueError(f"{where}: Detections need the taxonomy that names their class ids")
+        detections = frame_detections_from(detections, taxonomy)
+    dets = list(detections)
+    check_frame(jpeg, width, height, dets, where)
+    captured = None if captured_at is None else to_utc(captured_at, "captured_at")
+    return insert_frame_image(
+        conn, camera_id=camera_id, seq=seq, jpeg=bytes(jpeg), width=width, height=height, captured_at=captured,
+        detections=dets, now=now or utc_now(),
+    )
 
 
 def insert_frame_image(
@@ -144,6 +184,15 @@ def get_frame_image(conn: Connection, camera_id: str, seq: int) -> FrameImage:
         captured_at=row.captured_at,
         detections=tuple(_detection(d) for d in dets),
     )
+
+
+def flag_frame(conn: Connection, flag_id: int) -> FrameImage:
+    """The whole frame a flag's item was seen best in (its best_seq); NotFoundError when the flag or that frame is
+    not stored."""
+    entry = get_entry(conn, flag_id)
+    if entry.best_seq is None or not entry.has_frame:
+        raise NotFoundError(f"no stored frame for flag id {flag_id}")
+    return get_frame_image(conn, entry.camera_id, entry.best_seq)
 
 
 def _detection(row: Any) -> FrameDetection:

@@ -13,7 +13,15 @@ from edge.store.schema import crops, flag_labels, flags, frame_images, items
 from vision.options import is_int
 
 MAX_PAGE = 500
+DEFAULT_PAGE = 50
 BOX_COLUMNS = ("box_x0", "box_y0", "box_x1", "box_y1")
+
+
+def check_id(value: Any, what: str, minimum: int = 1) -> int:
+    """``value`` if it is an integer >= ``minimum`` (a flag id, a seq); StoreValueError naming ``what`` otherwise."""
+    if not is_int(value) or value < minimum:
+        raise StoreValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 def box_of(m: Any, prefix: str = "") -> Box | None:
@@ -123,14 +131,15 @@ def _entry(row: Any) -> QueueEntry:
 def query_queue(
     conn: Connection,
     *,
-    camera: str | None,
-    produce: str | None,
-    status: str,
-    day: date | None,
-    offset: int,
-    limit: int,
+    camera: str | None = None,
+    produce: str | None = None,
+    status: str = "pending",
+    day: date | None = None,
+    offset: int = 0,
+    limit: int = DEFAULT_PAGE,
 ) -> list[QueueEntry]:
-    """One page of the queue, oldest item first (counted_at, then flag id: a stable order for paging)."""
+    """One page of the queue, oldest item first (counted_at, then flag id: a stable order for paging); ``limit``
+    within [1, 500], ``offset`` >= 0."""
     if not is_int(offset) or offset < 0:
         raise StoreValueError(f"queue offset must be an integer >= 0, got {offset!r}")
     if not is_int(limit) or not 1 <= limit <= MAX_PAGE:
@@ -140,8 +149,15 @@ def query_queue(
     return [_entry(r) for r in conn.execute(stmt)]
 
 
-def count_queue(conn: Connection, *, camera: str | None, produce: str | None, status: str, day: date | None) -> int:
-    """How many flags the same filters match (for the pager)."""
+def count_queue(
+    conn: Connection,
+    *,
+    camera: str | None = None,
+    produce: str | None = None,
+    status: str = "pending",
+    day: date | None = None,
+) -> int:
+    """How many flags `query_queue` with the same filters pages through (for the pager)."""
     base = (
         select(func.count())
         .select_from(flags)
@@ -153,6 +169,7 @@ def count_queue(conn: Connection, *, camera: str | None, produce: str | None, st
 
 def get_entry(conn: Connection, flag_id: int) -> QueueEntry:
     """One flag as a queue entry; NotFoundError when there is none."""
+    check_id(flag_id, "flag id")
     row = conn.execute(_queue_select().where(flags.c.id == flag_id)).one_or_none()
     if row is None:
         raise NotFoundError(f"no flag with id {flag_id}")

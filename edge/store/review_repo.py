@@ -8,6 +8,7 @@ every audit row's ``prev_*`` columns are the state it really replaced: that is w
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,10 +19,12 @@ from sqlalchemy.orm import aliased
 
 from edge.store.errors import NotFoundError, StoreValueError
 from edge.store.frame_images import frame_size
-from edge.store.review_queue import BOX_COLUMNS, box_of
+from edge.store.review_queue import BOX_COLUMNS, box_of, check_id
 from edge.store.reviews import Box, Review, ReviewConflictError
 from edge.store.schema import flag_labels, flags, items, reviews
+from edge.store.timestamps import utc_now
 
+MAX_BULK = 500
 _NAME_LEN = 64
 _DECISIONS = {"confirm_waste": "confirmed", "not_waste": "rejected"}
 
@@ -119,13 +122,50 @@ def apply_review(
     action: str,
     reviewer: str,
     *,
+    produce: str | None = None,
+    condition: str | None = None,
+    box: Sequence[float] | None = None,
+    now: datetime | None = None,
+) -> Review:
+    """Apply one decision to a flag and write its audit row (the rules of each action: `edge.store.reviews`).
+
+    StoreValueError, before anything is written, for a bad flag id or reviewer and for arguments that do not belong
+    to ``action`` (`check_arguments`); a box outside the stored frame is refused too.
+    """
+    check_id(flag_id, "flag id")
+    check_name(reviewer, "reviewer")
+    checked_box = check_arguments(action, produce, condition, box)
+    return _apply(conn, flag_id, action, reviewer, produce, condition, checked_box, now or utc_now(), None)
+
+
+def bulk_confirm(
+    conn: Connection, flag_ids: Sequence[int], reviewer: str, *, now: datetime | None = None
+) -> list[Review]:
+    """confirm_waste on 1 to `MAX_BULK` distinct flags (a repeated id counts once), all or nothing with the
+    transaction; the audit rows share a new batch id, so one `undo_last` reverts them all."""
+    check_name(reviewer, "reviewer")
+    if isinstance(flag_ids, (str, bytes)):
+        raise StoreValueError("flag_ids must be a sequence of integer ids")
+    ids = list(dict.fromkeys(check_id(f, "flag id") for f in flag_ids))
+    if not 1 <= len(ids) <= MAX_BULK:
+        raise StoreValueError(f"bulk_confirm takes 1 to {MAX_BULK} flag ids, got {len(ids)}")
+    batch, at = str(uuid.uuid4()), now or utc_now()
+    # Flag id order: two bulk writers lock their flags in the same order and never deadlock.
+    return [_apply(conn, f, "confirm_waste", reviewer, None, None, None, at, batch) for f in sorted(ids)]
+
+
+def _apply(
+    conn: Connection,
+    flag_id: int,
+    action: str,
+    reviewer: str,
     produce: str | None,
     condition: str | None,
     box: Box | None,
     now: datetime,
-    batch_id: str | None = None,
+    batch_id: str | None,
 ) -> Review:
-    """Apply one checked decision to a flag and write its audit row (arguments checked by `check_arguments`)."""
+    """Apply one checked decision to a flag and write its audit row."""
     state = _lock_flag(conn, flag_id)
     if box is not None and state.best_seq is not None:
         size = frame_size(conn, state.camera_id, state.best_seq)
@@ -205,8 +245,11 @@ def _not_undone() -> ColumnElement[bool]:
     return ~exists().where(undo.c.undoes == reviews.c.id)
 
 
-def undo_last(conn: Connection, reviewer: str, now: datetime) -> list[Review]:
-    """Revert the reviewer's latest action still in force (a bulk_confirm batch as a whole); [] when none."""
+def undo_last(conn: Connection, reviewer: str, now: datetime | None = None) -> list[Review]:
+    """Revert the reviewer's latest action still in force (a bulk_confirm batch as a whole) and return the "undo"
+    rows written; [] when none is left. ReviewConflictError when someone else has reviewed that flag since."""
+    check_name(reviewer, "reviewer")
+    now = now or utc_now()
     latest = conn.execute(
         select(reviews.c.id, reviews.c.batch_id)
         .where(reviews.c.reviewer == reviewer, reviews.c.action != "undo", _not_undone())
@@ -322,7 +365,7 @@ def get_review(conn: Connection, review_id: int) -> Review:
 
 
 def list_reviews(
-    conn: Connection, *, flag_id: int | None, reviewer: str | None, limit: int | None
+    conn: Connection, *, flag_id: int | None = None, reviewer: str | None = None, limit: int | None = None
 ) -> list[Review]:
     """The audit trail, oldest first, filtered by flag and reviewer."""
     stmt = _review_select()

@@ -7,13 +7,18 @@ person's decision and its frame is not a sample yet.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, and_, select
 
 from edge.store.frame_images import get_frame_image
 from edge.store.reviews import Box, FrameImage
 from edge.store.schema import flag_labels, flags, frame_images, items
+
+if TYPE_CHECKING:
+    from edge.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,16 @@ def load_sample(conn: Connection, camera_id: str, seq: int) -> ReviewSample:
             )
         )
     return ReviewSample(frame=frame, items=tuple(found))
+
+
+def read_samples(store: Store) -> Iterator[ReviewSample]:
+    """Every sample of ``store`` in key order (`sample_frames`), one frame per short read transaction, so that a long
+    export never holds a transaction open."""
+    with store.transaction(write=False) as conn:
+        keys = sample_frames(conn)
+    for camera_id, seq in keys:
+        with store.transaction(write=False) as conn:
+            yield load_sample(conn, camera_id, seq)
 
 
 def _box(m: object, prefix: str) -> Box | None:

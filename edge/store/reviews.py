@@ -1,68 +1,32 @@
-"""Reviews of flagged items: the values the review API returns, and the API itself (methods of `edge.store.Store`).
+"""Reviews of flagged items: the values the review side reads and writes, and the rules its repository functions
+keep (`review_queue`, `review_repo`, `frame_images`, `review_samples`, `waste`, `waste_feed`, `users`, `sessions`,
+each called with a connection of `Store.transaction`).
 
-The review page, the waste feed and `qc dataset from-reviews` call these ``Store`` methods (each one transaction,
-blocking; async code calls them through a thread pool). Times are aware UTC datetimes; "date" is the UTC day of the
-item's ``counted_at`` (when it crossed the line).
+Times are aware UTC datetimes; a "day" is the UTC day of the item's ``counted_at`` (when it crossed the line).
 
-Queue and decisions::
+Flag status: ``pending`` (no decision in force), ``confirmed`` (confirm_waste: real waste), ``rejected`` (not_waste:
+a false flag). ``relabel`` (produce and/or condition) and ``fix_box`` (a box in pixels of the item's best frame,
+inside that frame when it is stored) correct the labels and leave the status alone, so a relabelled flag is still
+pending. The queue's ``reviewed`` means confirmed or rejected; its ``produce`` filter is the *current* produce (after
+relabels), and so is the produce an item counts under in the dashboard and the waste feed.
 
-    store.review_queue(camera=None, produce=None, status="pending", date=None, offset=0, limit=50) -> list[QueueEntry]
-        status: "pending" (no decision yet), "reviewed" (confirmed or rejected), "all"; produce filters on the
-        *current* produce (after relabels); date: a `datetime.date` (UTC day of counted_at) or None.
-        Order: oldest first (item counted_at, then flag id) for every status, so pages are stable.
-        limit within [1, 500], offset >= 0, else StoreValueError.
-    store.review_count(camera=None, produce=None, status="pending", date=None) -> int   # for the pager
-    store.review_entry(flag_id) -> QueueEntry            # one flag; NotFoundError when unknown
-    store.apply_review(flag_id, action, reviewer, produce=None, condition=None, box=None) -> Review
-        action: "confirm_waste" (status -> confirmed), "not_waste" (status -> rejected, a false flag),
-        "relabel" (produce and/or condition; status unchanged), "fix_box" (box = (x0, y0, x1, y1) in pixels of the
-        item's best frame; status unchanged). The flag's new state and the audit row commit in one transaction.
-        Produce/condition names are not checked against a taxonomy here (the store does not know one): the caller
-        validates them. ``reviewer`` is a user name (not checked against the users table: users may come from config).
-        StoreValueError for an unknown action, a missing/extra argument, a bad box (not finite, empty, or outside
-        the stored frame); NotFoundError for an unknown flag.
-    store.bulk_confirm(flag_ids, reviewer) -> list[Review]
-        confirm_waste on every flag, all or nothing, one audit row per flag sharing a batch id: one undo reverts it.
-    store.undo_last(reviewer) -> list[Review]
-        Reverts the reviewer's latest action that is not undone yet (a single review, or a whole bulk_confirm) and
-        returns the "undo" audit rows written (one per flag; [] when there is nothing left to undo). Repeated calls
-        walk further back. ReviewConflictError (a StoreValueError) when someone else has reviewed that flag since:
-        undo never overwrites another person's decision.
-    store.reviews(flag_id=None, reviewer=None, limit=None) -> list[Review]   # audit trail, oldest first
+Order: the queue is oldest first (item counted_at, then flag id) for every status, so pages are stable; the audit
+trail is oldest first (review id).
 
-Frames::
+Decisions: each writes the flag's new state and one audit row (`Review`, with the state it replaced) in one
+transaction under a lock on the flag. Produce and condition names are not checked against a taxonomy (the store knows
+none: the caller checks them); the reviewer is a user name not checked against the users table (users may come from
+the config file). A bulk confirm is all or nothing, one audit row per distinct flag sharing a batch id. Undo reverts
+the reviewer's latest action still in force (a single review, or a whole bulk confirm) and writes "undo" rows;
+repeated undos walk further back, and ``[]`` means nothing is left. Undo never overwrites another person's later
+decision on the same flag: `ReviewConflictError`.
 
-    store.save_frame_image(camera_id, seq, jpeg, width, height, detections, captured_at=None) -> bool
-        The whole frame (JPEG bytes) and every detection in it, for the "whole frame" view and for retraining.
-        Idempotent on (camera_id, seq): False, writing nothing, when that frame image is already stored.
-        ``detections``: a sequence of `FrameDetection` or a `vision.detections.Detections` plus a taxonomy (see
-        `frame_detections_from`). Call it in the service when a flagged item is counted, for its best_seq frame.
-    store.frame_image(camera_id, seq) -> FrameImage       # jpeg + detections; NotFoundError when not stored
-    store.flag_frame(flag_id) -> FrameImage               # the frame of a flag's best_seq; NotFoundError when none
-    store.review_samples() -> Iterator[ReviewSample]      # stored best frames of decided flags (retraining)
+Idempotency: saving a whole frame is idempotent on (camera_id, seq) (False: already stored, nothing written); writing
+the waste feed for a window is an upsert that changes nothing the second time. Review decisions are not idempotent:
+each one is an audit row.
 
-Dashboard and feed::
-
-    store.dashboard(since, until) -> Dashboard
-        since/until: `datetime.date`, both inclusive. Per produce per day: inspected, flagged, confirmed, rejected,
-        pending; and per day the review precision = confirmed / (confirmed + rejected) (None when nothing reviewed).
-    store.waste_rows(since, until, *, hourly=False, site="default") -> list[WasteRow]
-        The waste-feed aggregates (also what `GET /api/waste` returns, ``[r.to_dict() for r in rows]``).
-        `edge.store.waste.WasteRow`: site, camera_id, product (the SKU when the item carried one, else its current
-        produce), produce, day, hour (None in daily rows), items_inspected, predicted_waste (flagged),
-        confirmed_waste, false_flags, pending_review, model_versions (sorted, comma-joined). since/until: dates,
-        inclusive. An item counts under its *current* produce: a relabel moves it (and its flag) to the new row.
-    store.write_waste_feed(since, until, *, hourly=False, site="default") -> (list[WasteRow], FeedWrite)
-        Upsert of that window into the ``waste_feed`` table (what `qc waste export` runs); idempotent.
-    store.waste_feed(since, until, *, hourly=False, site=None) -> list[WasteRow]   # the table as stored
-
-Users (passwords hashed with scrypt; the plain password is never stored)::
-
-    store.create_user(username, password, role="ops") -> User    # role "ops" (reviews) or "admin" (+ settings)
-    store.verify_password(username, password) -> User | None     # None for unknown user or wrong password
-    store.get_user(username) -> User | None
-    store.set_password(username, password) -> None
-    store.users() -> list[User]
+Refusals: `StoreValueError` for a malformed argument (bad id, action, box, name, window), before anything is
+written; `NotFoundError` for an unknown flag, frame or user.
 """
 
 from __future__ import annotations
@@ -106,7 +70,7 @@ class QueueEntry:
     best_seq: int | None
     model_version: str | None
     has_crop: bool
-    has_frame: bool  # the whole frame best_seq is stored (`Store.flag_frame`)
+    has_frame: bool  # the whole frame best_seq is stored (`edge.store.frame_images.flag_frame`)
     reviewed_by: str | None  # who made the latest decision still in force, and when
     reviewed_at: datetime | None
 

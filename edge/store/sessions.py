@@ -14,6 +14,8 @@ from sqlalchemy import Connection, delete, select, update
 
 from edge.store.errors import StoreValueError
 from edge.store.schema import review_sessions
+from edge.store.timestamps import Timestamp, to_utc, utc_now
+from edge.store.users import check_username, set_password_hash
 
 # Rows of sessions expired this long ago are deleted when a new one opens (the table stays bounded; expired ones
 # are refused anyway).
@@ -28,8 +30,14 @@ def sid_hash(sid: str) -> str:
     return hashlib.sha256(sid.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def open_session(conn: Connection, sid: str, username: str, now: datetime, expires_at: datetime) -> None:
-    """Record a new session (and forget sessions expired long ago)."""
+def open_session(
+    conn: Connection, sid: str, username: str, expires_at: Timestamp, now: datetime | None = None
+) -> None:
+    """Record a signed-in session ``sid`` of ``username`` until ``expires_at`` (and forget sessions expired long
+    ago). The user need not be in the users table: users may come from the config file."""
+    check_username(username)
+    expires_at = to_utc(expires_at, "expires_at")
+    now = now or utc_now()
     if expires_at <= now:
         raise StoreValueError("a session must expire after it opens")
     conn.execute(delete(review_sessions).where(review_sessions.c.expires_at < now - _KEEP_EXPIRED))
@@ -38,8 +46,9 @@ def open_session(conn: Connection, sid: str, username: str, now: datetime, expir
     ))
 
 
-def session_user(conn: Connection, sid: str, now: datetime) -> str | None:
+def session_user(conn: Connection, sid: str, now: Timestamp | None = None) -> str | None:
     """The user of an open (not revoked, not expired) session, None otherwise."""
+    now = utc_now() if now is None else to_utc(now)
     row = conn.execute(
         select(review_sessions.c.username).where(
             review_sessions.c.sid_hash == sid_hash(sid),
@@ -50,8 +59,9 @@ def session_user(conn: Connection, sid: str, now: datetime) -> str | None:
     return None if row is None else str(row.username)
 
 
-def revoke_session(conn: Connection, sid: str, now: datetime) -> bool:
-    """Revoke one session; False when it was not open."""
+def revoke_session(conn: Connection, sid: str, now: datetime | None = None) -> bool:
+    """Sign session ``sid`` out, for every node sharing the store; False when it was not open."""
+    now = now or utc_now()
     result = conn.execute(
         update(review_sessions)
         .where(review_sessions.c.sid_hash == sid_hash(sid), review_sessions.c.revoked_at.is_(None))
@@ -60,11 +70,20 @@ def revoke_session(conn: Connection, sid: str, now: datetime) -> bool:
     return result.rowcount > 0
 
 
-def revoke_user_sessions(conn: Connection, username: str, now: datetime) -> int:
+def revoke_user_sessions(conn: Connection, username: str, now: datetime | None = None) -> int:
     """Revoke every open session of ``username``; how many were open."""
+    now = now or utc_now()
     result = conn.execute(
         update(review_sessions)
         .where(review_sessions.c.username == username, review_sessions.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
     return int(result.rowcount)
+
+
+def change_password(conn: Connection, username: str, password_hash: str, now: datetime | None = None) -> None:
+    """Replace a user's password hash (from `edge.store.users.hash_password`, computed outside the transaction) and
+    sign out every session of theirs; NotFoundError for an unknown user."""
+    now = now or utc_now()
+    set_password_hash(conn, username, password_hash, now)
+    revoke_user_sessions(conn, username, now)

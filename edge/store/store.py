@@ -1,7 +1,11 @@
 """`Store`: the edge service's database (SQLite by default, PostgreSQL by URL), opened at the schema's head revision.
 
-Every method is one transaction and blocking; the store is safe to share between threads (one pooled connection per
-call). Async code calls it through a thread pool.
+The store owns the engine: `Store.open` migrates, `Store.transaction` hands out one connection in one transaction,
+`Store.close` ends it. Everything else is a repository function of this package called with that connection (the
+review page does so through a FastAPI dependency, the service's periodic checks with `Store.transaction`). The
+methods below are the serving path's own operations (frames, items, flags, checkpoints, shadow results, model
+versions, the whole frame of a flagged item's best view); each is one transaction and blocking. The store is safe to share between threads (one pooled connection per transaction); async code calls it
+through a thread pool.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from edge.store import checkpoints as checkpoint_repo
 from edge.store import flush as flush_repo
+from edge.store import frame_images as frame_image_repo
 from edge.store import frames as frame_repo
 from edge.store import items as item_repo
 from edge.store import models as model_repo
@@ -32,20 +37,23 @@ from edge.store.records import (
     ModelVersionRecord,
     ProduceCount,
 )
-from edge.store.review_methods import ReviewMethods
+from edge.store.reviews import FrameDetection
 from edge.store.shadow import ShadowFrame
 from edge.store.timestamps import Timestamp, to_utc, utc_now
 from vision.options import is_int
 
 if TYPE_CHECKING:
     from edge.tracking.item import Item
+    from vision.detections import Detections
+    from vision.taxonomy import Taxonomy
 
 _MAX_ID_LEN = 128  # camera ids and model versions: the String(128) columns
 
 
-class Store(ReviewMethods):
+class Store:
     """Frames seen (the idempotency record), items, flags with crops, tracker checkpoints and model versions; plus
-    reviews, whole frames, the waste feed and users (`ReviewMethods`, contract in `edge.store.reviews`)."""
+    reviews, whole frames, the waste feed and users, read and written by repository functions in a `transaction`
+    (the rules: `edge.store.reviews`)."""
 
     def __init__(self, engine: Engine) -> None:
         """Wrap an engine whose database is already at head; use `Store.open`."""
@@ -92,7 +100,13 @@ class Store(ReviewMethods):
         self.close()
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+    def transaction(self, *, write: bool) -> Iterator[Connection]:
+        """One pooled connection in one transaction: committed when the block ends, rolled back when it raises.
+
+        ``write=True`` marks a writer (SQLite takes the write lock up front, so a read-then-write transaction never
+        fails half-way on another writer's commit). An unreachable server, a dropped connection or a SQLite lock held
+        past the busy timeout raise StoreUnavailableError, which is retryable.
+        """
         try:
             with self._engine.connect() as conn:
                 if write:
@@ -132,7 +146,7 @@ class Store(ReviewMethods):
         if checkpoint is not None:
             _check_checkpoint(checkpoint, camera_id)
         now = utc_now()
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             frame_id = frame_repo.insert_frame(
                 conn,
                 camera_id=camera_id,
@@ -169,7 +183,7 @@ class Store(ReviewMethods):
         rows = [item_repo.item_row(_checked_item(it, camera_id), model_version=model_version) for it in items]
         crops = [_checked_crop(it) for it in items]
         _check_checkpoint(checkpoint, camera_id)
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             new = flush_repo.commit_flush(
                 conn, camera_id=camera_id, after_seq=after_seq, rows=rows, crops_jpeg=crops, checkpoint=checkpoint,
                 now=utc_now(),
@@ -202,7 +216,7 @@ class Store(ReviewMethods):
                 captured = to_utc(captured_at, "captured_at")
             except StoreValueError:
                 pass  # the frame may be dropped *because* its header is bad: record it with the capture time unknown
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             frame_id = frame_repo.insert_frame(
                 conn,
                 camera_id=camera_id,
@@ -219,22 +233,22 @@ class Store(ReviewMethods):
 
     def frame_status(self, camera_id: str, seq: int) -> FrameStatus | None:
         """'processed' or 'dropped' for a frame the store has finished with, None for one it has never seen."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return frame_repo.frame_status(conn, camera_id, seq)
 
     def last_seq(self, camera_id: str) -> int | None:
         """The camera's highest recorded seq (processed or dropped); None for a camera never seen."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return frame_repo.last_seq(conn, camera_id)
 
     def frame_tallies(self, camera_id: str | None = None) -> list[FrameTally]:
         """Per camera: frames processed and dropped per reason (frames captured = processed + dropped when 0 lost)."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return frame_repo.tallies(conn, camera_id)
 
     def load_checkpoint(self, camera_id: str) -> dict[str, Any] | None:
         """The tracker state stored with the camera's latest committed frame, None when there is none."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return checkpoint_repo.load_checkpoint(conn, camera_id)
 
     # ---- items, flags, crops ------------------------------------------------------------------------------------
@@ -251,7 +265,7 @@ class Store(ReviewMethods):
         limit: int | None = None,
     ) -> list[ItemRecord]:
         """Counted items in storage order, filtered by camera, counted_at in [since, until), flagged, produce."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return item_repo.query_items(
                 conn,
                 camera_id=camera_id,
@@ -265,14 +279,14 @@ class Store(ReviewMethods):
 
     def item(self, item_id: int) -> ItemRecord:
         """One item by its id; NotFoundError when there is none."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return item_repo.get_item(conn, item_id)
 
     def counts_by_produce(
         self, camera_id: str | None = None, since: Timestamp | None = None, until: Timestamp | None = None
     ) -> dict[str, ProduceCount]:
         """Items counted and flagged per produce kind, counted_at in [since, until)."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return item_repo.counts_by_produce(conn, camera_id=camera_id, since=since, until=until)
 
     def flags(
@@ -286,20 +300,41 @@ class Store(ReviewMethods):
         limit: int | None = None,
     ) -> list[FlagRecord]:
         """Flags with their items, oldest first; filtered by camera, item counted_at in [since, until), status."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return item_repo.query_flags(
                 conn, camera_id=camera_id, since=since, until=until, status=status, produce=produce, limit=limit
             )
 
     def crop(self, flag_id: int) -> bytes:
         """The JPEG crop saved with a flag; NotFoundError when the flag is unknown or has no crop."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return item_repo.get_crop(conn, flag_id)
 
     def frame_versions(self, camera_id: str) -> dict[int, str | None]:
         """seq -> the model version that detected the frame, for every processed frame of ``camera_id``."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return frame_repo.frame_versions(conn, camera_id)
+
+    # ---- whole frames and reviews (the worker saves frames; the service's checks and end-to-end runs review) -----
+
+    def save_frame_image(
+        self,
+        camera_id: str,
+        seq: int,
+        jpeg: bytes,
+        width: int,
+        height: int,
+        detections: Sequence[FrameDetection] | Detections,
+        captured_at: Timestamp | None = None,
+        *,
+        taxonomy: Taxonomy | None = None,
+    ) -> bool:
+        """`edge.store.frame_images.save_frame_image` in its own transaction: the whole frame of a flagged item's
+        best view; False, writing nothing, when (camera_id, seq) is already stored."""
+        with self.transaction(write=True) as conn:
+            return frame_image_repo.save_frame_image(
+                conn, camera_id, seq, jpeg, width, height, detections, captured_at, taxonomy=taxonomy
+            )
 
     # ---- shadow results (edge.models) ----------------------------------------------------------------------------
 
@@ -310,14 +345,14 @@ class Store(ReviewMethods):
             shadow_repo.check_shadow_frame(frame)
         if not frames:
             return 0
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             return shadow_repo.insert_shadow_frames(conn, frames, utc_now())
 
     def shadow_frames(
         self, camera_id: str | None = None, model_version: str | None = None, *, limit: int | None = None
     ) -> list[ShadowFrame]:
         """Stored shadow results, oldest first, filtered by camera and shadow version."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return shadow_repo.query_shadow_frames(conn, camera_id=camera_id, model_version=model_version, limit=limit)
 
     # ---- model versions -----------------------------------------------------------------------------------------
@@ -331,14 +366,14 @@ class Store(ReviewMethods):
             if not isinstance(value, str) or not value or len(value) > _MAX_ID_LEN:
                 raise StoreValueError(f"model {what} must be a non-empty string of at most {_MAX_ID_LEN} characters")
         loaded = to_utc(loaded_at, "loaded_at")
-        with self._transaction(write=True) as conn:
+        with self.transaction(write=True) as conn:
             model_repo.record_model_version(
                 conn, version=version, sha256=sha256.lower(), stage=stage, loaded_at=loaded, provider=provider
             )
 
     def model_versions(self) -> list[ModelVersionRecord]:
         """Every model version loaded so far with its latest stage and provider, most recently loaded first."""
-        with self._transaction(write=False) as conn:
+        with self.transaction(write=False) as conn:
             return model_repo.list_model_versions(conn)
 
 

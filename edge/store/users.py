@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from edge.store.errors import NotFoundError, StoreValueError
 from edge.store.reviews import ROLES, User
 from edge.store.schema import users
+from edge.store.timestamps import utc_now
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD_LEN = 8
@@ -94,8 +95,12 @@ def _user(row: object) -> User:
     return User(username=m["username"], role=m["role"], created_at=m["created_at"])
 
 
-def create_user(conn: Connection, username: str, password_hash: str, role: str, now: datetime) -> User:
-    """Insert a user; StoreValueError when the name is taken or the role unknown."""
+def create_user(
+    conn: Connection, username: str, password_hash: str, role: str = "ops", now: datetime | None = None
+) -> User:
+    """Insert a user (role "ops" reviews, "admin" also manages users) with a hash from `hash_password`, which runs
+    outside the transaction (it is slow on purpose); StoreValueError when the name is taken or the role unknown."""
+    now = now or utc_now()
     check_username(username)
     if role not in ROLES:
         raise StoreValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
@@ -123,8 +128,23 @@ def password_hash_of(conn: Connection, username: str) -> tuple[User, str] | None
     return None if row is None else (_user(row), row.password_hash)
 
 
-def set_password_hash(conn: Connection, username: str, password_hash: str, now: datetime) -> None:
-    """Replace a user's hash; NotFoundError when there is no such user."""
+def verify_password(conn: Connection, username: str, password: str) -> User | None:
+    """The user when ``password`` is theirs; None for a wrong password or an unknown user, which costs the same KDF
+    run (no user enumeration by timing)."""
+    if not isinstance(username, str) or not isinstance(password, str) or len(password) > _MAX_PASSWORD_LEN:
+        return None
+    found = password_hash_of(conn, username)
+    if found is None:
+        check_password(password, DUMMY_HASH)
+        return None
+    user, stored = found
+    return user if check_password(password, stored) else None
+
+
+def set_password_hash(conn: Connection, username: str, password_hash: str, now: datetime | None = None) -> None:
+    """Replace a user's hash; NotFoundError when there is no such user. A password change also signs the user out:
+    `edge.store.sessions.change_password` does both."""
+    now = now or utc_now()
     result = conn.execute(
         users.update().where(users.c.username == username).values(password_hash=password_hash, password_changed_at=now)
     )

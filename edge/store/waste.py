@@ -1,7 +1,8 @@
 """Waste aggregates: per (site, camera, product, day[, hour]) items inspected, flagged, confirmed, false flags, pending.
 
 One pure function (`aggregate_waste`) turns per-item facts into feed rows; the store reads the facts (`item_facts`),
-the JSON API and `qc waste export` call it, and the dashboard is a coarser view of the same facts (`dashboard_of`).
+the JSON API and `qc waste export` call it (`waste_rows`, `edge.store.waste_feed.write_window`), and the dashboard is a
+coarser view of the same facts (`dashboard_of`, `dashboard`).
 
 Rules (documented for the forecasting side):
 - Days and hours are UTC, of the item's ``counted_at`` (when it crossed the line). Hourly rows let a reader re-bucket
@@ -218,3 +219,19 @@ def dashboard_of(facts: Iterable[ItemFact]) -> Dashboard:
         for day, (c, n) in sorted(per_day.items())
     )
     return Dashboard(rows=rows, precision=precision)
+
+
+def waste_rows(
+    conn: Connection, since: date, until: date, *, hourly: bool = False, site: str = "default"
+) -> list[WasteRow]:
+    """The feed rows of a day window (``since``..``until`` inclusive, at most 366 days), computed from the items now
+    (not read from the ``waste_feed`` table); StoreValueError for a bad site or window."""
+    check_site(site)
+    start, end = check_window(since, until)
+    return aggregate_waste(item_facts(conn, start, end), site=site, hourly=hourly)
+
+
+def dashboard(conn: Connection, since: date, until: date) -> Dashboard:
+    """The dashboard of a day window (inclusive): `dashboard_of` the items counted in it."""
+    start, end = check_window(since, until)
+    return dashboard_of(item_facts(conn, start, end))

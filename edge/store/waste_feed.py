@@ -15,7 +15,8 @@ from datetime import date, datetime
 from sqlalchemy import Connection, func, select
 
 from edge.store.schema import waste_feed
-from edge.store.waste import WasteRow
+from edge.store.timestamps import utc_now
+from edge.store.waste import WasteRow, aggregate_waste, check_site, check_window, item_facts
 
 _PG_FEED_LOCK = 0x5143_5746  # "QCWF"
 
@@ -38,8 +39,12 @@ def _row(r: object) -> WasteRow:
     return WasteRow(**{k: m[k] for k in WasteRow.__dataclass_fields__})
 
 
-def read_feed(conn: Connection, *, site: str | None, since: date, until: date, hourly: bool) -> list[WasteRow]:
-    """Stored feed rows of a day window (inclusive), daily or hourly, in key order."""
+def read_feed(
+    conn: Connection, since: date, until: date, *, hourly: bool = False, site: str | None = None
+) -> list[WasteRow]:
+    """The rows stored in the table for a day window (inclusive), daily or hourly, in key order, as forecasting reads
+    them (every site when ``site`` is None)."""
+    check_window(since, until)
     stmt = select(waste_feed).where(waste_feed.c.day >= since, waste_feed.c.day <= until)
     stmt = stmt.where(waste_feed.c.hour.is_not(None) if hourly else waste_feed.c.hour.is_(None))
     if site is not None:
@@ -47,6 +52,19 @@ def read_feed(conn: Connection, *, site: str | None, since: date, until: date, h
     c = waste_feed.c
     stmt = stmt.order_by(c.day, func.coalesce(c.hour, -1), c.camera_id, c.product, c.site)
     return [_row(r) for r in conn.execute(stmt)]
+
+
+def write_window(
+    conn: Connection, since: date, until: date, *, hourly: bool = False, site: str = "default",
+    now: datetime | None = None,
+) -> tuple[list[WasteRow], FeedWrite]:
+    """Compute the window's rows from the items and upsert them into the table (what `qc waste export` runs), in
+    the caller's transaction; idempotent."""
+    check_site(site)
+    start, end = check_window(since, until)
+    rows = aggregate_waste(item_facts(conn, start, end), site=site, hourly=hourly)
+    written = upsert_window(conn, rows, site=site, since=since, until=until, hourly=hourly, now=now or utc_now())
+    return rows, written
 
 
 def upsert_window(

@@ -18,6 +18,8 @@ from tests.shipped import SHIPPED_HISTORY, SHIPPED_VERSION, after_shipped
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # export and register through the CLI
+
 V1, V2 = after_shipped(1), after_shipped(2)  # the export, then a re-registration of it
 
 

@@ -20,6 +20,8 @@ from vision.model_card import ModelCardDraft
 from vision.registry import Registry
 from vision.taxonomy import Condition, Taxonomy
 
+pytestmark = pytest.mark.slow  # ultralytics export and parity
+
 IMGSZ = 320
 
 

@@ -18,6 +18,8 @@ from vision.model_card import ModelCardDraft
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # the golden-frame gate on exported models
+
 
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy) -> dict[str, tuple[Path, Path]]:

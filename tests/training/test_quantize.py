@@ -33,6 +33,8 @@ from vision.model_card import ModelCardDraft, graph_mismatches
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # int8 quantization and its evaluation
+
 
 @pytest.fixture(scope="module")
 def synth_set(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy) -> Path:

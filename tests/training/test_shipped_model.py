@@ -26,6 +26,8 @@ from vision.decode import DecodeOptions
 from vision.detector import Detector
 from vision.model_card import ModelCard, verify_against_graph
 
+pytestmark = pytest.mark.slow  # evaluates the shipped model on rendered acceptance frames and clips
+
 SHIPPED = Path(vision.__file__).resolve().parent / "default_model"
 EVAL_SEED = 777001  # never used for training (the shipped models trained on seeds 1 to 8)
 

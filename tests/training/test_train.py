@@ -13,6 +13,8 @@ from training.synth.frames import generate_frames
 from training.train import TrainConfig, TrainError, train
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # trains a model
+
 
 def test_one_epoch_trains_offline_and_writes_weights_and_report(tmp_path: Path, taxonomy: Taxonomy) -> None:
     data = tmp_path / "data"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.training.testing_models import COLOUR_GRADER_CLASSES, colour_grader_onnx, colour_grader_spec
+from vision.detector_options import RuntimeOptions
 from vision.errors import InputError, ModelLoadError
 from vision.grader import (
     GRADER_PAD, NOT_PRODUCE, Grader, choose_produce, grade_within, grader_crop, grader_spec_from_onnx,
@@ -139,6 +140,27 @@ def test_logits_get_a_softmax_and_a_static_batch_runs_in_chunks(tmp_path: Path, 
     probs = plain.grade(image, boxes)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert np.allclose(probs, grader.grade(image, boxes), atol=1e-5)
+
+
+def test_it_runs_with_the_detectors_runtime_options(grader_file: Path) -> None:
+    spec = colour_grader_spec(grader_file)
+    # The detector's value as the service makes it: replicas and IO binding are the detector's, and do not stop it.
+    runtime = RuntimeOptions(providers=("CPUExecutionProvider",), cpu_replicas=2, io_binding=False,
+                             intra_op_threads=2)
+    graded = Grader(grader_file, spec, runtime=runtime)
+    assert graded.provider == "CPUExecutionProvider"
+    image, boxes = two_items()
+    assert graded.grade(image, boxes).shape == (len(boxes), len(COLOUR_GRADER_CLASSES))
+
+
+def test_bad_runtime_options_are_refused_with_a_clear_error(grader_file: Path) -> None:
+    spec = colour_grader_spec(grader_file)
+    with pytest.raises(InputError, match="Grader runtime must be a RuntimeOptions, got tuple"):
+        Grader(grader_file, spec, runtime=("CPUExecutionProvider",))  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="providers: input should be a valid tuple"):
+        RuntimeOptions(providers="CPUExecutionProvider")  # type: ignore[arg-type]
+    with pytest.raises(ModelLoadError, match=r"unknown ONNX Runtime execution provider\(s\) \['NoSuchProvider'\]"):
+        Grader(grader_file, spec, runtime=RuntimeOptions(providers=("NoSuchProvider",)))
 
 
 def test_crops_of_the_wrong_size_are_refused(grader: Grader) -> None:

@@ -35,7 +35,7 @@ CopyOpt = Annotated[
     bool, typer.Option("--copy", help="Always copy images (default: hard-link when on the same file system).")
 ]
 TaxOpt = Annotated[
-    Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml.")
+    Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or vision/taxonomy.yaml.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")]
 

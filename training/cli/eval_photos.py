@@ -17,7 +17,8 @@ def eval_photos(
                                                       "the file's metadata).")] = None,
     no_grader: Annotated[bool, typer.Option("--no-grader", help="Decide with the detector alone, even where the "
                                                                   "version has a grader.")] = False,
-    split: Annotated[str, typer.Option(help="val (held out from every model: the default), train or all.")] = "val",
+    split: Annotated[str, typer.Option(help="val (held out from every model: the default), train, dev (the development fifth of train, "
+                                            "which graders may hold out to choose on) or all.")] = "val",
     imgsz: Annotated[int | None, typer.Option(min=32, help="Detector input size. Default: the model's own.")] = None,
     conf: Annotated[float, typer.Option(min=0.0, max=1.0, help="Detector confidence threshold.")] = 0.25,
     nms_by: Annotated[str, typer.Option(help="NMS within each produce kind ('produce', the edge's) or across kinds "
@@ -28,7 +29,7 @@ def eval_photos(
     spoiled flagged, fresh not flagged (single-fruit photos); produce-kind precision/recall (boxed photos); boxes on
     photos with no produce (clutter)."""
     from training.real.photo_eval import boxed_table, clutter_table, single_fruit_table
-    from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
+    from training.real.sources import SPLITS, boxed_photos, clutter_photos, in_split, single_fruit_photos
     from vision.decode import DecodeOptions
     from vision.detector import Detector
     from vision.detector_options import InputOptions
@@ -36,8 +37,8 @@ def eval_photos(
     from vision.grader import Grader, grader_spec_from_onnx
     from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
-    if split not in ("val", "train", "all"):
-        raise typer.BadParameter(f"expected val, train or all, got {split!r}", param_hint="--split")
+    if split not in SPLITS:
+        raise typer.BadParameter(f"expected one of {', '.join(SPLITS)}, got {split!r}", param_hint="--split")
     if nms_by not in ("produce", "item"):
         raise typer.BadParameter(f"expected produce or item, got {nms_by!r}", param_hint="--nms-by")
     if grader is not None and model is None:
@@ -72,13 +73,14 @@ def eval_photos(
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="ROOT") from None
     clutter = clutter_photos()
-    keep = (lambda p: True) if split == "all" else (lambda p: p.split == split)
+    def keep(p: Any) -> bool:
+        return in_split(p, split)
     report = {
         "model": str(model), "version": version, "grader": None if grader_obj is None else str(grader_obj.model_path),
         "split": split, "conf": conf, "nms_by": nms_by, "flag_threshold": DEFAULT_FLAG_BELOW,
-        "single_fruit": single_fruit_table([p for p in singles if keep(p)], detect, taxonomy, grader_obj),
-        "boxed": boxed_table([p for p in boxed if keep(p)], detect, taxonomy, grader_obj),
-        "clutter": clutter_table([p for p in clutter if keep(p)], detect, taxonomy, grader_obj),
+        "single_fruit": single_fruit_table([p for p in singles if in_split(p, split)], detect, taxonomy, grader_obj),
+        "boxed": boxed_table([p for p in boxed if in_split(p, split)], detect, taxonomy, grader_obj),
+        "clutter": clutter_table([p for p in clutter if in_split(p, split)], detect, taxonomy, grader_obj),
     }
     if as_json:
         typer.echo(json.dumps(report, indent=1))

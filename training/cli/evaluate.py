@@ -13,7 +13,7 @@ _MODEL_HELP = "ONNX model to evaluate. Default: the shipped production model."
 # A data set handed to `qc eval` is an evaluation set (e.g. rendered from a held-out seed), so by default all of it
 # counts; evaluating a training set's held-out part needs an explicit `--split test`.
 _SPLIT_HELP = "Split to evaluate: train, val, test, or all (every split, the default)."
-_TAXONOMY_HELP = "Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml."
+_TAXONOMY_HELP = "Taxonomy YAML. Default: $QC_TAXONOMY or vision/taxonomy.yaml."
 _IMGSZ_HELP = "Detector input size (multiple of 32). Default: the model's own (static input or metadata), else 640."
 _DECODE_HELP = (
     "full: decode every image in full. scaled: decode JPEGs at the DCT scale the model needs (1/2 for 640x360 "

@@ -77,7 +77,7 @@ def export(
         typer.Option("--parity-iou", min=0.0, max=1.0, help="NMS IoU threshold both sides use in the parity check."),
     ] = 0.6,
     taxonomy: Annotated[
-        Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml.")
+        Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or vision/taxonomy.yaml.")
     ] = None,
     dataset: Annotated[
         Path | None,

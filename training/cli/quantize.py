@@ -42,7 +42,7 @@ def quantize(
         float, typer.Option("--max-map50-drop", min=-1.0, max=1.0, help=_DROP_HELP)
     ] = 0.01,
     taxonomy: Annotated[
-        Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml.")
+        Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or vision/taxonomy.yaml.")
     ] = None,
     register: Annotated[
         bool, typer.Option("--register", help="Register the int8 model as a new version when it passes.")

@@ -62,6 +62,11 @@ def grader_crops(
                                                                 "real cut-outs) whose boxes are cropped; repeatable.")],
     size: Annotated[int, typer.Option(min=32, max=640, help="Side of the square crops, pixels.")] = 160,
     max_per_class: Annotated[int, typer.Option(min=1, help="Crops per class and split from each data set.")] = 500,
+    single_views: Annotated[int, typer.Option(min=1, max=8, help="Training crops per single-fruit photo and "
+                                                                 "orientation: the mask's box, then jittered boxes.")] = 2,
+    hold_out_dev: Annotated[bool, typer.Option("--hold-out-dev/--no-hold-out-dev", help="Put the development fifth "
+                                               "of the real training photos in val/ (the grader picks its epoch on "
+                                               "real decay) instead of train/.")] = True,
 ) -> None:
     """Write the freshness grader's training crops, cut as the edge cuts them (vision.grader_crop)."""
     from training.cli.dataset import _progress
@@ -76,7 +81,8 @@ def grader_crops(
         raise typer.BadParameter(f"{out} exists and is not empty", param_hint="--out")
     try:
         with _progress() as advance:
-            report = run(root, frames, out, Taxonomy.load(), size=size, max_per_class=max_per_class, on_step=advance)
+            report = run(root, frames, out, Taxonomy.load(), size=size, max_per_class=max_per_class, on_step=advance,
+                         single_views=single_views, hold_out_dev=hold_out_dev)
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="ROOT") from None
     typer.echo(json.dumps(report.to_dict(), indent=1))

@@ -66,7 +66,7 @@ def retrain(
                      help="Confidence threshold of the parity check (lower it for barely trained models)."),
     ] = 0.25,
     taxonomy: Annotated[
-        Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or datasets/taxonomy.yaml.")
+        Path | None, typer.Option("--taxonomy", help="Taxonomy YAML. Default: $QC_TAXONOMY or vision/taxonomy.yaml.")
     ] = None,
     mlflow_uri: Annotated[
         str | None, typer.Option("--mlflow-uri", help="MLflow tracking URI. Default: file:./mlruns.")

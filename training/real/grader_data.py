@@ -14,8 +14,9 @@ names (``apple_rotten`` …). Sources, all from training splits only:
   tools, buildings), of the boxed web photos away from every box (tables, grass, walls, watermarks) and of the
   belt frames away from every label (belt, rails, the real clutter laid on the belt).
 
-``val/`` comes from the detection data sets' val splits only: it picks the grader's best epoch and is never a
-held-out real photo.
+``val/`` picks the grader's best epoch: the detection data sets' val splits and, with ``hold_out_dev``, every real
+photo of the development fifth of the training split (`training.real.split.is_dev_key`), so the epoch is chosen on
+real decay too; never a photo of the held-out ``val`` split.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 
 from training.real.cutout import cut_out
 from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
+from training.real.split import is_dev_key
 from vision.grader import NOT_PRODUCE, grader_crop
 from vision.taxonomy import Taxonomy
 
@@ -38,6 +40,10 @@ MIN_BOX_PX = 24  # smaller boxes hold too few pixels to grade (and the edge woul
 # The single-fruit photos are the only real decay there is: each is written in its four top-down orientations so
 # it weighs about as much as the belt crops of its class.
 SINGLE_ROTATIONS = (None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE)
+# Besides the checked mask's own box, each further view of a single fruit is cut from a box scaled and shifted at
+# random, as a detector's box on the belt is looser, tighter or off-centre: the grader must not learn one framing.
+JITTER_SCALE = (0.85, 1.25)
+JITTER_SHIFT = 0.08  # of the box's side
 ELONGATED = {"banana"}
 # Squares of no produce per photo or frame: the clutter photos are few and varied, so each gives many views.
 CLUTTER_SQUARES = 24
@@ -93,6 +99,19 @@ def free_squares(
     return out
 
 
+def jittered_box(
+    box: tuple[float, float, float, float], w: int, h: int, rng: np.random.Generator,
+) -> tuple[float, float, float, float]:
+    """``box`` scaled by `JITTER_SCALE` and shifted by up to `JITTER_SHIFT` of its side, clipped to the image."""
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    cx = (x0 + x1) / 2 + rng.uniform(-JITTER_SHIFT, JITTER_SHIFT) * bw
+    cy = (y0 + y1) / 2 + rng.uniform(-JITTER_SHIFT, JITTER_SHIFT) * bh
+    s = rng.uniform(*JITTER_SCALE)
+    return (max(0.0, cx - bw * s / 2), max(0.0, cy - bh * s / 2), min(float(w), cx + bw * s / 2),
+            min(float(h), cy + bh * s / 2))
+
+
 def grader_crops(
     root: Path,
     detection_sets: Sequence[Path],
@@ -102,9 +121,21 @@ def grader_crops(
     max_per_class: int = 500,
     seed: int = 0,
     on_step: Callable[[int, int], None] | None = None,
+    single_views: int = 2,
+    hold_out_dev: bool = True,
 ) -> CropReport:
     """Write the grader's crop data set under ``out`` (see the module docstring); at most ``max_per_class`` crops
-    per class and split from the detection sets (real photos are always all kept: they are the scarce part)."""
+    per class and split from the detection sets (real photos are always all kept: they are the scarce part).
+
+    ``single_views``: training crops per single-fruit photo and orientation (the mask's box, then `jittered_box`es);
+    ``hold_out_dev``: the development fifth of the real training photos goes to ``val/`` instead of ``train/``.
+    """
+    if single_views < 1:
+        raise ValueError(f"single_views must be at least 1, got {single_views}")
+
+    def split_for(key: str) -> str:
+        return "val" if hold_out_dev and is_dev_key(key) else "train"
+
     report = CropReport(out)
     rng = np.random.default_rng(seed)
     written: dict[tuple[str, str], int] = Counter()
@@ -129,7 +160,7 @@ def grader_crops(
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         h, w = image.shape[:2]
         for i, square in enumerate(free_squares(w, h, [], CLUTTER_SQUARES, rng)):
-            write("train", NOT_PRODUCE, f"clutter_{p.key[:12]}_{i}", grader_crop(image, square, size),
+            write(split_for(p.key), NOT_PRODUCE, f"clutter_{p.key[:12]}_{i}", grader_crop(image, square, size),
                   "real clutter photos")
         step()
     for p in singles:
@@ -137,22 +168,26 @@ def grader_crops(
         c = cut_out(image, elongated=p.produce in ELONGATED)
         h, w = image.shape[:2]
         box = c.box if c.ok else (0, 0, w, h)
-        crop = grader_crop(image, box, size)
+        split = split_for(p.key)
+        views = 1 if split == "val" else single_views  # val judges the framing the mask gives, once per orientation
         for r, rotation in enumerate(SINGLE_ROTATIONS):
-            turned = crop if rotation is None else cv2.rotate(crop, rotation)
-            write("train", p.class_name, f"single_{p.key[:16]}_r{r}", turned, "real single-fruit photos")
+            for v in range(views):
+                crop = grader_crop(image, box if v == 0 else jittered_box(box, w, h, rng), size)
+                turned = crop if rotation is None else cv2.rotate(crop, rotation)
+                name = f"single_{p.key[:16]}_r{r}" + (f"_v{v}" if v else "")
+                write(split, p.class_name, name, turned, "real single-fruit photos")
         step()
     fresh = taxonomy.condition_names[0]
     for p in boxed:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         for i, b in enumerate(p.boxes):
             if min(b.x1 - b.x0, b.y1 - b.y0) >= MIN_BOX_PX:
-                write("train", f"{b.produce}_{fresh}", f"boxed_{p.key[:12]}_{i}",
+                write(split_for(p.key), f"{b.produce}_{fresh}", f"boxed_{p.key[:12]}_{i}",
                       grader_crop(image, (b.x0, b.y0, b.x1, b.y1), size), "real boxed photos")
         h, w = image.shape[:2]
         taken = [(b.x0, b.y0, b.x1, b.y1) for b in p.boxes]
         for i, square in enumerate(free_squares(w, h, taken, BACKGROUND_SQUARES, rng)):
-            write("train", NOT_PRODUCE, f"boxed_bg_{p.key[:12]}_{i}", grader_crop(image, square, size),
+            write(split_for(p.key), NOT_PRODUCE, f"boxed_bg_{p.key[:12]}_{i}", grader_crop(image, square, size),
                   "real boxed photos' backgrounds")
         step()
     for ds in detection_sets:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.real.split import content_key, split_of_key
+from training.real.split import content_key, is_dev_key, split_of_key
 from vision.errors import InputError
 from vision.taxonomy import Taxonomy
 
@@ -70,6 +70,21 @@ class ClutterPhoto:
     path: Path
     split: str
     key: str
+
+
+SPLITS = ("val", "train", "dev", "all")
+
+
+def in_split(photo: SingleFruitPhoto | BoxedPhoto | ClutterPhoto, split: str) -> bool:
+    """Whether ``photo`` belongs to ``split``: ``val`` (held out), ``train`` (every other photo), ``dev`` (the
+    development fifth of train: `training.real.split.is_dev_key`) or ``all``."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "all":
+        return True
+    if split == "dev":
+        return is_dev_key(photo.key)
+    return photo.split == split
 
 
 def single_fruit_photos(root: Path, taxonomy: Taxonomy) -> list[SingleFruitPhoto]:

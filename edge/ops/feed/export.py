@@ -16,7 +16,7 @@ from typing import Any
 from edge.ops.feed.parquet import ParquetWrite, write_partitions
 from edge.store import Store
 from edge.store.waste import WasteRow, check_site
-from edge.store.waste_feed import FeedWrite
+from edge.store.waste_feed import FeedWrite, write_window
 from vision.errors import InputError
 
 DEFAULT_DAYS = 7  # rolling window: reviews usually land within a week of the item being counted
@@ -69,7 +69,8 @@ def export_waste(
     (computed once, inside the upsert's transaction).
     """
     check_site(site)
-    rows, table = store.write_waste_feed(since, until, hourly=hourly, site=site)
+    with store.transaction(write=True) as conn:
+        rows, table = write_window(conn, since, until, hourly=hourly, site=site)
     parquet = None
     if out is not None:
         parquet = write_partitions(Path(out), rows, site=site, since=since, until=until, hourly=hourly)

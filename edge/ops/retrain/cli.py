@@ -20,7 +20,7 @@ def from_reviews(
     taxonomy: Annotated[
         Path | None,
         typer.Option(
-            "--taxonomy", help="Taxonomy YAML naming the classes. Default: $QC_TAXONOMY or datasets/taxonomy.yaml."
+            "--taxonomy", help="Taxonomy YAML naming the classes. Default: $QC_TAXONOMY or vision/taxonomy.yaml."
         ),
     ] = None,
     val_fraction: Annotated[
@@ -36,6 +36,7 @@ def from_reviews(
     from edge.config import load_config
     from edge.ops.retrain.writer import write_from_reviews
     from edge.store import Store
+    from edge.store.review_samples import read_samples
     from vision.taxonomy import Taxonomy
 
     tax = Taxonomy.load(taxonomy)
@@ -43,7 +44,7 @@ def from_reviews(
     with Store.open(url) as store, Progress(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("reviewed frames", total=None)
         report = write_from_reviews(
-            store.review_samples(), out, tax, store_url=store.url, val_fraction=val_fraction,
+            read_samples(store), out, tax, store_url=store.url, val_fraction=val_fraction,
             progress=lambda n: bar.update(task, completed=n),
         )
     typer.echo(json.dumps(report.to_dict()))

@@ -16,8 +16,10 @@ One router per resource, each built by a factory over one `ReviewContext`:
     image_routes      GET /review/crops/{flag_id}, GET /review/frames/{flag_id}
     dashboard_routes  GET /review/dashboard
     admin_routes      GET/POST /review/admin/users (admins only: the settings an ops user cannot change)
-The API's ids, bodies and answers are typed values (`api_models`); `api_route` answers their refusals as the page's
-own errors, not FastAPI's 422.
+The API's ids, query strings, bodies and answers are typed values (`api_models`, `inputs`); `api_route` answers
+their refusals as the page's own errors, not FastAPI's 422. A route that touches the store takes a connection in one
+transaction as a dependency (`ReviewContext.read_transaction` / `write_transaction`) and calls the store's repository
+functions with it.
 
 Security: scrypt password hashes, run on one dedicated thread (`throttle.KdfGate`) behind a sign-in throttle per user
 name and client address (429 + Retry-After, a line of text answered before any form, page or store work, a

@@ -1,5 +1,6 @@
 """The review API's values: the typed flag id of its URLs, the request body of each action and the JSON forms of the
-store's review values (``response_model=`` of the routes in `edge.ops.review.queue_routes`).
+store's review values (``response_model=`` of the routes in `edge.ops.review.queue_routes`); the query models are in
+`edge.ops.review.inputs`.
 
 Request bodies are strict (no "2" for 2, no true for 1, no unknown field) and their refusals are answered by
 `edge.ops.review.api_route` as the page's usual ``{"error": ...}`` 400, naming the field and never quoting the input:
@@ -16,12 +17,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 
 from edge.ops.review.context import PREFIX
-from edge.ops.review.inputs import ID_PATTERN, MAX_BULK, MAX_COORD, MAX_ID
+from edge.ops.review.inputs import ID_PATTERN, MAX_BULK, MAX_COORD, MAX_ID, REVIEW_INPUT
 from edge.ops.review.views import QueuePage
 from edge.store.reviews import QueueEntry, Review
-
-# The custom error type whose message is the answer as it stands (written here, never quoting the input).
-REVIEW_INPUT = "review_input"
 
 def _digits(raw: Any) -> Any:
     """A URL segment of decimal digits as an int; anything else is refused before pydantic's lenient int parsing."""

@@ -1,9 +1,11 @@
-"""`ReviewApiRoute`: the route class of the review API, which lets FastAPI parse bodies and path ids into the typed
-values of `edge.ops.review.api_models` while keeping the page's error contract.
+"""`ReviewApiRoute`: the route class of the review page's routes, which lets FastAPI parse bodies, path ids and query
+strings into the typed values of `edge.ops.review.api_models` and `edge.ops.review.inputs` while keeping the page's
+error contract.
 
-FastAPI answers a refused body or path parameter with a 422 that quotes the input back; this route class answers
-them as the rest of the review page does (a `ReviewError`: ``{"error": ...}`` with the security headers): a path id
-that is not an id is a 404 ("no such flag": nothing is there), a bad body a 400 naming the field. It also reads the
+FastAPI answers a refused body, path or query parameter with a 422 that quotes the input back; this route class
+answers them as the rest of the review page does (a `ReviewError`: ``{"error": ...}`` with the security headers, or
+the error page for a page route): a path id that is not an id is a 404 ("no such flag": nothing is there), a bad
+body or query parameter a 400 naming the field. It also reads the
 body itself first, at most `MAX_BODY_BYTES` of it, because FastAPI reads a body whole and before any dependency.
 A body that is too large, not ``application/json`` or not JSON at all is not refused here but noted, and the route's
 writer dependency (`refuse_bad_body`) raises it after the session and CSRF checks, so that a request that may not
@@ -23,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
-from edge.ops.review.api_models import REVIEW_INPUT, ReviewBody
+from edge.ops.review.api_models import ReviewBody
 from edge.ops.review.errors import BadReviewInput, NotFound, ReviewError
-from edge.ops.review.inputs import capped_body, media_type
+from edge.ops.review.inputs import REVIEW_INPUT, capped_body, media_type
 
 MAX_BODY_BYTES = 64 * 1024
 # The scope key under which a body problem waits for `refuse_bad_body` (a message written here, quoting nothing).

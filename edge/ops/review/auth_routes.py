@@ -26,7 +26,9 @@ from edge.ops.review.inputs import capped_body, media_type
 from edge.ops.review.signin_gate import scope_address, throttled_answer
 from edge.ops.review.throttle import KdfBusy
 from edge.review_settings import USERNAME_PATTERN
+from edge.store import sessions as session_repo
 from edge.store.errors import StoreUnavailableError
+from edge.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,18 @@ def safe_next(target: str | None) -> str:
     ):
         return PREFIX
     return target
+
+
+def open_session(store: Store, sid: str, username: str, expires_at: float) -> None:
+    """Record a signed-in session in its own write transaction (blocking)."""
+    with store.transaction(write=True) as conn:
+        session_repo.open_session(conn, sid, username, expires_at)
+
+
+def revoke_session(store: Store, sid: str) -> None:
+    """Sign a session out in its own write transaction (blocking), for every node sharing the store."""
+    with store.transaction(write=True) as conn:
+        session_repo.revoke_session(conn, sid)
 
 
 def router(ctx: ReviewContext) -> APIRouter:
@@ -134,7 +148,7 @@ def router(ctx: ReviewContext) -> APIRouter:
             return login_page(request, next_page, "Wrong user name or password.", 401)
         ctx.throttle.succeeded(user.name)
         cookie, session = ctx.signer.issue(user.name)
-        await run_in_threadpool(store.open_session, session.sid, user.name, session.expires_at)
+        await run_in_threadpool(open_session, store, session.sid, user.name, session.expires_at)
         response = RedirectResponse(next_page, status_code=303)
         response.set_cookie(SESSION_COOKIE, cookie, max_age=int(ctx.settings.session_ttl_s), path=PREFIX,
                             httponly=True, samesite="strict", secure=ctx.secure(request))
@@ -147,7 +161,7 @@ def router(ctx: ReviewContext) -> APIRouter:
         form = await read_form(request)
         principal = await run_in_threadpool(ctx.principal, request)
         ctx.check_write(request, principal, form.get("csrf_token"))
-        await run_in_threadpool(ctx.store_of(request).revoke_session, principal.session.sid)
+        await run_in_threadpool(revoke_session, ctx.store_of(request), principal.session.sid)
         response = RedirectResponse(f"{PREFIX}/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=PREFIX)
         return response

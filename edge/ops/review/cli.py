@@ -66,9 +66,14 @@ def add(
     password_stdin: StdinOption = False,
 ) -> None:
     """Add a user to the store (the password is asked for, and stored only as a scrypt hash)."""
+    from edge.store.users import check_username, create_user, hash_password
+
     with _open_store(config, store) as opened:  # first: no password prompt for a store that is not there
         password = _password(password_stdin)
-        user = opened.create_user(name, password, role.value)
+        check_username(name)
+        hashed = hash_password(password)  # the slow KDF runs before the write transaction opens
+        with opened.transaction(write=True) as conn:
+            user = create_user(conn, name, hashed, role.value)
     typer.echo(json.dumps({"username": user.username, "role": user.role}))
 
 
@@ -80,17 +85,23 @@ def set_password(
     password_stdin: StdinOption = False,
 ) -> None:
     """Replace a store user's password."""
+    from edge.store.sessions import change_password
+    from edge.store.users import hash_password
+
     with _open_store(config, store) as opened:  # first: no password prompt for a store that is not there
-        password = _password(password_stdin)
-        opened.set_password(name, password)
+        hashed = hash_password(_password(password_stdin))
+        with opened.transaction(write=True) as conn:
+            change_password(conn, name, hashed)  # also signs out every session of the user
     typer.echo(json.dumps({"username": name, "password": "changed"}))
 
 
 @app.command("list")
 def list_users(config: ConfigOption = None, store: StoreOption = None) -> None:
     """The store's users as JSON (users defined in the config file are listed there)."""
-    with _open_store(config, store) as opened:
-        users = opened.users()
+    from edge.store.users import list_users as stored_users
+
+    with _open_store(config, store) as opened, opened.transaction(write=False) as conn:
+        users = stored_users(conn)
     typer.echo(json.dumps([{"username": u.username, "role": u.role, "created_at": u.created_at.isoformat()}
                            for u in users]))
 

@@ -1,18 +1,29 @@
-"""`ReviewContext`: what the review routers share (settings, signer, users, templates, the store getter), and the
-guards every route runs through: who is signed in, whether a state-changing request is same-origin and carries the
-session's CSRF token, whether the user may change settings.
+"""`ReviewContext`: what the review routers share (settings, signer, users, templates, the store getter), the
+guards every route runs through (who is signed in, whether a state-changing request is same-origin and carries the
+session's CSRF token, whether the user may change settings) and the request's store transaction.
 
-Routers are built by factories that close over one context (no module-level state, no app-as-service-locator).
+Routers are built by factories that close over one context (no module-level state, no app-as-service-locator). A
+route that reads or writes the store takes a connection from `ReviewContext.read_transaction` or
+`ReviewContext.write_transaction` as a dependency and calls the store's repository functions with it::
+
+    ReadTx = Annotated[Connection, Depends(ctx.read_transaction, scope="function")]
+
+``scope="function"`` ends the transaction when the route returns, before the answer is sent: a write is committed
+(or refused as 503) before anyone is told it happened.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import anyio
+from fastapi.concurrency import contextmanager_in_threadpool
+from sqlalchemy import Connection
 from starlette.requests import HTTPConnection, Request
 from starlette.templating import Jinja2Templates
 
@@ -22,6 +33,7 @@ from edge.ops.review.signin_gate import AnswerPause, RefusalLog
 from edge.ops.review.throttle import KdfGate, SignInThrottle, ThrottlePolicy
 from edge.ops.review.users import ReviewUser, UserDirectory
 from edge.review_settings import ReviewSection
+from edge.store import sessions as session_repo
 from edge.store.errors import StoreUnavailableError, StoreValueError
 from edge.store.store import Store
 from vision.taxonomy import Taxonomy
@@ -34,6 +46,20 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 StoreGetter = Callable[[HTTPConnection], Store]
+# Request transactions open at once. A request holds its pooled connection while FastAPI moves it between threads
+# (open, route, commit); past the pool's size (5 + 10 overflow by default) requests waiting for a connection could
+# take every thread that the holders need to finish. Below it, the rest of the pool stays free for the service.
+TRANSACTION_SLOTS = 8
+
+
+@contextmanager
+def store_transaction(store: Store, *, write: bool) -> Iterator[Connection]:
+    """`Store.transaction`, with an unreachable store answered as the page's `Unavailable` (503)."""
+    try:
+        with store.transaction(write=write) as conn:
+            yield conn
+    except StoreUnavailableError:
+        raise Unavailable("the store is busy or unreachable; try again") from None
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,29 @@ class ReviewContext:
         self.pause = AnswerPause()  # throttled sign-ins are answered after a pause: a guessing loop slows down
         self.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
         self.templates.env.globals.update(prefix=PREFIX)
+        self._slots: anyio.Semaphore | None = None  # made on first use, on the event loop that serves the app
+
+    # ---- the request's transaction (FastAPI dependencies, scope="function") -------------------------------------
+
+    async def read_transaction(self, request: Request) -> AsyncIterator[Connection]:
+        """A connection in a read transaction of the request's store, ended when the route returns."""
+        async with self._transaction(request, write=False) as conn:
+            yield conn
+
+    async def write_transaction(self, request: Request) -> AsyncIterator[Connection]:
+        """A connection in a write transaction of the request's store: committed when the route returns, rolled
+        back when it raises. Declare it after the writer guard, so a refused request takes no write lock."""
+        async with self._transaction(request, write=True) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _transaction(self, request: Request, *, write: bool) -> AsyncIterator[Connection]:
+        if self._slots is None:
+            self._slots = anyio.Semaphore(TRANSACTION_SLOTS)
+        async with self._slots, contextmanager_in_threadpool(
+            store_transaction(self.store_of(request), write=write)
+        ) as conn:
+            yield conn
 
     # ---- guards (used as FastAPI dependencies; sync, so FastAPI runs the store look-up in its thread pool) -------
 
@@ -74,12 +123,10 @@ class ReviewContext:
         session = self.signer.read(request.cookies.get(SESSION_COOKIE))
         if session is None:  # forged, malformed or expired: refused before the store is asked anything
             raise NotSignedIn("sign in first")
-        store = self.store_of(request)
         try:
-            open_for = store.session_user(session.sid)
-            user = self.users.get(store, session.user) if open_for == session.user else None
-        except StoreUnavailableError:
-            raise Unavailable("the store is busy or unreachable; try again") from None
+            with store_transaction(self.store_of(request), write=False) as conn:
+                open_for = session_repo.session_user(conn, session.sid)
+                user = self.users.get(conn, session.user) if open_for == session.user else None
         except StoreValueError:
             raise NotSignedIn("sign in first") from None
         if user is None:

@@ -6,17 +6,30 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from markupsafe import Markup
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 
+from edge.ops.review.api_route import ReviewApiRoute
 from edge.ops.review.charts import Series, bar_chart, line_chart
 from edge.ops.review.context import PREFIX, Principal, ReviewContext
-from edge.ops.review.inputs import parse_whole
+from edge.ops.review.inputs import whole
 from edge.store.reviews import Dashboard
+from edge.store.waste import dashboard as dashboard_of_window
 
 MAX_DAYS = 92
+DEFAULT_DAYS = 14
+
+
+class DashboardQuery(BaseModel):
+    """``?days=N``: the last N days (UTC, today included), 1 to `MAX_DAYS`; empty or absent: 14."""
+
+    model_config = ConfigDict(frozen=True)
+
+    days: Annotated[int, BeforeValidator(lambda raw: whole(raw, "days", 1, MAX_DAYS, DEFAULT_DAYS))] = DEFAULT_DAYS
 
 
 @dataclass(frozen=True)
@@ -54,16 +67,18 @@ def panels(dash: Dashboard, days: list[date]) -> list[ProducePanel]:
 
 def router(ctx: ReviewContext) -> APIRouter:
     """The dashboard route of ``ctx``."""
-    r = APIRouter(prefix=PREFIX, include_in_schema=False)
+    # The route class answers a refused ``days`` as the page's error (400, naming the field), not a 422.
+    r = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ReviewApiRoute)
     Reader = Annotated[Principal, Depends(ctx.principal)]
+    ReadTx = Annotated[Connection, Depends(ctx.read_transaction, scope="function")]
 
     @r.get("/dashboard")
-    def dashboard(request: Request, who: Reader) -> Response:
+    def dashboard(request: Request, who: Reader, tx: ReadTx, q: Annotated[DashboardQuery, Query()]) -> Response:
         """The dashboard for the last ``days`` days (UTC, today included; default 14)."""
-        n = parse_whole(request.query_params.get("days"), "days", 1, MAX_DAYS, 14)
+        n = q.days
         until = datetime.now(timezone.utc).date()
         since = until - timedelta(days=n - 1)
-        dash = ctx.store_of(request).dashboard(since, until)
+        dash = dashboard_of_window(tx, since, until)
         days = [since + timedelta(days=i) for i in range(n)]
         by_day = {p.day: p for p in dash.precision}
         precision = line_chart("review precision (confirmed / reviewed flags) per day",

@@ -12,7 +12,7 @@ from typing import Annotated
 import cv2
 import numpy as np
 from fastapi import APIRouter, Depends
-from starlette.requests import Request
+from sqlalchemy import Connection
 from starlette.responses import Response
 
 from edge.ops.review.api_models import FlagId
@@ -20,6 +20,9 @@ from edge.ops.review.api_route import ReviewApiRoute
 from edge.ops.review.context import PREFIX, Principal, ReviewContext
 from edge.ops.review.errors import NotFound
 from edge.store.errors import NotFoundError
+from edge.store.frame_images import flag_frame
+from edge.store.items import get_crop
+from edge.store.review_queue import get_entry
 from edge.store.reviews import FrameImage, QueueEntry
 
 _CURRENT = (40, 40, 230)  # BGR red: the box as it stands (the reviewer's fix, else the model's)
@@ -65,23 +68,23 @@ def router(ctx: ReviewContext) -> APIRouter:
     """The image routes of ``ctx``."""
     r = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ReviewApiRoute)
     Reader = Annotated[Principal, Depends(ctx.principal)]
+    ReadTx = Annotated[Connection, Depends(ctx.read_transaction, scope="function")]
 
     @r.get("/crops/{flag_id}")
-    def crop(request: Request, flag_id: FlagId, who: Reader) -> Response:
+    def crop(flag_id: FlagId, who: Reader, tx: ReadTx) -> Response:
         """The JPEG crop saved with the flag."""
         try:
-            jpeg = ctx.store_of(request).crop(flag_id)
+            jpeg = get_crop(tx, flag_id)
         except NotFoundError:
             raise NotFound("no crop for that flag") from None
         return Response(jpeg, media_type="image/jpeg")
 
     @r.get("/frames/{flag_id}")
-    def frame(request: Request, flag_id: FlagId, who: Reader) -> Response:
+    def frame(flag_id: FlagId, who: Reader, tx: ReadTx) -> Response:
         """The whole frame of the flagged item's best view, boxes drawn."""
-        store = ctx.store_of(request)
         try:
-            entry = store.review_entry(flag_id)
-            image = store.flag_frame(flag_id)
+            entry = get_entry(tx, flag_id)
+            image = flag_frame(tx, flag_id)
         except NotFoundError:
             raise NotFound("no frame stored for that flag") from None
         return Response(draw_frame(image, entry), media_type="image/jpeg",

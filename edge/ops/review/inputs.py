@@ -1,20 +1,21 @@
-"""Strict parsing of what a review request sends besides its typed ids and bodies: queue filters and other query
-parameters, and the checks of an action that need more than its body (the taxonomy, the frame's size).
+"""Strict parsing of what a review request sends besides its ids and bodies: the typed query models of the queue
+(`QueueFilter`, its produce checked against the taxonomy by `QueueFilter.for_taxonomy`), and the checks of an action
+that need more than its body (the taxonomy, the frame's size).
 
-Query parameters are parsed here from raw strings rather than through FastAPI's validation, whose 422 answers quote
-the offending input back. Every refusal is a `BadReviewInput` naming the field only. Ids in URLs and action bodies
-are typed values (`edge.ops.review.api_models`), whose refusals `edge.ops.review.api_route` answers the same way.
+FastAPI parses query strings into these models; each field's validator refuses a bad value with a
+`REVIEW_INPUT` error whose message names the field and never quotes the input, and `edge.ops.review.api_route`
+answers it as the page's ``{"error": ...}`` 400, never FastAPI's 422. Every other refusal here is a `BadReviewInput`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 
 from edge.ops.review.errors import BadReviewInput
@@ -30,25 +31,76 @@ _STATUSES = ("pending", "reviewed", "all")
 MAX_BULK = 500
 MAX_ID = 10**18 - 1  # the most digits an id may have; well inside the stores' 64-bit integers
 MAX_COORD = 1e6  # pixels: far beyond any frame, far below float overflow
+MAX_PAGE = 1_000_000
+
+# The custom pydantic error type whose message is the answer as it stands (written here, never quoting the input).
+REVIEW_INPUT = "review_input"
 
 
-def parse_whole(raw: str | None, field: str, low: int, high: int, default: int) -> int:
-    """A whole number in ``low..high`` from a query parameter (ASCII digits only); ``default`` when absent."""
-    text = (raw or "").strip() or str(default)
+def refusal(message: str) -> PydanticCustomError:
+    """A validation error answered as ``{"error": message}`` (400) by the review API's route class."""
+    return PydanticCustomError(REVIEW_INPUT, message)
+
+
+def whole(raw: Any, field: str, low: int, high: int, default: int) -> int:
+    """A whole number in ``low..high`` from a query parameter (ASCII digits only); ``default`` when empty."""
+    if raw is None or isinstance(raw, str):
+        text = (raw or "").strip() or str(default)
+    else:  # a filter built in Python: an int stands for its digits, anything else is refused
+        text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else ""
     if not _WHOLE.fullmatch(text) or not low <= int(text) <= high:
-        raise BadReviewInput(f"{field}: must be a whole number from {low} to {high}")
+        raise refusal(f"{field}: must be a whole number from {low} to {high}")
     return int(text)
 
 
-@dataclass(frozen=True)
-class QueueFilter:
-    """The queue's filters and page, as parsed from a query string."""
+def _text(raw: Any) -> str | None:
+    """A query value stripped; None when empty ("any")."""
+    return (raw.strip() or None) if isinstance(raw, str) else raw
 
-    camera: str | None = None
-    produce: str | None = None
-    status: str = "pending"
-    day: date | None = None
-    page: int = 1
+
+def _camera(raw: Any) -> str | None:
+    camera = _text(raw)
+    if camera is not None and not (isinstance(camera, str) and CAMERA_ID_PATTERN.fullmatch(camera)):
+        raise refusal("camera: not a camera id")
+    return camera
+
+
+def _status(raw: Any) -> str:
+    status = _text(raw) or "pending"
+    if status not in _STATUSES:
+        raise refusal(f"status: must be one of {', '.join(_STATUSES)}")
+    return status
+
+
+def _day(raw: Any) -> date | None:
+    if isinstance(raw, date) or raw is None:
+        return raw
+    text = _text(raw)
+    if text is None:
+        return None
+    try:
+        if not isinstance(text, str) or not _DATE.fullmatch(text):
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise refusal("date: must be a day as YYYY-MM-DD") from None
+
+
+def _page(raw: Any) -> int:
+    return whole(raw, "page", 1, MAX_PAGE, 1)
+
+
+class QueueFilter(BaseModel):
+    """The queue's filters and page, from the query string ``camera=&produce=&status=&date=&page=``; an empty value
+    means "any" (status: pending, page: 1). Unknown parameters are ignored."""
+
+    model_config = ConfigDict(frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    camera: Annotated[str | None, BeforeValidator(_camera)] = None
+    produce: Annotated[str | None, BeforeValidator(_text)] = None  # a produce kind: `for_taxonomy`
+    status: Annotated[str, BeforeValidator(_status)] = "pending"
+    day: Annotated[date | None, BeforeValidator(_day), Field(alias="date")] = None
+    page: Annotated[int, BeforeValidator(_page)] = 1
 
     def query(self, **changes: Any) -> str:
         """This filter as a query string (with ``changes``), for links that keep the other filters."""
@@ -57,29 +109,21 @@ class QueueFilter:
         values.update(changes)
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
+    @classmethod
+    def for_taxonomy(cls, taxonomy: Taxonomy) -> type[QueueFilter]:
+        """The filter whose ``produce`` must be a produce kind of ``taxonomy`` (checked in field order, as a query
+        parameter of a route)."""
+        kinds = frozenset(taxonomy.produce)
 
-def parse_filter(params: Mapping[str, str], taxonomy: Taxonomy) -> QueueFilter:
-    """Queue filters from query parameters; an empty value means "any"."""
-    camera = (params.get("camera") or "").strip() or None
-    if camera is not None and not CAMERA_ID_PATTERN.fullmatch(camera):
-        raise BadReviewInput("camera: not a camera id")
-    produce = (params.get("produce") or "").strip() or None
-    if produce is not None and produce not in taxonomy.produce:
-        raise BadReviewInput("produce: not a produce kind")
-    status = (params.get("status") or "pending").strip()
-    if status not in _STATUSES:
-        raise BadReviewInput(f"status: must be one of {', '.join(_STATUSES)}")
-    raw_day = (params.get("date") or "").strip()
-    day = None
-    if raw_day:
-        try:
-            if not _DATE.fullmatch(raw_day):
-                raise ValueError
-            day = date.fromisoformat(raw_day)
-        except ValueError:
-            raise BadReviewInput("date: must be a day as YYYY-MM-DD") from None
-    page = parse_whole(params.get("page"), "page", 1, 1_000_000, 1)
-    return QueueFilter(camera=camera, produce=produce, status=status, day=day, page=page)
+        class TaxonomyQueueFilter(cls):  # type: ignore[misc, valid-type]
+            @field_validator("produce")
+            @classmethod
+            def _known_produce(cls, produce: str | None) -> str | None:
+                if produce is not None and produce not in kinds:
+                    raise refusal("produce: not a produce kind")
+                return produce
+
+        return TaxonomyQueueFilter
 
 
 def check_relabel(produce: str | None, condition: str | None, taxonomy: Taxonomy) -> tuple[str | None, str | None]:

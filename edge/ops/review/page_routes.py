@@ -6,13 +6,16 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import Response
 
+from edge.ops.review.api_route import ReviewApiRoute
 from edge.ops.review.context import PREFIX, Principal, ReviewContext
-from edge.ops.review.inputs import parse_filter
+from edge.ops.review.inputs import QueueFilter
 from edge.ops.review.views import QueuePage, load_page
+from edge.store.frames import tallies
 
 
 @dataclass(frozen=True)
@@ -42,21 +45,22 @@ SHORTCUTS: tuple[Shortcut, ...] = (
 
 def router(ctx: ReviewContext) -> APIRouter:
     """The page routes of ``ctx``."""
-    r = APIRouter(prefix=PREFIX, include_in_schema=False)
+    # The route class answers a refused query parameter as the page's error (400, naming the field), not a 422.
+    r = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ReviewApiRoute)
     Reader = Annotated[Principal, Depends(ctx.principal)]
+    ReadTx = Annotated[Connection, Depends(ctx.read_transaction, scope="function")]
+    Filter = Annotated[QueueFilter.for_taxonomy(ctx.taxonomy), Query()]
 
-    def queue_context(request: Request, who: Principal) -> dict[str, Any]:
-        f = parse_filter(request.query_params, ctx.taxonomy)
-        page: QueuePage = load_page(ctx.store_of(request), f, ctx.settings.page_size)
+    def queue_context(tx: Connection, who: Principal, f: QueueFilter) -> dict[str, Any]:
+        page: QueuePage = load_page(tx, f, ctx.settings.page_size)
         return {"who": who, "q": page, "f": f}
 
     @r.get("")
-    def queue_page(request: Request, who: Reader) -> Response:
+    def queue_page(request: Request, who: Reader, tx: ReadTx, f: Filter) -> Response:
         """The review page."""
-        store = ctx.store_of(request)
-        context = queue_context(request, who)
+        context = queue_context(tx, who, f)
         context.update(
-            cameras=sorted(t.camera_id for t in store.frame_tallies()),
+            cameras=sorted(t.camera_id for t in tallies(tx, None)),
             produce=ctx.taxonomy.produce,
             conditions=ctx.taxonomy.condition_names,
             shortcuts=SHORTCUTS,
@@ -67,9 +71,9 @@ def router(ctx: ReviewContext) -> APIRouter:
         return ctx.templates.TemplateResponse(request, "queue.html", context)
 
     @r.get("/queue")
-    def queue_section(request: Request, who: Reader) -> Response:
+    def queue_section(request: Request, who: Reader, tx: ReadTx, f: Filter) -> Response:
         """The queue section alone; 304 when it has not changed since the ``If-None-Match`` version."""
-        response = ctx.templates.TemplateResponse(request, "_queue.html", queue_context(request, who))
+        response = ctx.templates.TemplateResponse(request, "_queue.html", queue_context(tx, who, f))
         etag = '"' + hashlib.sha256(bytes(response.body)).hexdigest()[:32] + '"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"etag": etag})

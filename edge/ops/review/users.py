@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import Connection
+
 from edge.review_settings import USERNAME_PATTERN, ReviewSection
+from edge.store import users as user_repo
 from edge.store.store import Store
 from edge.store.users import DUMMY_HASH, check_password
 
@@ -35,13 +38,14 @@ class UserDirectory:
         """Users of ``settings.users`` plus whatever store each call is given."""
         self._config = {u.name: u for u in settings.users}
 
-    def get(self, store: Store, name: str) -> ReviewUser | None:
-        """The user called ``name``, or None (also for a name that is not a valid user name)."""
+    def get(self, conn: Connection, name: str) -> ReviewUser | None:
+        """The user called ``name`` (store users read with ``conn``), or None (also for a name that is not a valid
+        user name)."""
         if not USERNAME_PATTERN.fullmatch(name):
             return None
         if name in self._config:
             return ReviewUser(name=name, role=self._config[name].role, source="config")
-        user = store.get_user(name)
+        user = user_repo.get_user(conn, name)
         return None if user is None else ReviewUser(name=user.username, role=user.role, source="store")
 
     def authenticate(self, store: Store, name: str, password: str) -> ReviewUser | None:
@@ -54,5 +58,6 @@ class UserDirectory:
             if check_password(password, entry.password_hash.get_secret_value()):
                 return ReviewUser(name=name, role=entry.role, source="config")
             return None
-        user = store.verify_password(name, password)  # runs the KDF for unknown names too
+        with store.transaction(write=False) as conn:
+            user = user_repo.verify_password(conn, name, password)  # runs the KDF for unknown names too
         return None if user is None else ReviewUser(name=user.username, role=user.role, source="store")

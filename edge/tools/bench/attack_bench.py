@@ -18,7 +18,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -29,10 +29,9 @@ from edge.protocol import FrameHeader, encode_frame, parse_ack
 from edge.store.users import hash_password
 from edge.tools.bench.attack_report import AttackPhase, AttackResult, CameraRun, HealthPolls
 from edge.tools.bench.attackers import AttackAnswers
+from edge.tools.bench.options import ServiceRun
 from edge.tools.bench.service_bench import TOKEN, ServiceProcess, free_port, seed_registry, write_config
 from vision.errors import InputError, QCError
-from vision.model_card import GraderSpec
-from vision.taxonomy import Taxonomy
 
 ATTACK_KINDS = ("signin", "multipart")
 ATTACK_CHOICES = {"signin": ("signin",), "multipart": ("multipart",), "both": ATTACK_KINDS}
@@ -166,19 +165,18 @@ class Attack:
             self.proc.wait()
 
 
-def run_attacks(workdir: Path, model: Path, taxonomy: Taxonomy, input_size: tuple[int, int], jpegs: list[bytes],
-                kinds: Sequence[str], clients: int, fps: float, seconds: float, batch: int, queue_limit: int,
-                log: Callable[[str], None] = lambda m: None, cpu_replicas: int | None = None,
-                uint8_input: bool = False, topk: int | None = None, providers: Sequence[str] | None = None,
-                grader: tuple[Path, GraderSpec] | None = None) -> AttackResult:
-    """Start `qc serve` on ``model`` and measure one camera at ``fps`` for ``seconds`` without an attack, then for
-    ``seconds`` under each of ``kinds`` from ``clients`` clients."""
-    seed_registry(workdir / "registry", model, taxonomy, input_size, grader)
+def run_attacks(workdir: Path, run: ServiceRun, jpegs: list[bytes],
+                log: Callable[[str], None] = lambda m: None) -> AttackResult:
+    """Start `qc serve` on ``run.served`` and measure one camera at ``run.load.fps`` for ``run.load.seconds``
+    without an attack, then for as long under each of ``run.load.attack`` from ``run.load.attack_clients``
+    clients."""
+    load = run.load
+    kinds, clients, fps, seconds = load.attack, load.attack_clients, load.fps, load.seconds
+    seed_registry(workdir / "registry", run.served)
     port = free_port()
     # A real user with the production scrypt cost: each guess that reaches the KDF costs what it would on a node.
     review = {"users": [{"name": BENCH_USER, "role": "ops", "password_hash": hash_password(secrets.token_urlsafe(16))}]}
-    config = write_config(workdir, port, [CAMERA, *attack_cameras(clients)], batch, queue_limit, cpu_replicas,
-                          uint8_input, topk, providers, review=review)
+    config = write_config(workdir, port, [CAMERA, *attack_cameras(clients)], run, review=review)
     log(f"attack: starting qc serve on port {port}; camera {CAMERA} at {fps:g} fps, {seconds:g} s per phase")
     with ServiceProcess(config, port, workdir / "serve.log") as service:
         seq = 1

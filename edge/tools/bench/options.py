@@ -1,6 +1,7 @@
 """What one `qc bench` run measures, as small values validated when they are made: the models (`BenchModels`), the
 frames (`BenchFrames`), the detector paths (`DetectorRuns`) and the service under load (`ServiceLoad`), beside the
-detector's own option values (`RuntimeOptions`) and how ours decodes frames (`FrameDecoding`)."""
+detector's own option values (`RuntimeOptions`) and how ours decodes frames (`FrameDecoding`). Once the model is
+resolved, the `qc serve` the bench starts is one `ServiceRun`: what it serves (`ServedModel`) and how."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveFloat, StrictBool, StrictInt, model_validator
 
-from vision.detector_options import RuntimeOptions
+from vision.detector_options import DEFAULT_EDITS, GraphEdits, RuntimeOptions
+from vision.model_card import GraderSpec
 from vision.options import Count, CountOrZero, Options
+from vision.taxonomy import Taxonomy
 from vision.throughput.frame_decoding import FrameDecoding
 
 MAX_BATCH = 256
@@ -74,6 +77,33 @@ class ServiceLoad(Options):
         if self.attack and self.soak_s is not None:
             raise ValueError("--attack and --soak exclude each other: each is a service-only run of its own")
         return self
+
+    @property
+    def stream_seconds(self) -> float:
+        """How long the cameras stream: the soak's length in a soak, else `seconds`."""
+        return self.soak_s if self.soak_s is not None else self.seconds
+
+
+class ServedModel(Options):
+    """The version the bench's `qc serve` serves: the detector's ONNX file, its taxonomy and input size, the graph
+    edits it is served with, and its grader (file and card section), registered with it as one version."""
+
+    onnx: Path
+    taxonomy: Taxonomy
+    input_size: tuple[Count, Count]  # the detector's fit size, as the card's input_size
+    edits: GraphEdits = DEFAULT_EDITS
+    grader: tuple[Path, GraderSpec] | None = None
+
+
+class ServiceRun(Options):
+    """One `qc serve` the bench starts and loads: what it serves, the cameras' load (or the attacks), how ONNX
+    Runtime runs the model (its providers and CPU replicas go into the service's config) and the batcher's
+    ``max_batch`` (the bench's headline batch size)."""
+
+    served: ServedModel
+    load: ServiceLoad = Field(default_factory=ServiceLoad)
+    runtime: RuntimeOptions = Field(default_factory=RuntimeOptions)
+    max_batch: Annotated[Count, Field(le=MAX_BATCH)] = 8
 
 
 @dataclass(frozen=True)

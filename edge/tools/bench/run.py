@@ -11,7 +11,7 @@ from edge.tools.bench.attack_bench import run_attacks
 from edge.tools.bench.detector_bench import decode, measure_batch, open_peer
 from edge.tools.bench.frames import load_frames
 from edge.tools.bench.grader_bench import grader_beside, measure_grader
-from edge.tools.bench.options import BenchOptions
+from edge.tools.bench.options import BenchOptions, ServedModel, ServiceRun
 from edge.tools.bench.report import BatchResult, BenchReport
 from edge.tools.bench.service_bench import run_service
 from edge.tools.bench.system import machine_name
@@ -88,7 +88,8 @@ def run_bench(
     if uint8_input is None:
         uint8_input = (card_summary(model) or {}).get("dtype") == "int8"
     runtime, decoding, runs, service = options.runtime, options.decoding, options.runs, options.service
-    detector = Detector(model, taxonomy, edits=GraphEdits(uint8_input=uint8_input, topk=models.topk), runtime=runtime)
+    edits = GraphEdits(uint8_input=uint8_input, topk=models.topk)  # ours and the service's
+    detector = Detector(model, taxonomy, edits=edits, runtime=runtime)
     width, height = options.frames.size
     log(f"frames: {options.frames.count} at {width}x{height} ...")
     frames = load_frames(options.frames.count, width, height, options.frames.seed, options.frames.source)
@@ -118,26 +119,21 @@ def run_bench(
     if grader is not None and not options.service_only:
         log(f"grader: {grader[0]}, one item ({runs.rounds} round(s)) ...")
         report.grader = measure_grader(
-            Grader(grader[0], grader[1], taxonomy=taxonomy, providers=runtime.providers),
+            Grader(grader[0], grader[1], taxonomy=taxonomy, runtime=runtime),
             [decode(j) for j in frames.jpegs[:8]], runs.rounds,
         )
         partial(report)
     detector.close()
     del detector  # the service runs its own session in its own process
-    streams_s = service.soak_s if service.soak_s is not None else service.seconds
+    run = ServiceRun(served=ServedModel(onnx=model, taxonomy=taxonomy, input_size=report.imgsz, edits=edits,
+                                        grader=grader),
+                     load=service, runtime=runtime, max_batch=runs.batches[0])
     if service.attack:
         with tempfile.TemporaryDirectory(prefix="qc-bench-") as tmp:
-            report.attack = run_attacks(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, service.attack,
-                                        service.attack_clients, service.fps, service.seconds, runs.batches[0],
-                                        service.queue_limit, log, cpu_replicas=runtime.cpu_replicas,
-                                        uint8_input=uint8_input, topk=models.topk, providers=runtime.providers,
-                                        grader=grader)
+            report.attack = run_attacks(Path(tmp), run, frames.jpegs, log)
     elif service.streams > 0:
         with tempfile.TemporaryDirectory(prefix="qc-bench-") as tmp:
-            result = run_service(Path(tmp), model, taxonomy, report.imgsz, frames.jpegs, service.streams,
-                                 service.fps, streams_s, runs.batches[0], service.queue_limit, log,
-                                 cpu_replicas=runtime.cpu_replicas, uint8_input=uint8_input, topk=models.topk,
-                                 providers=runtime.providers, resend=service.resend, grader=grader)
+            result = run_service(Path(tmp), run, frames.jpegs, log)
         if service.soak_s is None:
             report.service = result
         else:

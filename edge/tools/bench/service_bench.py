@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,12 @@ from websockets.exceptions import ConnectionClosed
 
 from edge.protocol import FrameHeader, encode_frame, parse_ack
 from edge.tools.bench.daemon_cameras import daemon_camera
+from edge.tools.bench.options import ServedModel, ServiceRun
 from edge.tools.bench.stats import percentile
 from edge.tools.bench.system import peak_rss_mib, rss_mib
 from vision.errors import QCError
-from vision.model_card import Dtype, GraderSpec, ModelCardDraft
+from vision.model_card import Dtype, ModelCardDraft
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
-from vision.taxonomy import Taxonomy
 
 READY_TIMEOUT_S = 180.0
 WARMUP_S = 1.0  # acks of frames captured in the first second are not in the latency figures
@@ -108,18 +108,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def seed_registry(root: Path, model: Path, taxonomy: Taxonomy, input_size: tuple[int, int],
-                  grader: tuple[Path, GraderSpec] | None = None) -> None:
-    """A registry at ``root`` whose production model is ``model`` (the shipped one keeps its own card), with
-    ``grader`` (its file and card section) when given, so the service grades items as a version with one does."""
+def seed_registry(root: Path, served: ServedModel) -> None:
+    """A registry at ``root`` whose production model is ``served`` (the shipped one keeps its own card), with its
+    grader (its file and card section) when it has one, so the service grades items as a version with one does."""
+    model, grader = served.onnx, served.grader
     shipped = DEFAULT_MODEL_DIR / ONNX_NAME
     own_grader = grader is None or grader[0].resolve() == (shipped.parent / grader[1].file).resolve()
     if shipped.is_file() and model.resolve() == shipped.resolve() and own_grader:
         Registry.open(root)
         return
-    draft = ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(), input_size=input_size,
-                           dtype=graph_dtype(model), training={"note": "registered by qc bench"},
-                           grader=None if grader is None else grader[1])
+    draft = ModelCardDraft(classes=list(served.taxonomy.class_names), taxonomy=served.taxonomy.to_dict(),
+                           input_size=served.input_size, dtype=graph_dtype(model),
+                           training={"note": "registered by qc bench"}, grader=None if grader is None else grader[1])
     Registry.open(root, seed_from=None).register(model, draft, stage="production",
                                                  grader=None if grader is None else grader[0])
 
@@ -131,20 +131,20 @@ def graph_dtype(model: Path) -> Dtype:
     return "fp16" if graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 else "fp32"
 
 
-def write_config(workdir: Path, port: int, cameras: list[str], batch: int, queue_limit: int,
-                 cpu_replicas: int | None = None, uint8_input: bool = False, topk: int | None = None,
-                 providers: Sequence[str] | None = None, review: dict[str, Any] | None = None) -> Path:
-    """A `qc serve` YAML config for the bench: its cameras, a SQLite store and the registry under ``workdir``, and
+def write_config(workdir: Path, port: int, cameras: list[str], run: ServiceRun,
+                 review: dict[str, Any] | None = None) -> Path:
+    """A `qc serve` YAML config for ``run``: its cameras, a SQLite store and the registry under ``workdir``, and
     the ``review`` section when given (the attack bench's review user)."""
+    edits, runtime = run.served.edits, run.runtime
     config = {
         "service": {"host": "127.0.0.1", "port": port, "log_level": "warning", "shutdown_grace_s": 5},
         "data_dir": str(workdir),
         "cameras": [{"id": c, "token": TOKEN.format(camera=c), "line": {"x": 0.5}, "direction": "+x"}
                     for c in cameras],
-        "batcher": {"max_batch": batch, "queue_limit": queue_limit},
-        "model": {"registry_root": str(workdir / "registry"), "cpu_replicas": cpu_replicas,
-                  "uint8_input": uint8_input, "topk": topk,
-                  "providers": list(providers) if providers else None},
+        "batcher": {"max_batch": run.max_batch, "queue_limit": run.load.queue_limit},
+        "model": {"registry_root": str(workdir / "registry"), "cpu_replicas": runtime.cpu_replicas,
+                  "uint8_input": edits.uint8_input, "topk": edits.topk,
+                  "providers": list(runtime.providers) if runtime.providers else None},
     }
     if review is not None:
         config["review"] = review
@@ -318,23 +318,22 @@ def _tally_daemon(result: ServiceResult, statuses: Counter[str], fps: float, sen
                 result.latencies_s.append(at - captured[seq])
 
 
-def run_service(workdir: Path, model: Path, taxonomy: Taxonomy, input_size: tuple[int, int], jpegs: list[bytes],
-                streams: int, fps: float, seconds: float, batch: int, queue_limit: int,
-                log: Callable[[str], None] = lambda m: None, cpu_replicas: int | None = None,
-                uint8_input: bool = False, topk: int | None = None,
-                providers: Sequence[str] | None = None, resend: bool = True,
-                grader: tuple[Path, GraderSpec] | None = None) -> ServiceResult:
-    """Start `qc serve` on ``model`` (and ``grader``, as one version) and drive ``streams`` cameras at ``fps`` for
-    ``seconds``."""
-    cameras = [f"bench{i}" for i in range(streams)]
-    seed_registry(workdir / "registry", model, taxonomy, input_size, grader)
+def run_service(workdir: Path, run: ServiceRun, jpegs: list[bytes],
+                log: Callable[[str], None] = lambda m: None) -> ServiceResult:
+    """Start `qc serve` on ``run.served`` (with its grader, as one version) and drive ``run.load.streams`` cameras
+    at ``run.load.fps`` for ``run.load.stream_seconds`` (a soak's length in a soak)."""
+    load = run.load
+    seconds = load.stream_seconds
+    cameras = [f"bench{i}" for i in range(load.streams)]
+    seed_registry(workdir / "registry", run.served)
     port = free_port()
-    config = write_config(workdir, port, cameras, batch, queue_limit, cpu_replicas, uint8_input, topk, providers)
-    result = ServiceResult(streams=streams, fps_per_stream=fps, seconds=seconds, batch=batch, queue_limit=queue_limit,
-                           resend=resend)
-    log(f"service: starting qc serve on port {port} ({streams} camera(s), {fps:g} fps each, {seconds:g} s)")
+    config = write_config(workdir, port, cameras, run)
+    result = ServiceResult(streams=load.streams, fps_per_stream=load.fps, seconds=seconds, batch=run.max_batch,
+                           queue_limit=load.queue_limit, resend=load.resend)
+    log(f"service: starting qc serve on port {port} ({load.streams} camera(s), {load.fps:g} fps each, {seconds:g} s)")
     with ServiceProcess(config, port, workdir / "serve.log") as service:
-        asyncio.run(_stream_all(service.url, service.pid, jpegs, cameras, fps, seconds, result, workdir / "spools"))
+        asyncio.run(_stream_all(service.url, service.pid, jpegs, cameras, load.fps, seconds, result,
+                                workdir / "spools"))
         result.peak_rss_mib = peak_rss_mib(service.pid)
         if result.ok == 0:
             raise QCError(f"the service processed no frame (acks: {json.dumps(result.by_status)}); its log:\n"

@@ -15,6 +15,8 @@ from capture_ack_server import AckServer, write_clip
 from edge.capture.daemon import CaptureConfig, CaptureSummary, run_capture
 from edge.capture.settings import FrameSource, ServiceLink, SpoolSettings
 
+pytestmark = pytest.mark.slow  # a real RTSP server and the capture daemon
+
 SERVE = Path(__file__).with_name("rtsp_serve_clip.py")
 INSTALL = "apt-get install -y gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
 FRAMES = 30

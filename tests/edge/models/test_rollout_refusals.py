@@ -26,6 +26,8 @@ from edge.store.store import Store
 from vision.registry import Registry
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # a running service refusing bad versions
+
 
 @pytest.fixture(scope="module")
 def registry_root(tmp_path_factory: pytest.TempPathFactory, taxonomy: Taxonomy) -> Path:
@@ -57,7 +59,6 @@ def wait_for_looks(svc: RunningService, looks: int) -> None:
     on an unchanged registry."""
     done = registry_checks(svc)
     wait_for(lambda: registry_checks(svc) >= done + looks)
-
 
 
 def next_version(root: Path) -> str:
@@ -103,7 +104,6 @@ def other_taxonomy(root: Path, tmp: Path, taxonomy: Taxonomy) -> str:
     card = registry.register(onnx, draft_for(fewer))
     registry.set_stage(card.version, "production", reason="test: another taxonomy")
     return card.version
-
 
 BAD = {
     "corrupt_onnx": (corrupt_onnx, ("ONNX",)),

@@ -27,11 +27,12 @@ from tests.shipped import after_shipped
 from vision.frame import Frame
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
 
+pytestmark = pytest.mark.slow  # hot swap under a streaming load
+
 WINDOW = 4  # frames in flight, as a capture daemon's window
 PROMOTE_AT, ROLLBACK_AT = 12, 62  # acks before each registry change
 AGAIN = after_shipped(1)  # the shipped graph registered a second time
 GATES = (45, 85)  # the stream waits here until the service serves AGAIN, then SHIPPED again
-
 
 
 def item_keys(items: list[Any]) -> list[tuple[Any, ...]]:

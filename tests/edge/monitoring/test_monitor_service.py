@@ -25,6 +25,8 @@ from edge.protocol import FrameHeader, encode_frame
 from vision.model_card import ModelCard
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # monitoring inside a running service
+
 NO_DETECTIONS_S = 1.5
 MONITOR = {
     "check_every_s": 0.2, "no_detections_s": NO_DETECTIONS_S, "no_detections_min_frames": 5, "flowing_s": 120,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 
+from store_tx import read, write
+
 from edge.config import MonitorSection
 from edge.monitoring import Monitor, review_windows
 from edge.store import Store
+from edge.store.review_queue import query_queue
+from edge.store.review_repo import apply_review
 from edge.tracking.item import Item
 
 
@@ -25,12 +29,12 @@ def test_review_windows_count_the_last_decided_flags_per_camera(store: Store) ->
         store.commit_frame("belt1", k, t0 + k, t0 + k, version, 1, [flagged_item("belt1", k, t0 + k, version)], None)
     for k in range(5):
         store.commit_frame("belt2", k, t0 + k, t0 + k, "v0002", 1, [flagged_item("belt2", k, t0 + k, "v0002")], None)
-    flags = {(e.camera_id, e.item_id): e.flag_id for e in store.review_queue(status="pending", limit=500)}
+    flags = {(e.camera_id, e.item_id): e.flag_id for e in read(store, query_queue, status="pending", limit=500)}
     belt1 = sorted(f for (cam, _), f in flags.items() if cam == "belt1")
     belt2 = sorted(f for (cam, _), f in flags.items() if cam == "belt2")
     for i, flag in enumerate(belt1[:28]):  # the first 10 confirmed, then 18 false flags; 2 left pending
-        store.apply_review(flag, "confirm_waste" if i < 10 else "not_waste", "olga")
-    store.apply_review(belt2[0], "confirm_waste", "olga")
+        write(store, apply_review, flag, "confirm_waste" if i < 10 else "not_waste", "olga")
+    write(store, apply_review, belt2[0], "confirm_waste", "olga")
 
     windows = {w.camera_id: w for w in review_windows(store, ["belt1", "belt2", "belt9"], last_n=20)}
     assert set(windows) == {"belt1", "belt2"}  # belt9 has nothing decided

@@ -17,6 +17,8 @@ import yaml
 from edge.service.child import ServiceChild, free_port
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME
 
+pytestmark = pytest.mark.slow  # qc serve as a process
+
 ROOT = Path(__file__).resolve().parents[3]
 
 

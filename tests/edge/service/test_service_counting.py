@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from service_harness import clip_as_jpegs, open_stream, running, send_and_ack, service_config
+from store_tx import read
 
 from edge.models.serving import load_model
 from edge.protocol import FrameHeader, decode_jpeg, encode_frame, parse_ack
 from edge.service.counting import counter_factory
+from edge.store.frame_images import flag_frame
 from edge.store.store import Store
 from edge.tracking.counter import CameraCounter
 from vision.frame import Frame
@@ -68,7 +70,7 @@ def test_service_counts_what_the_offline_pipeline_counts_across_a_restart(
         stored = store.items(camera_id="cam1")
         flags = store.flags(camera_id="cam1")
         # a flagged item's whole best frame is stored for review when the service still had it (same run)
-        frames = {f.id: store.flag_frame(f.id) for f in flags if f.item.best_seq is not None and f.item.best_seq > half}
+        frames = {f.id: read(store, flag_frame, f.id) for f in flags if f.item.best_seq is not None and f.item.best_seq > half}
     assert item_keys(stored) == item_keys(reference)
     assert all(f.has_crop for f in flags)
     for flag in flags:

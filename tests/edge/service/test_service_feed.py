@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from service_harness import running, service_config
+from store_tx import read
 
 from edge.store.store import Store
+from edge.store.waste_feed import read_feed
 from edge.tracking.item import Item
 
 
@@ -36,7 +38,7 @@ def test_periodic_export_fills_the_waste_feed_table(tmp_path: Path, served_regis
         while time.monotonic() < deadline and not rows:
             time.sleep(0.2)
             with Store.open(config.store_url) as reader:
-                rows = reader.waste_feed(today, today)
+                rows = read(reader, read_feed, today, today)
     by_product = {r.product: r for r in rows}
     assert set(by_product) == {"apple", "banana"}
     assert (by_product["apple"].items_inspected, by_product["apple"].predicted_waste) == (2, 1)

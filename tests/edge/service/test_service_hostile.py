@@ -27,6 +27,8 @@ from service_harness import (
 
 from edge.store.users import hash_password
 
+pytestmark = pytest.mark.slow  # real qc serve processes under hostile clients
+
 PASSWORD = "olga-real-password"
 # Near what the service sustains on the test machines: before sign-in hashing was bounded, a flood cut a camera at
 # this rate to under half its frames (at 4 fps it kept all of them, so a slower camera would prove nothing).

@@ -23,6 +23,8 @@ from edge.service.counting import counter_factory
 from edge.store.store import Store
 from vision.frame import Frame
 
+pytestmark = pytest.mark.slow  # a service waiting out its idle flush
+
 IDLE_S = 1.0
 PASSES = 8  # passes of the idle flush, one every IDLE_S / 4: two idle periods
 WINDOW = 16  # below the harness's queue_limit: no 'retry' answers

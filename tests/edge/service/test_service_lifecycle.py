@@ -12,6 +12,8 @@ from service_harness import message, metric_value, open_stream, running, send_an
 from edge.protocol import Ack, parse_ack
 from edge.store.store import Store
 
+pytestmark = pytest.mark.slow  # service start-up and shutdown sequences
+
 
 def resend_until_final(ws, seqs: list[int], camera: str = "cam1", limit: int = 200) -> dict[int, list[Ack]]:  # noqa: ANN001
     """A daemon's resend loop, one frame at a time, oldest unacked first; every ack per seq."""

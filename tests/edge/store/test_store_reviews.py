@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 from store_backends import BACKENDS, empty_database
 from store_builders import T0, commit_args, make_item
+from store_tx import read, write
 
 from edge.store import FrameDetection, NotFoundError, ReviewConflictError, Store, StoreValueError
+from edge.store.frame_images import flag_frame, get_frame_image
+from edge.store.review_queue import count_queue, get_entry, query_queue
+from edge.store.review_repo import apply_review, bulk_confirm, list_reviews, undo_last
+from edge.store.sessions import change_password
+from edge.store.users import create_user, get_user, hash_password, list_users, verify_password
 from vision.detections import Detections
 from vision.taxonomy import Taxonomy
 
@@ -36,26 +42,26 @@ def _flagged(store: Store, specs: list[tuple[str, str]]) -> list[int]:
         seq = seqs[camera]
         item = make_item(camera, track_id=n + 1, seq=seq, flagged=True, produce=produce, condition="rotten")
         assert store.commit_frame(**commit_args(camera, seq, items=[item], captured_at=T0 + n))
-    entries = store.review_queue(status="all", limit=500)
+    entries = read(store, query_queue, status="all", limit=500)
     return [e.flag_id for e in sorted(entries, key=lambda e: e.counted_at)]
 
 
 def test_queue_is_oldest_first_filtered_and_paged(store: Store) -> None:
     ids = _flagged(store, [("cam1", "apple"), ("cam2", "banana"), ("cam1", "banana"), ("cam1", "apple")])
-    assert [e.flag_id for e in store.review_queue()] == ids
-    assert [e.flag_id for e in store.review_queue(camera="cam1")] == [ids[0], ids[2], ids[3]]
-    assert [e.flag_id for e in store.review_queue(produce="banana")] == [ids[1], ids[2]]
-    assert [e.flag_id for e in store.review_queue(offset=1, limit=2)] == ids[1:3]
-    assert store.review_count(camera="cam1") == 3
+    assert [e.flag_id for e in read(store, query_queue)] == ids
+    assert [e.flag_id for e in read(store, query_queue, camera="cam1")] == [ids[0], ids[2], ids[3]]
+    assert [e.flag_id for e in read(store, query_queue, produce="banana")] == [ids[1], ids[2]]
+    assert [e.flag_id for e in read(store, query_queue, offset=1, limit=2)] == ids[1:3]
+    assert read(store, count_queue, camera="cam1") == 3
     day = datetime.fromtimestamp(T0, timezone.utc).date()
-    assert len(store.review_queue(date=day)) == 4 and store.review_queue(date=date(2001, 1, 1)) == []
+    assert len(read(store, query_queue, day=day)) == 4 and read(store, query_queue, day=date(2001, 1, 1)) == []
 
-    store.apply_review(ids[0], "confirm_waste", "ann")
-    store.apply_review(ids[3], "relabel", "ann", produce="banana")  # relabel alone does not decide
-    assert [e.flag_id for e in store.review_queue()] == ids[1:]
-    assert [e.flag_id for e in store.review_queue(status="reviewed")] == [ids[0]]
-    assert [e.flag_id for e in store.review_queue(produce="banana")] == ids[1:]  # the current produce counts
-    entry = store.review_entry(ids[3])
+    write(store, apply_review, ids[0], "confirm_waste", "ann")
+    write(store, apply_review, ids[3], "relabel", "ann", produce="banana")  # relabel alone does not decide
+    assert [e.flag_id for e in read(store, query_queue)] == ids[1:]
+    assert [e.flag_id for e in read(store, query_queue, status="reviewed")] == [ids[0]]
+    assert [e.flag_id for e in read(store, query_queue, produce="banana")] == ids[1:]  # the current produce counts
+    entry = read(store, get_entry, ids[3])
     assert (entry.produce, entry.detected_produce, entry.status) == ("banana", "apple", "pending")
     assert entry.reviewed_by == "ann"
     assert entry.has_crop and not entry.has_frame and entry.model_version == "v1"
@@ -68,20 +74,20 @@ def test_queue_is_oldest_first_filtered_and_paged(store: Store) -> None:
         ({"limit": 0}, "queue limit"),
         ({"limit": 501}, "queue limit"),
         ({"offset": -1}, "queue offset"),
-        ({"date": "2025-11-26"}, "must be a datetime.date"),
+        ({"day": "2025-11-26"}, "must be a datetime.date"),
     ],
 )
 def test_queue_refuses_bad_arguments(shared_store: Store, kwargs: dict[str, Any], error: str) -> None:
     with pytest.raises(StoreValueError, match=error):
-        shared_store.review_queue(**kwargs)
+        read(shared_store, query_queue, **kwargs)
 
 
 def test_each_action_updates_the_flag_and_writes_one_audit_row(store: Store) -> None:
     (a, b, c) = _flagged(store, [("cam1", "apple"), ("cam1", "apple"), ("cam1", "apple")])
-    r1 = store.apply_review(a, "confirm_waste", "ann")
-    r2 = store.apply_review(b, "not_waste", "bob")
-    r3 = store.apply_review(c, "relabel", "ann", produce="banana", condition="bruised")
-    r4 = store.apply_review(c, "fix_box", "ann", box=(1, 2, 30, 40))
+    r1 = write(store, apply_review, a, "confirm_waste", "ann")
+    r2 = write(store, apply_review, b, "not_waste", "bob")
+    r3 = write(store, apply_review, c, "relabel", "ann", produce="banana", condition="bruised")
+    r4 = write(store, apply_review, c, "fix_box", "ann", box=(1, 2, 30, 40))
     assert [(r.action, r.status, r.reviewer) for r in (r1, r2, r3, r4)] == [
         ("confirm_waste", "confirmed", "ann"), ("not_waste", "rejected", "bob"),
         ("relabel", "pending", "ann"), ("fix_box", "pending", "ann"),
@@ -89,11 +95,11 @@ def test_each_action_updates_the_flag_and_writes_one_audit_row(store: Store) -> 
     assert (r3.produce, r3.condition, r4.box) == ("banana", "bruised", (1.0, 2.0, 30.0, 40.0))
     assert all(r.at.tzinfo is not None and r.undoes is None for r in (r1, r2, r3, r4))
     assert [f.status for f in store.flags()] == ["confirmed", "rejected", "pending"]
-    entry = store.review_entry(c)
+    entry = read(store, get_entry, c)
     assert (entry.produce, entry.condition, entry.box) == ("banana", "bruised", (1.0, 2.0, 30.0, 40.0))
     assert entry.detected_box == (10.0, 20.0, 110.0, 140.5)
-    assert [r.id for r in store.reviews()] == [r1.id, r2.id, r3.id, r4.id]
-    assert [r.action for r in store.reviews(flag_id=c)] == ["relabel", "fix_box"]
+    assert [r.id for r in read(store, list_reviews)] == [r1.id, r2.id, r3.id, r4.id]
+    assert [r.action for r in read(store, list_reviews, flag_id=c)] == ["relabel", "fix_box"]
 
 
 @pytest.mark.parametrize(
@@ -117,78 +123,78 @@ def test_bad_decisions_are_refused_and_write_nothing(
 ) -> None:
     (flag,) = [f.id for f in shared_store.flags()]
     with pytest.raises(StoreValueError, match=error):
-        shared_store.apply_review(flag, action, "ann", **kwargs)
-    assert shared_store.reviews() == [] and shared_store.flags()[0].status == "pending"
+        write(shared_store, apply_review, flag, action, "ann", **kwargs)
+    assert read(shared_store, list_reviews) == [] and shared_store.flags()[0].status == "pending"
 
 
 def test_unknown_flag_and_reviewer_name(shared_store: Store) -> None:
     with pytest.raises(NotFoundError, match="no flag with id 99"):
-        shared_store.apply_review(99, "confirm_waste", "ann")
+        write(shared_store, apply_review, 99, "confirm_waste", "ann")
     with pytest.raises(StoreValueError, match="reviewer must be"):
-        shared_store.apply_review(1, "confirm_waste", "")
+        write(shared_store, apply_review, 1, "confirm_waste", "")
 
 
 def test_box_outside_the_stored_frame_is_refused_atomically(store: Store) -> None:
     (flag,) = _flagged(store, [("cam1", "apple")])
-    entry = store.review_entry(flag)
+    entry = read(store, get_entry, flag)
     assert store.save_frame_image("cam1", entry.best_seq or 0, FRAME_JPEG, 200, 150, [])
     with pytest.raises(StoreValueError, match="outside its 200x150 frame"):
-        store.apply_review(flag, "fix_box", "ann", box=(0, 0, 201, 100))
-    assert store.reviews() == []
-    store.apply_review(flag, "fix_box", "ann", box=(0, 0, 200, 150))
+        write(store, apply_review, flag, "fix_box", "ann", box=(0, 0, 201, 100))
+    assert read(store, list_reviews) == []
+    write(store, apply_review, flag, "fix_box", "ann", box=(0, 0, 200, 150))
 
 
 def test_undo_walks_back_one_action_at_a_time(store: Store) -> None:
     (a, b) = _flagged(store, [("cam1", "apple"), ("cam1", "apple")])
-    store.apply_review(a, "relabel", "ann", condition="bruised")
-    first = store.apply_review(a, "confirm_waste", "ann")
-    second = store.apply_review(b, "not_waste", "ann")
-    (u1,) = store.undo_last("ann")
+    write(store, apply_review, a, "relabel", "ann", condition="bruised")
+    first = write(store, apply_review, a, "confirm_waste", "ann")
+    second = write(store, apply_review, b, "not_waste", "ann")
+    (u1,) = write(store, undo_last, "ann")
     assert (u1.action, u1.undoes, u1.flag_id, u1.status) == ("undo", second.id, b, "pending")
-    assert store.review_entry(b).status == "pending" and store.review_entry(b).reviewed_by is None
-    (u2,) = store.undo_last("ann")
+    assert read(store, get_entry, b).status == "pending" and read(store, get_entry, b).reviewed_by is None
+    (u2,) = write(store, undo_last, "ann")
     assert u2.undoes == first.id
-    entry = store.review_entry(a)
+    entry = read(store, get_entry, a)
     assert (entry.status, entry.condition) == ("pending", "bruised")  # the relabel is still in force
-    store.undo_last("ann")
-    entry = store.review_entry(a)
+    write(store, undo_last, "ann")
+    entry = read(store, get_entry, a)
     assert (entry.status, entry.condition, entry.reviewed_by) == ("pending", "rotten", None)
-    assert store.undo_last("ann") == []
-    undone = {r.id: r.undone_by for r in store.reviews() if r.action != "undo"}
+    assert write(store, undo_last, "ann") == []
+    undone = {r.id: r.undone_by for r in read(store, list_reviews) if r.action != "undo"}
     assert all(v is not None for v in undone.values())
 
 
 def test_bulk_confirm_is_one_action_and_all_or_nothing(store: Store) -> None:
     ids = _flagged(store, [("cam1", "apple"), ("cam1", "apple"), ("cam2", "banana")])
     with pytest.raises(NotFoundError):
-        store.bulk_confirm([ids[0], 999], "ann")
-    assert store.reviews() == [] and {f.status for f in store.flags()} == {"pending"}
+        write(store, bulk_confirm, [ids[0], 999], "ann")
+    assert read(store, list_reviews) == [] and {f.status for f in store.flags()} == {"pending"}
 
-    rows = store.bulk_confirm([ids[2], ids[0], ids[2]], "ann")
+    rows = write(store, bulk_confirm, [ids[2], ids[0], ids[2]], "ann")
     assert sorted(r.flag_id for r in rows) == [ids[0], ids[2]] and len({r.batch_id for r in rows}) == 1
     assert [f.status for f in store.flags()] == ["confirmed", "pending", "confirmed"]
-    undos = store.undo_last("ann")
+    undos = write(store, undo_last, "ann")
     assert sorted(u.undoes or 0 for u in undos) == sorted(r.id for r in rows)
     assert {f.status for f in store.flags()} == {"pending"}
     with pytest.raises(StoreValueError, match="1 to 500"):
-        store.bulk_confirm([], "ann")
+        write(store, bulk_confirm, [], "ann")
 
 
 def test_undo_never_overwrites_a_later_decision_by_someone_else(store: Store) -> None:
     (a,) = _flagged(store, [("cam1", "apple")])
-    store.apply_review(a, "confirm_waste", "ann")
-    store.apply_review(a, "not_waste", "bob")
+    write(store, apply_review, a, "confirm_waste", "ann")
+    write(store, apply_review, a, "not_waste", "bob")
     with pytest.raises(ReviewConflictError, match="'bob' reviewed it since"):
-        store.undo_last("ann")
-    assert store.review_entry(a).status == "rejected"
-    store.undo_last("bob")  # once bob's decision is undone, ann's undo is exact again
-    store.undo_last("ann")
-    assert store.review_entry(a).status == "pending"
+        write(store, undo_last, "ann")
+    assert read(store, get_entry, a).status == "rejected"
+    write(store, undo_last, "bob")  # once bob's decision is undone, ann's undo is exact again
+    write(store, undo_last, "ann")
+    assert read(store, get_entry, a).status == "pending"
 
 
 def test_frame_images_are_idempotent_and_keep_every_detection(store: Store, taxonomy: Taxonomy) -> None:
     (flag,) = _flagged(store, [("cam1", "apple")])
-    best = store.review_entry(flag).best_seq or 0
+    best = read(store, get_entry, flag).best_seq or 0
     dets = Detections(
         xyxy=np.array([[10, 20, 110, 140.5], [200, 10, 260, 90]], np.float32),
         confidence=np.array([0.9, 0.6], np.float32),
@@ -198,15 +204,15 @@ def test_frame_images_are_idempotent_and_keep_every_detection(store: Store, taxo
     )
     assert store.save_frame_image("cam1", best, FRAME_JPEG, 320, 240, dets, T0, taxonomy=taxonomy)
     assert not store.save_frame_image("cam1", best, b"\xff\xd8other", 320, 240, [])
-    frame = store.flag_frame(flag)
+    frame = read(store, flag_frame, flag)
     assert frame.jpeg == FRAME_JPEG and (frame.width, frame.height) == (320, 240)
     assert [(d.produce, d.condition, d.track_id) for d in frame.detections] == [
         ("apple", "rotten", 1), ("banana", "fresh", None)
     ]
     assert frame.detections[0].box == pytest.approx((10, 20, 110, 140.5))
-    assert store.review_entry(flag).has_frame
+    assert read(store, get_entry, flag).has_frame
     with pytest.raises(NotFoundError):
-        store.frame_image("cam1", best + 1)
+        read(store, get_frame_image, "cam1", best + 1)
 
 
 @pytest.mark.parametrize(
@@ -226,17 +232,17 @@ def test_bad_frame_images_are_refused(shared_store: Store, args: tuple[Any, ...]
 
 
 def test_users_have_hashed_passwords_and_roles(store: Store, store_url: str) -> None:
-    user = store.create_user("ann", "correct horse battery", "ops")
-    store.create_user("root", "admin password 1", "admin")
+    user = write(store, create_user, "ann", hash_password("correct horse battery"), "ops")
+    write(store, create_user, "root", hash_password("admin password 1"), "admin")
     assert (user.username, user.role) == ("ann", "ops")
-    assert store.verify_password("ann", "correct horse battery") == user
-    assert store.verify_password("ann", "wrong password!") is None
-    assert store.verify_password("nobody", "correct horse battery") is None
-    assert store.get_user("root") is not None and store.get_user("nobody") is None
-    assert [u.username for u in store.users()] == ["ann", "root"]
-    store.set_password("ann", "a new passphrase")
-    assert store.verify_password("ann", "correct horse battery") is None
-    assert store.verify_password("ann", "a new passphrase") is not None
+    assert read(store, verify_password, "ann", "correct horse battery") == user
+    assert read(store, verify_password, "ann", "wrong password!") is None
+    assert read(store, verify_password, "nobody", "correct horse battery") is None
+    assert read(store, get_user, "root") is not None and read(store, get_user, "nobody") is None
+    assert [u.username for u in read(store, list_users)] == ["ann", "root"]
+    write(store, change_password, "ann", hash_password("a new passphrase"))
+    assert read(store, verify_password, "ann", "correct horse battery") is None
+    assert read(store, verify_password, "ann", "a new passphrase") is not None
 
     from sqlalchemy import create_engine, text
 
@@ -258,15 +264,15 @@ def test_users_have_hashed_passwords_and_roles(store: Store, store_url: str) -> 
 )
 def test_bad_users_are_refused(shared_store: Store, username: str, password: str, role: str, error: str) -> None:
     with pytest.raises(StoreValueError, match=error):
-        shared_store.create_user(username, password, role)
+        write(shared_store, create_user, username, hash_password(password), role)
 
 
 def test_duplicate_user_is_refused(store: Store) -> None:
-    store.create_user("ann", "long enough pw", "ops")
+    write(store, create_user, "ann", hash_password("long enough pw"), "ops")
     with pytest.raises(StoreValueError, match="already exists"):
-        store.create_user("ann", "another long pw", "admin")
+        write(store, create_user, "ann", hash_password("another long pw"), "admin")
     with pytest.raises(NotFoundError):
-        store.set_password("bob", "long enough pw")
+        write(store, change_password, "bob", hash_password("long enough pw"))
 
 
 def test_concurrent_reviewers_of_one_flag_are_serialised(store: Store, store_url: str) -> None:
@@ -285,7 +291,7 @@ def test_concurrent_reviewers_of_one_flag_are_serialised(store: Store, store_url
         try:
             barrier.wait()
             for n in range(5):
-                store.apply_review(flag, "relabel", f"r{worker}", produce=f"p{worker}-{n}")
+                write(store, apply_review, flag, "relabel", f"r{worker}", produce=f"p{worker}-{n}")
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -301,4 +307,4 @@ def test_concurrent_reviewers_of_one_flag_are_serialised(store: Store, store_url
     engine.dispose()
     assert len(rows) == 20 and rows[0].prev_produce is None
     assert all(later.prev_produce == earlier.produce for earlier, later in zip(rows, rows[1:]))
-    assert store.review_entry(flag).produce == rows[-1].produce
+    assert read(store, get_entry, flag).produce == rows[-1].produce

@@ -9,8 +9,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 from store_backends import BACKENDS, empty_database
+from store_tx import read, write
 
 from edge.store import Store, StoreValueError
+from edge.store.sessions import change_password, open_session, revoke_session, revoke_user_sessions, session_user
+from edge.store.users import create_user, hash_password
 
 SID_A, SID_B, SID_C = "a" * 24, "b" * 24, "c" * 24
 
@@ -23,33 +26,33 @@ def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 def test_sign_out_and_password_change_hold_for_every_node(url: str) -> None:
     with Store.open(url) as node1, Store.open(url) as node2:
-        node1.create_user("ada", "ada-password-1", role="admin")
+        write(node1, create_user, "ada", hash_password("ada-password-1"), role="admin")
         later = time.time() + 3600
-        node1.open_session(SID_A, "ada", later)
-        node1.open_session(SID_B, "ada", later)
-        node1.open_session(SID_C, "olga", later)  # a config-file user: sessions do not need a store user
-        assert node2.session_user(SID_A) == "ada" and node2.session_user(SID_C) == "olga"
-        assert node2.revoke_session(SID_A) is True
-        assert node1.session_user(SID_A) is None  # signed out on one node: out on the other
-        assert node1.revoke_session(SID_A) is False  # already out
-        node2.set_password("ada", "ada-password-2")  # revokes every session of that user
-        assert node1.session_user(SID_B) is None
-        assert node1.session_user(SID_C) == "olga"
-        assert node1.revoke_user_sessions("olga") == 1 and node2.session_user(SID_C) is None
+        write(node1, open_session, SID_A, "ada", later)
+        write(node1, open_session, SID_B, "ada", later)
+        write(node1, open_session, SID_C, "olga", later)  # a config-file user: sessions do not need a store user
+        assert read(node2, session_user, SID_A) == "ada" and read(node2, session_user, SID_C) == "olga"
+        assert write(node2, revoke_session, SID_A) is True
+        assert read(node1, session_user, SID_A) is None  # signed out on one node: out on the other
+        assert write(node1, revoke_session, SID_A) is False  # already out
+        write(node2, change_password, "ada", hash_password("ada-password-2"))  # revokes every session of that user
+        assert read(node1, session_user, SID_B) is None
+        assert read(node1, session_user, SID_C) == "olga"
+        assert write(node1, revoke_user_sessions, "olga") == 1 and read(node2, session_user, SID_C) is None
     with Store.open(url) as restarted:  # a restart changes nothing
-        assert restarted.session_user(SID_A) is None and restarted.session_user(SID_B) is None
+        assert read(restarted, session_user, SID_A) is None and read(restarted, session_user, SID_B) is None
 
 
 def test_expiry_is_enforced_by_the_store(url: str) -> None:
     with Store.open(url) as store:
         now = time.time()
-        store.open_session(SID_A, "olga", now + 60)
-        assert store.session_user(SID_A, now=now + 59) == "olga"
-        assert store.session_user(SID_A, now=now + 61) is None
+        write(store, open_session, SID_A, "olga", now + 60)
+        assert read(store, session_user, SID_A, now=now + 59) == "olga"
+        assert read(store, session_user, SID_A, now=now + 61) is None
         with pytest.raises(StoreValueError, match="expire after"):
-            store.open_session(SID_B, "olga", now - 1)
+            write(store, open_session, SID_B, "olga", now - 1)
         with pytest.raises(StoreValueError, match="session id"):
-            store.open_session("short", "olga", now + 60)
+            write(store, open_session, "short", "olga", now + 60)
         with store._engine.connect() as conn:  # only the sha256 of the id is kept
             stored = conn.execute(text("SELECT sid_hash FROM review_sessions")).scalars().all()
         assert stored and SID_A not in stored and all(len(h) == 64 for h in stored)

@@ -17,6 +17,8 @@ from edge.tools.count_table_cli import parse_factors
 from vision.cli import build_app
 from vision.registry import DEFAULT_MODEL_DIR
 
+pytestmark = pytest.mark.slow  # renders and counts clips
+
 PRODUCE = ["apple", "banana", "orange", "tomato"]
 SHIPPED = DEFAULT_MODEL_DIR / "model.onnx"
 

@@ -13,6 +13,8 @@ import pytest
 
 from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME
 
+pytestmark = pytest.mark.slow  # qc demo end to end: service, capture daemon, rendered clip
+
 ROOT = Path(__file__).resolve().parents[3]
 TOTALS = re.compile(r"^total\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", re.MULTILINE)
 

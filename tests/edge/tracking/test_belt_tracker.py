@@ -15,6 +15,8 @@ from edge.tracking.tracker import BeltTracker, TrackerConfig
 from vision.errors import InputError
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # tracks rendered clips with the shipped model
+
 PLUS_X = np.array([1.0, 0.0])
 
 

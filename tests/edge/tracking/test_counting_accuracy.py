@@ -12,6 +12,8 @@ from oracle_streams import Damage, load_truth, oracle_stream, run_counter, score
 from edge.tracking import CameraCounter, CounterConfig, CountingLine
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # counts rendered clips with the shipped model
+
 CELLS = [(0.5, 2), (0.5, 6), (1.5, 2), (1.5, 6), (2.5, 2), (2.5, 6)]
 DAMAGED = Damage(jitter_px=2.0, miss=0.05, flicker=0.05, false_positives=0.1, conf=(0.5, 0.95))
 

@@ -13,11 +13,16 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.training.real.dev_photo import add_dev_photo
 from training.real.assemble import real_prep
+from training.real.sources import single_fruit_photos
+from training.real.split import is_dev_key
 from training.synth.frames import RealAppearance, render_frame
 from training.synth.real_sprites import RealSprites
 from vision.errors import InputError
 from vision.taxonomy import Taxonomy
+
+pytestmark = pytest.mark.slow  # real-prep, synth and eval-photos through the CLI on real photos
 
 
 def _qc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -107,18 +112,29 @@ def test_cli_grader_crops_and_mix(prepped: Path, fixture_root: Path, tmp_path: P
             cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     crops = tmp_path / "crops"
+    add_dev_photo(fixture_root)
     r = _qc("dataset", "grader-crops", str(fixture_root), "--out", str(crops), "--frames", str(frames),
             "--size", "64", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
-    assert report["per_source"]["real single-fruit photos"] == 4 * 5  # four orientations of each single fruit
+    singles = [p for p in single_fruit_photos(fixture_root, Taxonomy.load()) if p.split == "train"]
+    dev = [p for p in singles if is_dev_key(p.key)]
+    assert len(dev) == 1 and len(singles) == 6
+    # Four orientations of each single fruit; two views each (mask box, jittered box) in train, one in val (dev).
+    assert report["per_source"]["real single-fruit photos"] == 4 * (2 * (len(singles) - len(dev)) + len(dev))
+    for p in singles:
+        held = (crops / "val" / p.class_name / f"single_{p.key[:16]}_r0.jpg").is_file()
+        assert held == (p in dev)
+        assert (crops / "train" / p.class_name / f"single_{p.key[:16]}_r0_v1.jpg").is_file() == (p not in dev)
     first = next((crops / "train" / "apple_fresh").glob("single_*.jpg"))
     assert cv2.imread(str(first)).shape == (64, 64, 3)
     assert {p.name for p in (crops / "train").iterdir()} == {p.name for p in (crops / "val").iterdir()}
     # The veto's class: squares of the clutter photos (scikit-image's), of the web photos' backgrounds and of the
     # belt away from every label, none overlapping a produce box.
     assert report["per_source"]["real clutter photos"] > 0 and report["per_source"]["belt backgrounds frames"] > 0
-    assert report["per_class"]["train"]["not_produce"] >= report["per_source"]["real clutter photos"]
+    # (the clutter photos of the development fifth are in val/, as every real dev photo is)
+    squares = report["per_class"]["train"]["not_produce"] + report["per_class"]["val"]["not_produce"]
+    assert squares >= report["per_source"]["real clutter photos"] > report["per_class"]["val"]["not_produce"] > 0
     r = _qc("dataset", "mix", str(frames), str(prepped / "photos"), "--val", str(frames), "--out", str(tmp_path / "mix"),
             cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -147,6 +163,16 @@ def test_cli_eval_photos_on_real_photos_with_the_shipped_version(fixture_root: P
     for key in ("box", "right_produce", "fresh_flagged"):
         assert 0.0 <= singles[key] <= 1.0
     assert report["boxed"]["overall"]["boxes"] == 6
+    # The development fifth of train, by content: exactly the photos `is_dev_key` names.
+    add_dev_photo(fixture_root)
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "dev", "--json"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    dev = [p for p in single_fruit_photos(fixture_root, Taxonomy.load()) if is_dev_key(p.key)]
+    assert json.loads(r.stdout)["single_fruit"]["overall"]["photos"] == len(dev) == 1
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "holdout"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--split" in r.stderr and "dev" in r.stderr
     r = subprocess.run([str(qc), "eval-photos", str(tmp_path / "nowhere")], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "ROOT" in r.stderr

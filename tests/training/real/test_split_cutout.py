@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.real.cutout import check_mask, cut_out
-from training.real.split import content_key, split_of, split_of_key
+from training.real.split import content_key, is_dev_key, split_of, split_of_key
 
 FRUIT = Path(__file__).resolve().parents[3] / "datasets" / "fixtures" / "real-produce" / "fruit-photos" / "images"
 
@@ -29,6 +29,17 @@ def test_split_share_is_about_a_quarter() -> None:
     share = sum(split_of_key(k) == "val" for k in keys) / len(keys)
     assert 0.22 < share < 0.28
     assert all(split_of_key(k, 0.0) == "train" for k in keys[:50])
+
+
+def test_dev_is_about_a_fifth_of_train_and_never_val() -> None:
+    keys = [f"{i:064x}" for i in range(4000)]
+    train = [k for k in keys if split_of_key(k) == "train"]
+    assert not any(is_dev_key(k) for k in keys if split_of_key(k) == "val")
+    share = sum(is_dev_key(k) for k in train) / len(train)
+    assert 0.17 < share < 0.23
+    assert not any(is_dev_key(k, 0.0) for k in train[:50]) and all(is_dev_key(k, 1.0) for k in train[:50])
+    with pytest.raises(ValueError, match="dev_share"):
+        is_dev_key(train[0], 1.5)
 
 
 def test_split_refuses_bad_share() -> None:

@@ -6,7 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
+from store_tx import read, write
+
 from edge.store import Store
+from edge.store.review_queue import query_queue
+from edge.store.review_repo import apply_review
 from edge.tracking.item import Item
 
 DAY1, DAY2 = date(2026, 11, 20), date(2026, 11, 21)
@@ -89,7 +93,7 @@ def build_history(store: Store, reviewer: str = "ops1") -> dict[str, int]:
         seqs[s.camera] = seqs.get(s.camera, 0) + 10
         commit_item(store, s, seqs[s.camera], track_id=n + 1)
     flag_ids = {}
-    entries = store.review_queue(status="all", limit=500)
+    entries = read(store, query_queue, status="all", limit=500)
     by_time = {(e.camera_id, e.counted_at): e.flag_id for e in entries}
     for s in HISTORY:
         if not s.flagged:
@@ -97,7 +101,7 @@ def build_history(store: Store, reviewer: str = "ops1") -> dict[str, int]:
         flag_id = by_time[(s.camera, s.at)]
         flag_ids[s.name] = flag_id
         if s.relabel:
-            store.apply_review(flag_id, "relabel", reviewer, produce=s.relabel)
+            write(store, apply_review, flag_id, "relabel", reviewer, produce=s.relabel)
         if s.decision:
-            store.apply_review(flag_id, s.decision, reviewer)
+            write(store, apply_review, flag_id, s.decision, reviewer)
     return flag_ids

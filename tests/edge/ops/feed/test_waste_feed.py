@@ -19,13 +19,16 @@ import pytest
 import typer
 from history import DAILY, DAY1, DAY2, HISTORY, HOURLY, build_history
 from sqlalchemy import create_engine, select
+from store_tx import read, write
 from typer.testing import CliRunner
 
 from edge.cli import register
 from edge.ops.feed.export import ExportResult, export_waste, export_window, run_periodic
 from edge.store import Store, StoreValueError, WasteRow
+from edge.store.review_repo import apply_review
 from edge.store.schema import waste_feed
-from edge.store.waste import ItemFact, aggregate_waste
+from edge.store.waste import ItemFact, aggregate_waste, dashboard, waste_rows
+from edge.store.waste_feed import read_feed, write_window
 from vision.errors import InputError
 
 
@@ -52,7 +55,7 @@ def _table(store_url: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(("hourly", "expected"), [(False, DAILY), (True, HOURLY)], ids=["daily", "hourly"])
 def test_aggregates_match_hand_counts(store: Store, hourly: bool, expected: dict[Any, Any]) -> None:
     build_history(store)
-    rows = store.waste_rows(DAY1, DAY2, hourly=hourly, site="s1")
+    rows = read(store, waste_rows, DAY1, DAY2, hourly=hourly, site="s1")
     assert _by_key(rows) == expected
     assert {r.site for r in rows} == {"s1"}
     # Items before 00:00 of the first day and from 00:00 after the last day are outside the window.
@@ -95,7 +98,7 @@ def test_late_review_changes_exactly_the_right_row(store: Store, store_url: str,
     before = {(r["camera_id"], r["product"], r["day"], r["hour"]): r for r in _table(store_url)}
     day1_file = (out / "daily/date=2026-11-20/s1.parquet").read_bytes()
 
-    store.apply_review(flag_ids["a5"], "confirm_waste", "late-reviewer")  # day 2, cam1, apple: was pending
+    write(store, apply_review, flag_ids["a5"], "confirm_waste", "late-reviewer")  # day 2, cam1, apple: was pending
     result = export_waste(store, DAY1, DAY2, site="s1", out=out)
 
     assert result.table.to_dict() == {"inserted": 0, "updated": 1, "deleted": 0, "unchanged": 5}
@@ -117,7 +120,7 @@ def test_relabel_moves_the_item_and_an_emptied_row_is_deleted(store: Store, stor
     flag_ids = build_history(store)
     export_waste(store, DAY1, DAY2, site="s1")
     # cam2's only orange item (a relabelled tomato) relabelled again, to banana: the orange row of cam2 disappears.
-    store.apply_review(flag_ids["t1"], "relabel", "ops2", produce="banana")
+    write(store, apply_review, flag_ids["t1"], "relabel", "ops2", produce="banana")
     result = export_waste(store, DAY1, DAY2, site="s1")
     assert result.table.to_dict() == {"inserted": 1, "updated": 0, "deleted": 1, "unchanged": 5}
     keys = {(r["camera_id"], r["product"], r["day"], r["hour"]) for r in _table(store_url)}
@@ -133,7 +136,7 @@ def test_sites_and_granularities_do_not_touch_each_other(store: Store, store_url
     assert sum(r["site"] == "s1" and r["hour"] is None for r in rows) == len(DAILY)
     assert sum(r["site"] == "s1" and r["hour"] is not None for r in rows) == len(HOURLY)
     assert sum(r["site"] == "s2" for r in rows) == 4
-    assert _by_key(store.waste_feed(DAY1, DAY2, site="s1")) == DAILY  # read back through the store
+    assert _by_key(read(store, read_feed, DAY1, DAY2, site="s1")) == DAILY  # read back through the store
 
 
 def test_periodic_mode_exports_until_stopped(store: Store, tmp_path: Path) -> None:
@@ -176,7 +179,7 @@ def test_cli_export_prints_a_summary_and_writes_parquet(store_url: str, tmp_path
 )
 def test_bad_windows_and_sites_are_refused(store: Store, since: date, until: date, site: str, error: str) -> None:
     with pytest.raises(StoreValueError, match=error):
-        store.write_waste_feed(since, until, site=site)
+        write(store, write_window, since, until, site=site)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +219,7 @@ def test_aggregate_is_pure_and_order_independent() -> None:
 
 def test_dashboard_per_produce_per_day_and_precision(store: Store) -> None:
     build_history(store)
-    dash = store.dashboard(DAY1, DAY2)
+    dash = read(store, dashboard, DAY1, DAY2)
     assert [(r.day, r.produce, r.inspected, r.flagged, r.confirmed, r.rejected, r.pending) for r in dash.rows] == [
         (DAY1, "apple", 5, 4, 2, 1, 1),  # the SKU item is an apple too
         (DAY1, "banana", 2, 1, 1, 0, 0),
@@ -230,15 +233,16 @@ def test_dashboard_per_produce_per_day_and_precision(store: Store) -> None:
 
 
 def test_json_api_form_matches_the_export(store: Store) -> None:
-    from edge.ops.feed.api import waste_json
+    from edge.ops.feed.api import parse_day, waste_json
 
     build_history(store)
-    body = waste_json(store, "2026-11-20", "2026-11-21", hourly=True, site="s1")
+    since, until = parse_day("2026-11-20", "since"), parse_day("2026-11-21", "until")
+    body = read(store, waste_json, since, until, hourly=True, site="s1").model_dump()
     assert body["since"] == "2026-11-20" and body["hourly"] is True
-    assert body["rows"] == [r.to_dict() for r in store.waste_rows(DAY1, DAY2, hourly=True, site="s1")]
+    assert body["rows"] == [r.to_dict() for r in read(store, waste_rows, DAY1, DAY2, hourly=True, site="s1")]
     assert len(body["rows"]) == len(HOURLY)
     json.dumps(body)  # plain JSON
-    assert waste_json(store, None, None, today=DAY2)["since"] == "2026-11-15"
+    assert read(store, waste_json, None, None, today=DAY2).since == "2026-11-15"
 
 
 @pytest.mark.parametrize(
@@ -253,10 +257,10 @@ def test_json_api_form_matches_the_export(store: Store) -> None:
 def test_json_api_refuses_bad_windows_without_echoing_them(
     tmp_path: Path, since: str, until: str | None, error: str
 ) -> None:
-    from edge.ops.feed.api import waste_json
+    from edge.ops.feed.api import parse_day, waste_json
 
     with Store.open(f"sqlite:///{tmp_path / 'qc.db'}") as store, pytest.raises(InputError, match=error) as caught:
-        waste_json(store, since, until)
+        read(store, waste_json, parse_day(since, "since"), parse_day(until, "until"))
     assert "<script>" not in str(caught.value)
 
 

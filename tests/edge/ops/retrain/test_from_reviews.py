@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 import typer
 import yaml
+from store_tx import read, write
 from typer.testing import CliRunner
 
 from edge.cli import register
 from edge.ops.retrain.labels import freshest_condition
 from edge.ops.retrain.writer import frame_stem, write_from_reviews
 from edge.store import FrameDetection, Store
+from edge.store.review_queue import query_queue
+from edge.store.review_repo import apply_review
+from edge.store.review_samples import read_samples
 from edge.tracking.item import Item
 from training.manifest import build_manifest, verify_manifest
 from training.yolo_dataset import load_dataset
@@ -72,16 +76,16 @@ def build_reviewed_store(store: Store) -> None:
     ])
     store.save_frame_image("cam1", 30, _jpeg(3), W, H, [])
     store.save_frame_image("cam2", 5, _jpeg(4), W, H, [_det((10, 10, 60, 60), "apple", "rotten", 1)])
-    flag = {e.item_id: e.flag_id for e in store.review_queue(status="all")}
+    flag = {e.item_id: e.flag_id for e in read(store, query_queue, status="all")}
     ids = {n: next(i.id for i in store.items() if (i.camera_id, i.track_id) == (it.camera_id, it.track_id))
            for n, it in items.items()}
-    store.apply_review(flag[ids["A"]], "relabel", "ann", produce="banana")
-    store.apply_review(flag[ids["A"]], "fix_box", "ann", box=(14, 24, 106, 136))
-    store.apply_review(flag[ids["A"]], "confirm_waste", "ann")
-    store.apply_review(flag[ids["D"]], "not_waste", "ann")
-    store.apply_review(flag[ids["G"]], "confirm_waste", "ann")
-    store.apply_review(flag[ids["H"]], "confirm_waste", "ann")
-    store.apply_review(flag[ids["E"]], "relabel", "ann", condition="bruised")  # relabelled, still undecided
+    write(store, apply_review, flag[ids["A"]], "relabel", "ann", produce="banana")
+    write(store, apply_review, flag[ids["A"]], "fix_box", "ann", box=(14, 24, 106, 136))
+    write(store, apply_review, flag[ids["A"]], "confirm_waste", "ann")
+    write(store, apply_review, flag[ids["D"]], "not_waste", "ann")
+    write(store, apply_review, flag[ids["G"]], "confirm_waste", "ann")
+    write(store, apply_review, flag[ids["H"]], "confirm_waste", "ann")
+    write(store, apply_review, flag[ids["E"]], "relabel", "ann", condition="bruised")  # relabelled, still undecided
 
 
 def expected_labels(tax: Taxonomy) -> dict[str, list[tuple[str, tuple[float, ...]]]]:
@@ -117,7 +121,7 @@ def test_reviewed_frames_become_a_dataset_with_corrected_labels(
     store: Store, taxonomy: Taxonomy, tmp_path: Path
 ) -> None:
     build_reviewed_store(store)
-    report = write_from_reviews(store.review_samples(), tmp_path / "ds", taxonomy, store_url=store.url)
+    report = write_from_reviews(read_samples(store), tmp_path / "ds", taxonomy, store_url=store.url)
 
     expected = expected_labels(taxonomy)
     assert _loaded(tmp_path / "ds", taxonomy) == {
@@ -131,7 +135,7 @@ def test_reviewed_frames_become_a_dataset_with_corrected_labels(
     verify_manifest(tmp_path / "ds")
     assert report.manifest.instances["banana_rotten"] == 2 and sum(report.manifest.instances.values()) == 6
 
-    again = write_from_reviews(store.review_samples(), tmp_path / "ds2", taxonomy, store_url=store.url)
+    again = write_from_reviews(read_samples(store), tmp_path / "ds2", taxonomy, store_url=store.url)
     assert again.manifest is not None and again.manifest.content_hash == report.manifest.content_hash
 
 
@@ -140,14 +144,14 @@ def test_frames_with_classes_outside_the_taxonomy_are_skipped(store: Store, tmp_
     small = Taxonomy.from_dict({"produce": ["apple", "banana", "orange"], "conditions": [
         {"name": "fresh", "freshness": 1.0}, {"name": "bruised", "freshness": 0.6},
         {"name": "overripe", "freshness": 0.3}, {"name": "rotten", "freshness": 0.0}]})
-    report = write_from_reviews(store.review_samples(), tmp_path / "ds", small, store_url=store.url)
+    report = write_from_reviews(read_samples(store), tmp_path / "ds", small, store_url=store.url)
     assert list(report.skipped) == [frame_stem("cam1", 10)] and "tomato_fresh" in report.skipped[frame_stem("cam1", 10)]
     assert sum(report.frames.values()) == 2
 
 
 def test_nothing_to_write_and_a_used_folder_are_refused(store: Store, taxonomy: Taxonomy, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no reviewed frame"):
-        write_from_reviews(store.review_samples(), tmp_path / "empty", taxonomy, store_url=store.url)
+        write_from_reviews(read_samples(store), tmp_path / "empty", taxonomy, store_url=store.url)
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "x").write_text("x")
     with pytest.raises(InputError, match="not empty"):

@@ -22,8 +22,10 @@ from review_world import (
     serve,
     sign_in,
 )
+from store_tx import write
 
 from edge.store.store import Store
+from edge.store.users import create_user, hash_password
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +34,7 @@ def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("review_seed") / "qc.sqlite3"
     with Store.open(f"sqlite:///{path}") as store:
         seed_store(store)
-        store.create_user(ADMIN_USER, ADMIN_PASSWORD, role="admin")
+        write(store, create_user, ADMIN_USER, hash_password(ADMIN_PASSWORD), role="admin")
     return path
 
 

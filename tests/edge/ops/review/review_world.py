@@ -18,9 +18,11 @@ import httpx
 import numpy as np
 import uvicorn
 from fastapi import FastAPI
+from store_tx import read
 
 from edge.ops.review import include_review
 from edge.review_settings import ReviewSection, ReviewUserSection
+from edge.store.review_queue import query_queue
 from edge.store.reviews import FrameDetection
 from edge.store.store import Store
 from edge.store.users import ScryptCost, hash_password
@@ -117,7 +119,7 @@ def seed_store(store: Store, now: datetime | None = None) -> dict[str, list[int]
                                confidence=0.8, freshness=0.97),
             ]
             store.save_frame_image(p.camera_id, seq, jpeg(image), W, H, dets, captured_at=t)
-    for entry in store.review_queue(status="all", limit=500):
+    for entry in read(store, query_queue, status="all", limit=500):
         flags.setdefault(entry.produce, []).append(entry.flag_id)
     return flags
 

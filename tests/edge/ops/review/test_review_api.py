@@ -4,11 +4,15 @@ queue section's ETag, the dashboard's numbers."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 import pytest
-from review_world import ADMIN_PASSWORD, ADMIN_USER, OPS_USER, sign_in
+from review_world import ADMIN_PASSWORD, ADMIN_USER, OPS_PASSWORD, OPS_USER, sign_in
+from store_tx import read, write
 
+from edge.store.review_queue import get_entry
+from edge.store.review_repo import apply_review, list_reviews
 from edge.store.store import Store
 
 
@@ -38,7 +42,7 @@ def test_filters_and_pages(ops_client: tuple[httpx.Client, str], params: dict[st
 
 def test_date_filter_and_entry_fields(ops_client: tuple[httpx.Client, str], review_store: Store) -> None:
     client, _ = ops_client
-    day = review_store.review_entry(1).counted_at.date().isoformat()
+    day = read(review_store, get_entry, 1).counted_at.date().isoformat()
     assert 1 in ids(client, date=day)
     entry = client.get("/review/api/queue").json()["entries"][0]
     assert entry["flag_id"] == 1 and entry["produce"] == "apple" and entry["condition"] == "rotten"
@@ -59,7 +63,7 @@ def test_every_action_is_a_review_with_who_and_when(ops_client: tuple[httpx.Clie
     boxed = client.post("/review/api/flags/4/box", json={"box": [200, 100, 380, 250]}, headers=h).json()
     assert boxed["entry"]["box"] == [200, 100, 380, 250] and boxed["entry"]["detected_box"] != boxed["entry"]["box"]
     assert client.post("/review/api/flags/4/box", json={"box": [0, 0, 900, 50]}, headers=h).status_code == 400
-    trail = review_store.reviews()
+    trail = read(review_store, list_reviews)
     assert [(r.action, r.flag_id) for r in trail] == [("confirm_waste", 1), ("not_waste", 2), ("relabel", 3),
                                                       ("fix_box", 4)]
     assert all(r.reviewer == OPS_USER and r.at > before for r in trail)
@@ -80,7 +84,7 @@ def test_bulk_confirm_and_one_undo_reverts_the_batch(ops_client: tuple[httpx.Cli
     assert ids(client) == [1, 2, 3]
     assert client.post("/review/api/undo", headers=h).json() == {"undone": []}  # nothing left
     assert client.post("/review/api/bulk-confirm", json={"flag_ids": [1, 999]}, headers=h).status_code == 404
-    assert review_store.review_entry(1).status == "pending"  # all or nothing
+    assert read(review_store, get_entry, 1).status == "pending"  # all or nothing
 
 
 def test_undo_never_overwrites_someone_elses_decision(review_url: str, ops_client: tuple[httpx.Client, str],
@@ -91,7 +95,7 @@ def test_undo_never_overwrites_someone_elses_decision(review_url: str, ops_clien
     admin.post("/review/api/flags/1/not-waste", headers={"X-CSRF-Token": admin_csrf})
     resp = client.post("/review/api/undo", headers={"X-CSRF-Token": csrf})
     assert resp.status_code == 409 and "error" in resp.json()
-    assert review_store.review_entry(1).status == "rejected"
+    assert read(review_store, get_entry, 1).status == "rejected"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +114,7 @@ def test_bad_actions_are_refused_with_a_reason(ops_client: tuple[httpx.Client, s
     client, csrf = ops_client
     resp = client.post(path, json=body, headers={"X-CSRF-Token": csrf})
     assert resp.status_code == status and resp.json()["error"]
-    assert review_store.reviews() == []
+    assert read(review_store, list_reviews) == []
 
 
 def test_queue_section_etag_changes_with_the_queue(ops_client: tuple[httpx.Client, str],
@@ -120,16 +124,16 @@ def test_queue_section_etag_changes_with_the_queue(ops_client: tuple[httpx.Clien
     etag = first.headers["etag"]
     assert 'id="flag-1"' in first.text
     assert client.get("/review/queue", headers={"If-None-Match": etag}).status_code == 304
-    review_store.apply_review(1, "confirm_waste", ADMIN_USER)  # elsewhere
+    write(review_store, apply_review, 1, "confirm_waste", ADMIN_USER)  # elsewhere
     changed = client.get("/review/queue", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and 'id="flag-1"' not in changed.text
 
 
 def test_dashboard_counts_and_precision(ops_client: tuple[httpx.Client, str], review_store: Store) -> None:
     client, _ = ops_client
-    review_store.apply_review(1, "confirm_waste", OPS_USER)
-    review_store.apply_review(2, "confirm_waste", OPS_USER)
-    review_store.apply_review(3, "not_waste", OPS_USER)
+    write(review_store, apply_review, 1, "confirm_waste", OPS_USER)
+    write(review_store, apply_review, 2, "confirm_waste", OPS_USER)
+    write(review_store, apply_review, 3, "not_waste", OPS_USER)
     page = client.get("/review/dashboard", params={"days": "3"})
     assert page.status_code == 200
     assert '<strong id="precision-overall">67%</strong>' in page.text  # 2 confirmed of 3 reviewed
@@ -141,12 +145,12 @@ def test_waste_api_serves_the_feed_aggregates(ops_client: tuple[httpx.Client, st
     from edge.ops.feed.api import waste_json
 
     client, _ = ops_client
-    review_store.apply_review(1, "confirm_waste", OPS_USER)
+    write(review_store, apply_review, 1, "confirm_waste", OPS_USER)
     got = client.get("/review/api/waste")  # default window: the last 7 days, where the seeded items lie
     assert got.status_code == 200
     assert got.headers["cache-control"] == "no-store"
     body = got.json()
-    assert body == waste_json(review_store)
+    assert body == read(review_store, waste_json).model_dump()
     assert sum(row["confirmed_waste"] for row in body["rows"]) == 1
     assert sum(row["items_inspected"] for row in body["rows"]) == len(review_store.items())
     old = client.get("/review/api/waste", params={"since": "2000-01-01", "until": "2000-03-01"}).json()
@@ -158,3 +162,55 @@ def test_waste_api_serves_the_feed_aggregates(ops_client: tuple[httpx.Client, st
 
 def test_waste_api_needs_a_signed_in_user(review_url: str) -> None:
     assert httpx.get(f"{review_url}/review/api/waste", follow_redirects=False).status_code in (401, 303)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "error"),
+    [
+        ("/review/api/queue", {"status": "<b>open</b>"}, "status: must be one of pending, reviewed, all"),
+        ("/review/api/queue", {"camera": "../<b>"}, "camera: not a camera id"),
+        ("/review/api/queue", {"produce": "<b>durian</b>"}, "produce: not a produce kind"),
+        ("/review/api/queue", {"date": "<b>2026</b>"}, "date: must be a day as YYYY-MM-DD"),
+        ("/review/api/queue", {"page": "<b>0</b>"}, "page: must be a whole number from 1 to 1000000"),
+        # several bad fields: the first one in the order the page always checked them is named
+        ("/review/api/queue", {"page": "0", "status": "x", "produce": "durian"}, "produce: not a produce kind"),
+        ("/review/queue", {"status": "<b>x</b>"}, "status: must be one of pending, reviewed, all"),
+        ("/review/api/waste", {"hourly": "<b>maybe</b>"}, "hourly: must be true or false"),
+        ("/review/api/waste", {"until": "<b>", "since": "<b>"},
+         "since/until: query parameter 'since' must be a date YYYY-MM-DD"),
+        ("/review/api/waste", {"since": "2026-11-21", "until": "2026-11-20"},
+         "since/until: until 2026-11-20 is before since 2026-11-21"),
+    ],
+)
+def test_typed_query_refusals_keep_the_page_error_contract(
+    ops_client: tuple[httpx.Client, str], path: str, params: dict[str, str], error: str
+) -> None:
+    """Query strings are parsed into typed models, yet a refusal is the page's 400 ``{"error": ...}`` naming the
+    field, never FastAPI's 422 that quotes the input back."""
+    client, _ = ops_client
+    got = client.get(path, params=params)
+    assert got.status_code == 400
+    assert got.json() == {"error": error}
+    assert "<b>" not in got.text and got.headers["cache-control"] == "no-store"
+
+
+def test_a_store_locked_by_another_writer_is_a_503_and_writes_nothing(
+    review_server: tuple[str, Any], review_store: Store
+) -> None:
+    """The request's write transaction (a dependency) answers an unreachable store as the page's 503, and the
+    decision is not half written."""
+    url, slot = review_server  # the shared server and its StoreSlot (conftest)
+    impatient = Store.open(review_store.url, busy_timeout_s=0.2)
+    slot.store = impatient
+    client, csrf = sign_in(url, OPS_USER, OPS_PASSWORD)  # signing in writes a session: before the lock is taken
+    try:
+        with review_store.transaction(write=True):  # another writer holds SQLite's write lock
+            got = client.post("/review/api/flags/1/confirm", headers={"X-CSRF-Token": csrf})
+        assert got.status_code == 503
+        assert got.json() == {"error": "the store is busy or unreachable; try again"}
+        assert read(review_store, list_reviews) == [] and read(review_store, get_entry, 1).status == "pending"
+        assert client.post("/review/api/flags/1/confirm", headers={"X-CSRF-Token": csrf}).status_code == 200
+    finally:
+        client.close()
+        slot.store = None
+        impatient.close()

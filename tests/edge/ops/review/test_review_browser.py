@@ -13,9 +13,13 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from review_world import ADMIN_USER, OPS_PASSWORD, OPS_USER
+from store_tx import read, write
 
 from edge.ops.feed.export import export_waste
+from edge.store.review_queue import get_entry
+from edge.store.review_repo import apply_review, list_reviews
 from edge.store.store import Store
+from edge.store.waste_feed import read_feed
 
 
 @pytest.fixture
@@ -84,7 +88,7 @@ def test_review_in_the_browser(page: Any, review_url: str, review_store: Store, 
     assert "Undid" in page.inner_text("#status")
 
     # Another reviewer decides on #4 elsewhere: the open page drops it by itself (polling), still no reload.
-    review_store.apply_review(4, "not_waste", ADMIN_USER)
+    write(review_store, apply_review, 4, "not_waste", ADMIN_USER)
     page.wait_for_selector("#flag-4", state="detached")
     assert page.evaluate("window.__noReload") is True
 
@@ -110,7 +114,7 @@ def test_review_in_the_browser(page: Any, review_url: str, review_store: Store, 
     assert flag_ids(page) == []
 
     # The audit trail: every decision with who and when, the undone relabel marked as such.
-    trail = review_store.reviews()
+    trail = read(review_store, list_reviews)
     assert [(r.action, r.flag_id, r.reviewer, r.status) for r in trail] == [
         ("confirm_waste", 1, OPS_USER, "confirmed"),
         ("relabel", 3, OPS_USER, "pending"),
@@ -136,12 +140,12 @@ def test_review_in_the_browser(page: Any, review_url: str, review_store: Store, 
         ("belt2", "orange"): (1, 0, 0, 0, 0),
     }
     got: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * 5)  # items may straddle midnight: sum days
-    for r in review_store.waste_feed(today - timedelta(days=1), today):
+    for r in read(review_store, read_feed, today - timedelta(days=1), today):
         counts = (r.items_inspected, r.predicted_waste, r.confirmed_waste, r.false_flags, r.pending_review)
         got[(r.camera_id, r.product)] = [a + b for a, b in zip(got[(r.camera_id, r.product)], counts, strict=True)]
         assert r.model_versions == "v0003"
     assert {k: tuple(v) for k, v in got.items()} == expected
-    assert len(result.rows) == len(review_store.waste_feed(today - timedelta(days=1), today))
+    assert len(result.rows) == len(read(review_store, read_feed, today - timedelta(days=1), today))
     files = sorted((tmp_path / "feed").rglob("*.parquet"))
     parquet_rows = [row for path in files for row in pq.read_table(path).to_pylist()]
     assert sum(r["confirmed_waste"] for r in parquet_rows) == 2
@@ -157,8 +161,8 @@ def test_a_cross_site_post_is_refused(page: Any, review_url: str, review_store: 
     with page.expect_response(f"{review_url}/review/api/flags/1/confirm") as answer:
         page.goto("http://evil.test/prize")
     assert answer.value.status in (401, 403)  # SameSite=Strict keeps the cookie home; the CSRF check stops the rest
-    assert review_store.reviews() == []
-    assert review_store.review_entry(1).status == "pending"
+    assert read(review_store, list_reviews) == []
+    assert read(review_store, get_entry, 1).status == "pending"
 
 
 def test_fix_a_box_by_dragging_on_the_whole_frame(page: Any, review_url: str, review_store: Store) -> None:
@@ -174,7 +178,7 @@ def test_fix_a_box_by_dragging_on_the_whole_frame(page: Any, review_url: str, re
     page.mouse.up()
     page.click("#box-save")
     page.wait_for_function("() => document.getElementById('status').textContent.includes('box fixed')")
-    entry = review_store.review_entry(1)
+    entry = read(review_store, get_entry, 1)
     assert entry.box == pytest.approx((200, 100, 360, 240), abs=1.5)
     assert entry.detected_box == (230.0, 110.0, 350.0, 230.0)  # the model's box is kept beside the fix
-    assert [(r.action, r.flag_id) for r in review_store.reviews()] == [("fix_box", 1)]
+    assert [(r.action, r.flag_id) for r in read(review_store, list_reviews)] == [("fix_box", 1)]

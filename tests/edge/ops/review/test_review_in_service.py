@@ -8,9 +8,11 @@ from pathlib import Path
 
 import httpx
 from review_world import CAMERA_TOKEN, OPS_PASSWORD, OPS_USER, jpeg, render_frame, seed_store, serve, sign_in
+from store_tx import read
 
 from edge.config import load_config
 from edge.service.app import create_app
+from edge.store.review_repo import list_reviews
 from edge.store.store import Store
 from edge.store.users import ScryptCost, hash_password
 
@@ -51,4 +53,4 @@ def test_service_serves_review_and_keeps_cameras_out(tmp_path: Path) -> None:
         assert refused.status_code == 401
         assert httpx.get(f"{url}/healthz").status_code == 200  # the service's own routes are untouched
     with Store.open(config.store_url) as store:
-        assert [(r.action, r.flag_id, r.reviewer) for r in store.reviews()] == [("confirm_waste", 1, OPS_USER)]
+        assert [(r.action, r.flag_id, r.reviewer) for r in read(store, list_reviews)] == [("confirm_waste", 1, OPS_USER)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import httpx
@@ -9,10 +10,10 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from review_world import review_app, serve
 
-from edge.ops.review.charts import Series, axis, bar_chart, line_chart
 from edge.ops.review.api_models import BoxBody, BulkBody, FlagId, RelabelBody
+from edge.ops.review.charts import Series, axis, bar_chart, line_chart
 from edge.ops.review.errors import BadReviewInput
-from edge.ops.review.inputs import QueueFilter, check_relabel, fit_box, parse_filter
+from edge.ops.review.inputs import REVIEW_INPUT, QueueFilter, check_relabel, fit_box
 from edge.ops.review.sessions import SessionSigner
 from edge.review_settings import ReviewSection
 from edge.store.store import Store
@@ -83,7 +84,7 @@ def test_flag_id_is_digits_only(raw: object, expected: int | None) -> None:
     [
         ({}, QueueFilter()),
         ({"camera": "belt1", "produce": "apple", "status": "all", "date": "2026-11-26", "page": "2"},
-         QueueFilter("belt1", "apple", "all", date(2026, 11, 26), 2)),
+         QueueFilter(camera="belt1", produce="apple", status="all", day=date(2026, 11, 26), page=2)),
         ({"camera": "", "produce": "", "date": ""}, QueueFilter()),
         ({"camera": "../x"}, "camera"),
         ({"produce": "durian"}, "produce"),
@@ -95,16 +96,21 @@ def test_flag_id_is_digits_only(raw: object, expected: int | None) -> None:
         ({"page": "x"}, "page"),
     ],
 )
-def test_parse_filter(taxonomy: Taxonomy, params: dict[str, str], expected: QueueFilter | str) -> None:
+def test_queue_filter_from_a_query_string(
+    taxonomy: Taxonomy, params: dict[str, str], expected: QueueFilter | str
+) -> None:
+    model = QueueFilter.for_taxonomy(taxonomy)
     if isinstance(expected, QueueFilter):
-        assert parse_filter(params, taxonomy) == expected
+        assert model.model_validate(params).model_dump() == expected.model_dump()
     else:
-        with pytest.raises(BadReviewInput, match=f"^{expected}:"):
-            parse_filter(params, taxonomy)
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate(params)
+        first = caught.value.errors()[0]
+        assert first["type"] == REVIEW_INPUT and re.match(f"^{expected}:", first["msg"])
 
 
 def test_filter_query_keeps_the_other_filters() -> None:
-    f = QueueFilter("belt1", "apple", "pending", date(2026, 11, 26), 1)
+    f = QueueFilter(camera="belt1", produce="apple", status="pending", day=date(2026, 11, 26), page=1)
     assert f.query(page=2) == "camera=belt1&produce=apple&status=pending&date=2026-11-26&page=2"
 
 

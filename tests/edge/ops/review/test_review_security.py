@@ -9,8 +9,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from review_world import ADMIN_PASSWORD, ADMIN_USER, CAMERA_TOKEN, OPS_PASSWORD, OPS_USER, sign_in
+from store_tx import read
 
+from edge.store.review_queue import query_queue
+from edge.store.review_repo import list_reviews
 from edge.store.store import Store
+from edge.store.users import get_user
 
 # Every review endpoint: (method, path, what an anonymous request gets).
 ENDPOINTS = [
@@ -42,8 +46,8 @@ XSS_ATTR = '"><img src=x onerror=alert(1)>'
 
 
 def assert_untouched(store: Store) -> None:
-    assert store.reviews() == []
-    assert {e.status for e in store.review_queue(status="all", limit=500)} == {"pending"}
+    assert read(store, list_reviews) == []
+    assert {e.status for e in read(store, query_queue, status="all", limit=500)} == {"pending"}
 
 
 @pytest.mark.parametrize(("method", "path", "expected"), ENDPOINTS)
@@ -102,7 +106,7 @@ def test_state_changes_need_the_sessions_csrf_token(review_url: str, ops_client:
     for path, body in STATE_CHANGES:
         ok = client.post(path, json=body, headers={"X-CSRF-Token": csrf})
         assert ok.status_code == 200, (path, ok.text)
-    assert len(review_store.reviews()) == 7  # confirm, not-waste, relabel, box, undo, 2 x bulk
+    assert len(read(review_store, list_reviews)) == 7  # confirm, not-waste, relabel, box, undo, 2 x bulk
 
 
 def test_forms_need_their_csrf_field(review_url: str, ops_client: tuple[httpx.Client, str]) -> None:
@@ -212,12 +216,12 @@ def test_ops_users_cannot_change_settings_and_admins_can(review_url: str, ops_cl
     form = {"username": "newbie", "password": "newbie-password", "role": "admin", "csrf_token": ops_csrf}
     assert ops.get("/review/admin/users").status_code == 403
     assert ops.post("/review/admin/users", data=form).status_code == 403
-    assert review_store.get_user("newbie") is None
+    assert read(review_store, get_user, "newbie") is None
     assert "/review/admin/users" not in ops.get("/review").text  # no settings link for ops users
     admin, admin_csrf = admin_client
     resp = admin.post("/review/admin/users", data={**form, "role": "ops", "csrf_token": admin_csrf})
     assert resp.status_code == 303
-    assert review_store.get_user("newbie").role == "ops"
+    assert read(review_store, get_user, "newbie").role == "ops"
     newbie, _ = sign_in(review_url, "newbie", "newbie-password")
     assert newbie.get("/review/api/queue").status_code == 200
 

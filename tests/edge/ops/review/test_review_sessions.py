@@ -23,8 +23,11 @@ from review_world import (
     sign_in,
 )
 from store_backends import empty_database
+from store_tx import write
 
+from edge.store.sessions import change_password
 from edge.store.store import Store
+from edge.store.users import create_user, hash_password
 
 KEY = "k" * 40  # a configured key: cookies outlive a restart, so only the store can say "signed out"
 COOKIE = "qc_review_session"
@@ -67,7 +70,7 @@ def test_two_nodes_on_one_postgresql_agree(postgres_url: str) -> None:
     settings = review_settings(secret_key=KEY)
     with Store.open(postgres_url) as store_a, Store.open(postgres_url) as store_b:
         seed_store(store_a)
-        store_a.create_user(ADMIN_USER, ADMIN_PASSWORD, role="admin")
+        write(store_a, create_user, ADMIN_USER, hash_password(ADMIN_PASSWORD), role="admin")
         with serve(review_app(store_a, settings)) as node_a, serve(review_app(store_b, settings)) as node_b:
             ops, ops_csrf = sign_in(node_a, OPS_USER, OPS_PASSWORD)
             admin, _ = sign_in(node_b, ADMIN_USER, ADMIN_PASSWORD)
@@ -75,7 +78,7 @@ def test_two_nodes_on_one_postgresql_agree(postgres_url: str) -> None:
             assert works(node_b, ops_cookie) and works(node_a, admin_cookie)
             sign_out(ops, ops_csrf)  # on node A ...
             assert not works(node_b, ops_cookie)  # ... is out on node B
-            store_b.set_password(ADMIN_USER, "a-new-admin-password")  # `qc users set-password` on any node
+            write(store_b, change_password, ADMIN_USER, hash_password("a-new-admin-password"))  # `qc users set-password` on any node
             assert not works(node_a, admin_cookie) and not works(node_b, admin_cookie)
             _, _ = sign_in(node_a, ADMIN_USER, "a-new-admin-password")
 

@@ -12,10 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from edge.tools.bench.options import BenchFrames, BenchModels, BenchOptions, DetectorRuns, ServiceLoad
+from edge.config import load_config
+from edge.tools.bench.options import (
+    BenchFrames, BenchModels, BenchOptions, DetectorRuns, ServedModel, ServiceLoad, ServiceRun,
+)
 from edge.tools.bench.run import resolve_model
+from edge.tools.bench.service_bench import seed_registry, write_config
 from edge.tools.bench.stats import paired_ratios, percentile
+from vision.detector_options import GraphEdits, RuntimeOptions
 from vision.errors import InputError
+from vision.model_card import sha256_file
+from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
+from vision.taxonomy import Taxonomy
+
+pytestmark = pytest.mark.slow  # runs qc bench end to end (peer, service, rounds)
 
 HEADLINE = ("detector_fps", "limit_fps", "peer_fps", "ratio_vs_limit", "ratio_vs_peer")
 
@@ -203,6 +213,50 @@ def test_options_are_checked_when_made(make: Callable[[], object], message: str 
         return
     with pytest.raises(InputError, match=re.escape(message)):
         make()
+
+
+def shipped(taxonomy: Taxonomy, **values: object) -> ServedModel:
+    """The shipped model as the bench's service serves it."""
+    return ServedModel(onnx=DEFAULT_MODEL_DIR / ONNX_NAME, taxonomy=taxonomy, input_size=(320, 320), **values)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"max_batch": 0}, "max_batch: input should be greater than or equal to 1, got 0"),
+        ({"max_batch": 300}, "max_batch: input should be less than or equal to 256, got 300"),
+        ({"max_batch": True}, "max_batch: input should be a valid integer, got True"),
+        ({"load": {"fps": 0}}, "load: fps: input should be greater than 0, got 0"),
+        ({"served": {"onnx": "m.onnx", "taxonomy": "x", "input_size": (320, 320)}},
+         "served: taxonomy: input should be a dictionary or an instance of Taxonomy, got 'x'"),
+        ({"served": {"onnx": "m.onnx", "input_size": (320, 320)}}, "served: taxonomy: field required"),
+    ],
+    ids=["batch-0", "batch-300", "batch-bool", "load", "taxonomy", "missing-taxonomy"],
+)
+def test_a_service_run_is_checked_when_made(taxonomy: Taxonomy, values: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=re.escape(message)):
+        ServiceRun(**{"served": shipped(taxonomy), **values})  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=re.escape("input_size.0: input should be greater than or equal to 1")):
+        ServedModel(onnx=Path("m.onnx"), taxonomy=taxonomy, input_size=(0, 320))
+
+
+def test_a_service_run_is_the_config_qc_serve_loads(tmp_path: Path, taxonomy: Taxonomy) -> None:
+    run = ServiceRun(
+        served=shipped(taxonomy, edits=GraphEdits(uint8_input=True, topk=50)),
+        load=ServiceLoad(streams=2, queue_limit=12, soak_s=30.0),
+        runtime=RuntimeOptions(providers=("CPUExecutionProvider",), cpu_replicas=2), max_batch=4,
+    )
+    assert run.load.stream_seconds == 30.0 and ServiceLoad(seconds=3.0).stream_seconds == 3.0
+    seed_registry(tmp_path / "registry", run.served)
+    config = load_config(write_config(tmp_path, 18000, ["bench0", "bench1"], run))
+    assert [c.id for c in config.cameras] == ["bench0", "bench1"]
+    assert (config.batcher.max_batch, config.batcher.queue_limit) == (4, 12)
+    model = config.model
+    assert (model.uint8_input, model.topk, model.cpu_replicas) == (True, 50, 2)
+    assert list(model.providers or ()) == ["CPUExecutionProvider"]
+    # The shipped model is served as the shipped version, with its own card and grader.
+    card = Registry.open(tmp_path / "registry").production()
+    assert card.onnx_sha256 == sha256_file(DEFAULT_MODEL_DIR / ONNX_NAME) and card.grader is not None
 
 
 def test_resolve_model_names_a_missing_file(tmp_path: Path) -> None:

@@ -27,6 +27,8 @@ from edge.tools.bench.attackers import AttackAnswers, multipart_bomb
 from edge.tools.bench.options import BenchOptions, ServiceLoad
 from vision.errors import InputError
 
+pytestmark = pytest.mark.slow  # a service under a sign-in and multipart flood
+
 PHASE_KEYS = {"camera", "healthz"}
 ATTACK_KEYS = PHASE_KEYS | {"vs_no_attack", "attack", "bars"}
 

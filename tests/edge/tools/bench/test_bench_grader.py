@@ -20,6 +20,8 @@ from vision.model_card import ModelCardDraft
 from vision.registry import GRADER_NAME
 from vision.taxonomy import Taxonomy
 
+pytestmark = pytest.mark.slow  # the bench's grader rounds
+
 
 @pytest.fixture()
 def setup(tmp_path: Path, taxonomy: Taxonomy) -> dict[str, Path]:
