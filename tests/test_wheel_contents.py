@@ -4,6 +4,8 @@ source tree, so only a real wheel shows a file that `[tool.setuptools.package-da
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +17,7 @@ import pytest
 
 from edge.ops.review.context import STATIC_DIR, TEMPLATES_DIR
 from edge.store.migrate import MIGRATIONS_DIR
-from vision.model_card import ModelCardDraft
+from vision.model_card import ModelCard, ModelCardDraft
 from vision.registry.layout import CARD_NAME, DEFAULT_INT8_DIR, DEFAULT_MODEL_DIR, EVAL_NAME, ONNX_NAME, SHIPPED_HISTORY
 from vision.taxonomy import DEFAULT_TAXONOMY_PATH, Taxonomy
 
@@ -90,22 +92,76 @@ def test_installed_layout_loads_the_default_taxonomy(wheel: Path, tmp_path: Path
     assert int(done.stdout) == len(Taxonomy.load(DEFAULT_TAXONOMY_PATH).class_names)
 
 
-def test_shipped_model_files_the_registry_seeds_from_are_in_the_wheel(members: set[str]) -> None:
+def _shipped_history() -> list[Path]:
+    """The shipped model's history versions: the folders under ``history/`` with a card (a version may omit its
+    detector or grader when another ONNX file of the shipped folder holds it byte for byte)."""
+    return sorted(p for p in (DEFAULT_MODEL_DIR / SHIPPED_HISTORY).iterdir() if (p / CARD_NAME).is_file())
+
+
+def test_shipped_model_files_the_registry_seeds_from_are_in_the_wheel(wheel: Path, members: set[str]) -> None:
     """Seeding an empty registry registers the shipped model and every history version with its graph, card, eval
-    report and the grader its card names; one missing file silently drops that version (a rollback target)."""
-    folders = [DEFAULT_MODEL_DIR, DEFAULT_INT8_DIR]
-    folders += sorted(p for p in (DEFAULT_MODEL_DIR / SHIPPED_HISTORY).iterdir() if (p / ONNX_NAME).is_file())
-    needed = []
-    for folder in folders:
-        needed += [folder / ONNX_NAME, folder / CARD_NAME]
+    report and the grader its card names; a history version's graph or grader missing from its folder is found by
+    the sha256 on its card among the wheel's shipped ONNX files. One missing file refuses the seeding."""
+    folders, history = [DEFAULT_MODEL_DIR, DEFAULT_INT8_DIR], _shipped_history()
+    needed: list[Path] = []
+    by_hash: list[tuple[Path, str]] = []  # (the file a history version omits, the sha256 its card records)
+    for folder in folders + history:
+        needed.append(folder / CARD_NAME)
         if (folder / EVAL_NAME).is_file():
             needed.append(folder / EVAL_NAME)
-        grader = ModelCardDraft.load(folder / CARD_NAME).grader
-        if grader is not None:
-            needed.append(folder / grader.file)
-    assert len(folders) >= 3  # the shipped model, its int8 and at least one history version are there at all
+        draft = ModelCardDraft.load(folder / CARD_NAME)
+        files = {ONNX_NAME: ModelCard.load(folder / CARD_NAME).onnx_sha256 if folder in history else None}
+        if draft.grader is not None:
+            files[draft.grader.file] = draft.grader.sha256
+        for name, sha in files.items():
+            if (folder / name).is_file() or sha is None:
+                needed.append(folder / name)
+            else:
+                by_hash.append((folder / name, sha))
+    assert len(folders) + len(history) >= 3  # the shipped model, its int8 and at least one history version
     missing = sorted(_in_wheel(p) for p in needed if _in_wheel(p) not in members)
     assert missing == []
+    shipped_prefix = _in_wheel(DEFAULT_MODEL_DIR) + "/"
+    with zipfile.ZipFile(wheel) as zf:
+        digests = {
+            hashlib.sha256(zf.read(m)).hexdigest()
+            for m in members
+            if m.startswith(shipped_prefix) and m.endswith(".onnx")
+        }
+    unfound = sorted(f"{_in_wheel(p)} (sha256 {sha})" for p, sha in by_hash if sha not in digests)
+    assert unfound == []
+
+
+def test_every_shipped_history_version_is_seeded_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
+    """The unpacked wheel, first on the path, seeds an empty registry from its own `vision/default_model`: every
+    history version with a card as archived (oldest first, files found by hash included), then the shipped model as
+    production, each verified (sha256, graph, grader) from the registry's own copy."""
+    site = tmp_path / "site-packages"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1])\n"
+        "from vision.registry import DEFAULT_MODEL_DIR, Registry\n"
+        "assert DEFAULT_MODEL_DIR.is_relative_to(sys.argv[1]), DEFAULT_MODEL_DIR\n"
+        "reg = Registry.open(sys.argv[2])\n"
+        "out = []\n"
+        "for card in reg.list():\n"
+        "    verified, path = reg.load_verified(card.version)\n"
+        "    assert path.is_relative_to(sys.argv[2]), path\n"
+        "    out.append([card.version, card.stage, verified.onnx_sha256, verified.grader is not None])\n"
+        "print(json.dumps(out))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("QC_REGISTRY", "PYTHONPATH")}
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(site), str(tmp_path / "registry")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = []
+    for folder, stage in [*((p, "archived") for p in _shipped_history()), (DEFAULT_MODEL_DIR, "production")]:
+        card = ModelCard.load(folder / CARD_NAME)
+        expected.append([card.version, stage, card.onnx_sha256, card.grader is not None])
+    assert json.loads(done.stdout) == expected
 
 
 def test_review_page_and_migrations_are_in_the_wheel(members: set[str]) -> None:

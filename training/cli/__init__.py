@@ -7,7 +7,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the training commands to the root `qc` app."""
-    from training.cli import dataset, eval_photos, evaluate, export, quantize, real_data, registry, retrain, synth, train, train_grader
+    from training.cli import dataset, eval_photos, evaluate, export, grader_ensemble, quantize, real_data, registry, retrain, synth, train, train_grader
 
     app.add_typer(synth.app, name="synth")
     dataset.app.command("real-prep")(real_data.real_prep)
@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(registry.app, name="registry")
     app.command("train")(train.train)
     app.command("train-grader")(train_grader.train_grader)
+    app.command("grader-ensemble")(grader_ensemble.grader_ensemble)
     app.command("export")(export.export)
     app.command("eval")(evaluate.evaluate)
     app.command("eval-photos")(eval_photos.eval_photos)

@@ -6,6 +6,7 @@ import builtins
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from vision.errors import ModelLoadError, QCError
@@ -362,42 +363,89 @@ class Registry:
                 self._write_card(with_stage(other, "archived", reason))
 
     def _seed(self, folder: Path) -> None:
-        """Seed an empty registry: the shipped model's earlier versions (``history/<version>/``, oldest first) as
-        archived versions, so a rollback target and the lineage are there from the start, then the shipped model
-        itself as production."""
-        history = folder / SHIPPED_HISTORY
-        if history.is_dir():
-            for old in sorted(p for p in history.iterdir() if (p / ONNX_NAME).is_file()):
-                self._seed_one(old, "archived", f"seeded from the shipped model's history {old}")
-        self._seed_one(folder, "production", f"seeded from the shipped model {folder}")
+        """Seed an empty registry: the shipped model's earlier versions (``history/<version>/``, a folder with a
+        card, oldest first) as archived versions, so a rollback target and the lineage are there from the start,
+        then the shipped model itself as production.
 
-    def _seed_one(self, folder: Path, stage: Stage, reason: str) -> None:
-        shipped = folder / CARD_NAME
-        draft = ModelCardDraft.load(shipped)
+        A history version may omit its detector or grader when another ``*.onnx`` file of the shipped folder holds
+        it byte for byte: the file is then found by the sha256 its card records. Every version's files are found
+        and their sha256s checked before the first version is registered, so a missing file or one that is not its
+        card's leaves the registry empty (a graph that does not match its card is still refused by `register`)."""
+        history = folder / SHIPPED_HISTORY
+        olds = sorted(p for p in history.iterdir() if (p / CARD_NAME).is_file()) if history.is_dir() else []
+        shipped = ShippedFiles(folder)
+        plans = [
+            self._seed_plan(old, "archived", f"seeded from the shipped model's history {old}", shipped)
+            for old in olds
+        ]
+        plans.append(self._seed_plan(folder, "production", f"seeded from the shipped model {folder}", None))
+        for plan in plans:
+            self._seed_one(plan)
+
+    @staticmethod
+    def _seed_plan(folder: Path, stage: Stage, reason: str, shipped: ShippedFiles | None) -> _SeedPlan:
+        """The files one shipped folder is registered from, found and checked against its card. ``shipped`` (for a
+        history version) finds a file missing from the folder by its sha256; without it every file must be there."""
+        card_path = folder / CARD_NAME
+        draft = ModelCardDraft.load(card_path)
         try:
-            full: ModelCard | None = ModelCard.load(shipped)
+            full: ModelCard | None = ModelCard.load(card_path)
         except ModelLoadError:
             full = None  # a draft card: take the next free id
-        if full is not None and sha256_file(folder / ONNX_NAME) != full.onnx_sha256:
-            raise ModelLoadError(f"shipped model {folder / ONNX_NAME} does not match the sha256 in {shipped}")
-        raw_version = full.version if full is not None else None
-        eval_report = folder / EVAL_NAME if (folder / EVAL_NAME).is_file() else None
-        weights = folder / WEIGHTS_NAME if (folder / WEIGHTS_NAME).is_file() else None
-        grader = folder / draft.grader.file if draft.grader is not None else None
+        onnx = folder / ONNX_NAME
+        if not onnx.is_file():
+            if shipped is None:
+                raise ModelLoadError(f"shipped model {folder}: {ONNX_NAME} is not in the folder")
+            if full is None:
+                raise ModelLoadError(
+                    f"shipped history version {folder}: {ONNX_NAME} is not in the folder, and its card {card_path} "
+                    "is a draft that records no sha256 to find it by (a draft card needs its file in the folder)"
+                )
+            onnx = shipped.find(folder, ONNX_NAME, full.onnx_sha256)
+        elif full is not None and sha256_file(onnx) != full.onnx_sha256:
+            raise ModelLoadError(f"shipped model {onnx} does not match the sha256 in {card_path}")
+        grader: Path | None = None
+        if draft.grader is not None:
+            grader = folder / draft.grader.file
+            if grader.is_file():
+                if sha256_file(grader) != draft.grader.sha256:
+                    raise ModelLoadError(f"shipped grader {grader} does not match the grader sha256 in {card_path}")
+            elif shipped is not None:
+                grader = shipped.find(folder, draft.grader.file, draft.grader.sha256)
+            else:
+                raise ModelLoadError(
+                    f"shipped model {folder}: its card {card_path} names the grader {draft.grader.file} "
+                    f"(sha256 {draft.grader.sha256}), which is not in the folder"
+                )
+        return _SeedPlan(
+            folder=folder,
+            onnx=onnx,
+            draft=draft,
+            version=full.version if full is not None else None,
+            stage=stage,
+            reason=reason,
+            eval_report=folder / EVAL_NAME if (folder / EVAL_NAME).is_file() else None,
+            weights=folder / WEIGHTS_NAME if (folder / WEIGHTS_NAME).is_file() else None,
+            grader=grader,
+        )
+
+    def _seed_one(self, plan: _SeedPlan) -> None:
+        draft = plan.draft
         # The shipped card may name a parent in the registry it was trained in; unless the history brought it along,
         # that parent is not here.
         if draft.parent_version and not self._store.exists(self._rel_card(draft.parent_version)):
             draft = draft.model_copy(update={"parent_version": None})
         try:
+            # `register` copies the file in: a seeded version never points back into the shipped folder.
             self.register(
-                folder / ONNX_NAME,
+                plan.onnx,
                 draft,
-                stage=stage,
-                eval_report=eval_report,
-                weights=weights,
-                grader=grader,
-                version=raw_version,
-                reason=reason,
+                stage=plan.stage,
+                eval_report=plan.eval_report,
+                weights=plan.weights,
+                grader=plan.grader,
+                version=plan.version,
+                reason=plan.reason,
             )
         except RegistryError:
             if not self._version_names():  # lost a race with another process seeding: fine
@@ -458,3 +506,46 @@ class Registry:
     def _write_card(self, card: ModelCard) -> None:
         body = (json.dumps(card.model_dump(mode="json"), indent=2) + "\n").encode()
         self._store.write_bytes(self._rel_card(card.version), body)
+
+
+@dataclass(frozen=True)
+class _SeedPlan:
+    """What one shipped folder is registered from (`Registry._seed_plan`)."""
+
+    folder: Path
+    onnx: Path
+    draft: ModelCardDraft
+    version: str | None
+    stage: Stage
+    reason: str
+    eval_report: Path | None
+    weights: Path | None
+    grader: Path | None
+
+
+class ShippedFiles:
+    """The ``*.onnx`` files under a shipped model folder (recursively, history included), found by sha256.
+
+    Nothing is hashed until a file is looked up; each file is hashed at most once, and a lookup stops at the first
+    match (byte-identical files are interchangeable)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._digests: dict[Path, str] = {}
+        self._candidates: builtins.list[Path] | None = None
+
+    def find(self, folder: Path, name: str, sha256: str) -> Path:
+        """A file under the shipped folder whose sha256 is ``sha256``, standing in for ``folder / name``;
+        ModelLoadError naming the folder, the file and the sha256 when there is none."""
+        if self._candidates is None:
+            self._candidates = sorted(p for p in self.root.rglob("*.onnx") if p.is_file())
+        for path in self._candidates:
+            digest = self._digests.get(path)
+            if digest is None:
+                digest = self._digests[path] = sha256_file(path)
+            if digest == sha256:
+                return path
+        raise ModelLoadError(
+            f"shipped history version {folder}: {name} is not in the folder, and no *.onnx file under {self.root} "
+            f"has the sha256 its card records ({sha256}); the version cannot be seeded without it"
+        )

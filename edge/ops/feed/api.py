@@ -6,6 +6,7 @@ the ``waste_feed`` table, so it is never staler than the last review), as a `Was
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from pydantic import BaseModel
@@ -16,28 +17,9 @@ from edge.store.waste import WasteRow, waste_rows
 from vision.errors import InputError
 
 MAX_API_DAYS = 92  # one request stays cheap; longer spans go through the export
-
-
-class WasteRowOut(BaseModel):
-    """One feed row as JSON (`edge.store.waste.WasteRow`, ``day`` as an ISO date)."""
-
-    site: str
-    camera_id: str
-    product: str
-    produce: str
-    day: str
-    hour: int | None
-    items_inspected: int
-    predicted_waste: int
-    confirmed_waste: int
-    false_flags: int
-    pending_review: int
-    model_versions: str
-
-    @classmethod
-    def of(cls, row: WasteRow) -> WasteRowOut:
-        """The JSON form of ``row``."""
-        return cls(**row.to_dict())
+# fullmatch and ASCII digits only: since Python 3.11 ``date.fromisoformat`` also takes the basic and week forms
+# ("20260105", "2026-W01-1"), neither the YYYY-MM-DD every query parameter documents.
+DAY_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class WasteOut(BaseModel):
@@ -47,15 +29,29 @@ class WasteOut(BaseModel):
     until: str
     hourly: bool
     site: str
-    rows: list[WasteRowOut]
+    # The store's own rows: pydantic serializes the dataclass field by field, ``day`` as its ISO date, so the
+    # JSON form is declared once, in `edge.store.waste.WasteRow`.
+    rows: list[WasteRow]
+
+
+def iso_day(text: str) -> date:
+    """The day ``text`` names, exactly YYYY-MM-DD: the one rule of a day in a query string (here and the review
+    queue's ``date``). ValueError, never quoting ``text``, for anything else."""
+    if not isinstance(text, str) or not DAY_PATTERN.fullmatch(text):
+        raise ValueError("not a day as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # a month or day out of range; its message would quote the text
+        raise ValueError("not a day as YYYY-MM-DD") from None
 
 
 def parse_day(value: str | None, name: str) -> date | None:
-    """A YYYY-MM-DD query parameter; InputError naming the parameter (never echoing the value) when malformed."""
+    """A YYYY-MM-DD query parameter (`iso_day`), None when absent or empty; InputError naming the parameter (never
+    echoing the value) when malformed."""
     if value is None or value == "":
         return None
     try:
-        return date.fromisoformat(value)
+        return iso_day(value)
     except ValueError:
         raise InputError(f"query parameter {name!r} must be a date YYYY-MM-DD") from None
 
@@ -77,5 +73,5 @@ def waste_json(
     rows = waste_rows(conn, first, last, hourly=hourly, site=site)
     return WasteOut(
         since=first.isoformat(), until=last.isoformat(), hourly=hourly, site=site,
-        rows=[WasteRowOut.of(r) for r in rows],
+        rows=list(rows),
     )

@@ -21,12 +21,13 @@ POINT_AT_STORE = (
 
 
 def _date(value: str | None, option: str) -> date | None:
+    from edge.ops.feed.api import iso_day
     from vision.errors import InputError
 
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        return iso_day(value)
     except ValueError:
         raise InputError(f"{option} must be a date YYYY-MM-DD, got {value!r}") from None
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 
+from edge.ops.feed.api import iso_day
 from edge.ops.review.errors import BadReviewInput
 from edge.protocol import CAMERA_ID_PATTERN
 from vision.taxonomy import Taxonomy
@@ -25,7 +26,6 @@ from vision.taxonomy import Taxonomy
 # fullmatch and ASCII digits only: ``$`` would also match before a trailing newline ("1\n"), ``str.isdigit``
 # accepts digits such as "²" that ``int`` refuses, and pydantic's int parsing strips whitespace and takes "1_0".
 ID_PATTERN = re.compile(r"[0-9]{1,18}")  # an id in a URL: decimal digits and nothing else
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _WHOLE = re.compile(r"[0-9]{1,7}")
 _STATUSES = ("pending", "reviewed", "all")
 MAX_BULK = 500
@@ -79,9 +79,7 @@ def _day(raw: Any) -> date | None:
     if text is None:
         return None
     try:
-        if not isinstance(text, str) or not _DATE.fullmatch(text):
-            raise ValueError
-        return date.fromisoformat(text)
+        return iso_day(text)
     except ValueError:
         raise refusal("date: must be a day as YYYY-MM-DD") from None
 

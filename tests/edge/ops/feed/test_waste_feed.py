@@ -237,7 +237,7 @@ def test_json_api_form_matches_the_export(store: Store) -> None:
 
     build_history(store)
     since, until = parse_day("2026-11-20", "since"), parse_day("2026-11-21", "until")
-    body = read(store, waste_json, since, until, hourly=True, site="s1").model_dump()
+    body = read(store, waste_json, since, until, hourly=True, site="s1").model_dump(mode="json")  # as served
     assert body["since"] == "2026-11-20" and body["hourly"] is True
     assert body["rows"] == [r.to_dict() for r in read(store, waste_rows, DAY1, DAY2, hourly=True, site="s1")]
     assert len(body["rows"]) == len(HOURLY)
@@ -250,6 +250,8 @@ def test_json_api_form_matches_the_export(store: Store) -> None:
     [
         ("2026-13-01", None, "'since' must be a date"),
         ("<script>", None, "'since' must be a date"),
+        ("20260105", None, "'since' must be a date"),  # date.fromisoformat takes it (3.11+); YYYY-MM-DD only
+        ("2026-11-01", "2026-W47-1", "'until' must be a date"),
         ("2026-11-21", "2026-11-20", "before"),
         ("2026-01-01", "2026-11-20", "longer than 92 days"),
     ],
@@ -307,3 +309,13 @@ def test_export_refuses_a_store_that_does_not_exist(tmp_path: Path) -> None:
     named = CliRunner().invoke(app, ["waste", "export", "--db", f"sqlite:///{missing}"])
     assert named.exit_code != 0 and f"no store at {missing}" in str(named.exception)
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("day", ["20260105", "2026-W02-1", "2026-02-30"])
+def test_export_refuses_a_day_that_is_not_yyyy_mm_dd(tmp_path: Path, day: str) -> None:
+    """The export's --since/--until follow the query strings' rule: only YYYY-MM-DD (Python's own parser also takes
+    the basic and week forms), refused before any store is opened."""
+    app = typer.Typer()
+    register(app)
+    got = CliRunner().invoke(app, ["waste", "export", "--since", day, "--db", f"sqlite:///{tmp_path / 'none.sqlite3'}"])
+    assert got.exit_code != 0 and "--since must be a date YYYY-MM-DD" in str(got.exception)

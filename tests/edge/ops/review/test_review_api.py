@@ -150,7 +150,7 @@ def test_waste_api_serves_the_feed_aggregates(ops_client: tuple[httpx.Client, st
     assert got.status_code == 200
     assert got.headers["cache-control"] == "no-store"
     body = got.json()
-    assert body == read(review_store, waste_json).model_dump()
+    assert body == read(review_store, waste_json).model_dump(mode="json")
     assert sum(row["confirmed_waste"] for row in body["rows"]) == 1
     assert sum(row["items_inspected"] for row in body["rows"]) == len(review_store.items())
     old = client.get("/review/api/waste", params={"since": "2000-01-01", "until": "2000-03-01"}).json()
@@ -171,6 +171,7 @@ def test_waste_api_needs_a_signed_in_user(review_url: str) -> None:
         ("/review/api/queue", {"camera": "../<b>"}, "camera: not a camera id"),
         ("/review/api/queue", {"produce": "<b>durian</b>"}, "produce: not a produce kind"),
         ("/review/api/queue", {"date": "<b>2026</b>"}, "date: must be a day as YYYY-MM-DD"),
+        ("/review/api/queue", {"date": "20260105"}, "date: must be a day as YYYY-MM-DD"),
         ("/review/api/queue", {"page": "<b>0</b>"}, "page: must be a whole number from 1 to 1000000"),
         # several bad fields: the first one in the order the page always checked them is named
         ("/review/api/queue", {"page": "0", "status": "x", "produce": "durian"}, "produce: not a produce kind"),
@@ -178,6 +179,10 @@ def test_waste_api_needs_a_signed_in_user(review_url: str) -> None:
         ("/review/api/waste", {"hourly": "<b>maybe</b>"}, "hourly: must be true or false"),
         ("/review/api/waste", {"until": "<b>", "since": "<b>"},
          "since/until: query parameter 'since' must be a date YYYY-MM-DD"),
+        # the one day rule (`edge.ops.feed.api.iso_day`): YYYY-MM-DD only, not the forms Python 3.11 also parses
+        ("/review/api/waste", {"since": "20260105"}, "since/until: query parameter 'since' must be a date YYYY-MM-DD"),
+        ("/review/api/waste", {"until": "2026-W01-1"},
+         "since/until: query parameter 'until' must be a date YYYY-MM-DD"),
         ("/review/api/waste", {"since": "2026-11-21", "until": "2026-11-20"},
          "since/until: until 2026-11-20 is before since 2026-11-21"),
     ],
