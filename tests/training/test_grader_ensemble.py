@@ -89,3 +89,23 @@ def test_one_member_the_same_file_twice_and_a_missing_file_are_refused(tmp_path:
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(InputError, match="not an ONNX model"):
         ensemble_graders([a, tmp_path / "junk.onnx"], tmp_path / "out.onnx")
+
+
+def test_a_registered_version_carries_the_ensemble_as_its_one_grader(tmp_path: Path) -> None:
+    """The registry stores, hashes and verifies the merged file as any grader, and our runtime grades with the copy."""
+    from vision.model_card import ModelCardDraft, sha256_file
+    from vision.registry import CARD_NAME, DEFAULT_MODEL_DIR, ONNX_NAME, Registry
+
+    ens = ensemble_graders([colour_grader_onnx(tmp_path / "a.onnx"), _second(tmp_path / "b.onnx")],
+                           tmp_path / "ens.onnx").out
+    draft = ModelCardDraft.load(DEFAULT_MODEL_DIR / CARD_NAME).model_copy(
+        update={"grader": grader_spec_from_onnx(ens), "parent_version": None})
+    reg = Registry.open(tmp_path / "reg", seed_from=None)
+    card = reg.register(DEFAULT_MODEL_DIR / ONNX_NAME, draft, stage="production", grader=ens)
+    verified, _ = reg.load_verified(card.version)
+    stored = reg.grader_path(verified)
+    assert stored is not None and stored != ens and sha256_file(stored) == sha256_file(ens)
+    assert verified.grader is not None and verified.grader.sha256 == sha256_file(ens)
+    grader = Grader(stored, verified.grader, taxonomy=Taxonomy.load())
+    probs = grader.grade(np.full((80, 80, 3), 200, np.uint8), np.array([[5, 5, 75, 75]], np.float32))
+    assert probs.shape == (1, 4) and abs(float(probs.sum()) - 1.0) < 1e-4
