@@ -192,3 +192,18 @@ def test_a_draft_history_card_needs_its_file(tmp_path: Path, shipped: Path, taxo
     assert [c.stage for c in Registry.open(tmp_path / "reg", seed_from=shipped).list()] == [
         "archived", "archived", "production"
     ]
+
+
+def test_a_grader_whose_classes_are_not_its_cards_refuses_the_seeding_before_anything_is_registered(
+    tmp_path: Path, shipped: Path, taxonomy: Taxonomy
+) -> None:
+    """The right bytes (sha256 found) but a card whose grader classes are not the graph's: checked with the rest,
+    before v0001 is registered, so the registry stays empty instead of holding history without production."""
+    v2 = shipped / "history" / "v0002"
+    card = ModelCard.load(v2 / "card.json")
+    assert card.grader is not None
+    wrong = card.grader.model_copy(update={"classes": list(reversed(card.grader.classes))})
+    card.model_copy(update={"grader": wrong}).save(v2 / "card.json")
+    with pytest.raises(ModelLoadError, match="differ from the card"):
+        Registry.open(tmp_path / "reg", seed_from=shipped)
+    assert Registry.open(tmp_path / "reg", seed_from=None).list() == []

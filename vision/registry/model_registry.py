@@ -369,8 +369,8 @@ class Registry:
 
         A history version may omit its detector or grader when another ``*.onnx`` file of the shipped folder holds
         it byte for byte: the file is then found by the sha256 its card records. Every version's files are found
-        and their sha256s checked before the first version is registered, so a missing file or one that is not its
-        card's leaves the registry empty (a graph that does not match its card is still refused by `register`)."""
+        and checked against its card (sha256, then the graph and the grader's classes) before the first version is
+        registered, so a missing file or one that is not its card's leaves the registry empty."""
         history = folder / SHIPPED_HISTORY
         olds = sorted(p for p in history.iterdir() if (p / CARD_NAME).is_file()) if history.is_dir() else []
         shipped = ShippedFiles(folder)
@@ -417,6 +417,10 @@ class Registry:
                     f"shipped model {folder}: its card {card_path} names the grader {draft.grader.file} "
                     f"(sha256 {draft.grader.sha256}), which is not in the folder"
                 )
+        if full is not None:  # a draft card has no sha256 or graph description to check yet: `register` does
+            verify_against_graph(full, onnx)
+        if grader is not None and draft.grader is not None:
+            verify_grader(draft.grader, grader, what=f"the shipped version {folder}")
         return _SeedPlan(
             folder=folder,
             onnx=onnx,
