@@ -7,7 +7,10 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the training commands to the root `qc` app."""
-    from training.cli import dataset, eval_photos, evaluate, export, grader_ensemble, quantize, real_data, registry, retrain, synth, train, train_grader
+    from training.cli import (
+        dataset, eval_photos, evaluate, export, grader_ensemble, quantize, real_data, registry, retrain, synth, train,
+        train_grader,
+    )
 
     app.add_typer(synth.app, name="synth")
     dataset.app.command("real-prep")(real_data.real_prep)
