@@ -72,24 +72,32 @@ def test_default_taxonomy_ships_inside_the_package(wheel: Path, members: set[str
         assert zf.read(name) == DEFAULT_TAXONOMY_PATH.read_bytes()
 
 
-def test_installed_layout_loads_the_default_taxonomy(wheel: Path, tmp_path: Path) -> None:
-    """The unpacked wheel, first on the path, resolves the default inside itself and loads it (the failure was
-    'taxonomy file not found: <site-packages>/datasets/taxonomy.yaml')."""
+def _run_from_wheel(wheel: Path, tmp_path: Path, code: str, *args: str, timeout: int) -> str:
+    """Run ``code`` in a fresh, isolated interpreter with the unpacked wheel first on its path (as ``sys.argv[1]``,
+    ``args`` after it), with no QC_* setting or PYTHONPATH from this process; its stdout (the test fails on an error
+    exit)."""
     site = tmp_path / "site-packages"
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QC_") and k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1])\n" + code, str(site), *args],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_installed_layout_loads_the_default_taxonomy(wheel: Path, tmp_path: Path) -> None:
+    """The unpacked wheel, first on the path, resolves the default inside itself and loads it (the failure was
+    'taxonomy file not found: <site-packages>/datasets/taxonomy.yaml')."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1])\n"
         "from vision.taxonomy import DEFAULT_TAXONOMY_PATH, Taxonomy\n"
         "assert DEFAULT_TAXONOMY_PATH.is_relative_to(sys.argv[1]), DEFAULT_TAXONOMY_PATH\n"
         "print(len(Taxonomy.load().class_names))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("QC_TAXONOMY", "PYTHONPATH")}
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", code, str(site)], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert int(done.stdout) == len(Taxonomy.load(DEFAULT_TAXONOMY_PATH).class_names)
+    out = _run_from_wheel(wheel, tmp_path, code, timeout=120)
+    assert int(out) == len(Taxonomy.load(DEFAULT_TAXONOMY_PATH).class_names)
 
 
 def _shipped_history() -> list[Path]:
@@ -136,11 +144,8 @@ def test_every_shipped_history_version_is_seeded_from_the_installed_wheel(wheel:
     """The unpacked wheel, first on the path, seeds an empty registry from its own `vision/default_model`: every
     history version with a card as archived (oldest first, files found by hash included), then the shipped model as
     production, each verified (sha256, graph, grader) from the registry's own copy."""
-    site = tmp_path / "site-packages"
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(site)
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1])\n"
+        "import json\n"
         "from vision.registry import DEFAULT_MODEL_DIR, Registry\n"
         "assert DEFAULT_MODEL_DIR.is_relative_to(sys.argv[1]), DEFAULT_MODEL_DIR\n"
         "reg = Registry.open(sys.argv[2])\n"
@@ -151,17 +156,12 @@ def test_every_shipped_history_version_is_seeded_from_the_installed_wheel(wheel:
         "    out.append([card.version, card.stage, verified.onnx_sha256, verified.grader is not None])\n"
         "print(json.dumps(out))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("QC_REGISTRY", "PYTHONPATH")}
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", code, str(site), str(tmp_path / "registry")],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    out = _run_from_wheel(wheel, tmp_path, code, str(tmp_path / "registry"), timeout=300)
     expected = []
     for folder, stage in [*((p, "archived") for p in _shipped_history()), (DEFAULT_MODEL_DIR, "production")]:
         card = ModelCard.load(folder / CARD_NAME)
         expected.append([card.version, stage, card.onnx_sha256, card.grader is not None])
-    assert json.loads(done.stdout) == expected
+    assert json.loads(out) == expected
 
 
 def test_review_page_and_migrations_are_in_the_wheel(members: set[str]) -> None:

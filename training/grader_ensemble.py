@@ -77,32 +77,29 @@ def _class_names(meta: dict[str, str], path: Path) -> list[str]:
 
 def _prefixed(graph: Any, prefix: str) -> tuple[list[Any], list[Any], list[Any]]:
     """The graph's nodes, initializers and value infos with every name but the shared input under ``prefix``."""
-    import onnx
 
     def name(n: str) -> str:
         return n if n in ("", INPUT) else prefix + n
 
+    def copy(proto: Any) -> Any:
+        out = type(proto)()
+        out.CopyFrom(proto)
+        return out
+
     nodes = []
     for node in graph.node:
-        copy = onnx.NodeProto()
-        copy.CopyFrom(node)
-        copy.name = prefix + node.name if node.name else ""  # unnamed nodes may repeat; named ones may not
-        copy.input[:] = [name(n) for n in node.input]
-        copy.output[:] = [name(n) for n in node.output]
-        nodes.append(copy)
-    inits = []
-    for init in graph.initializer:
-        copy = onnx.TensorProto()
-        copy.CopyFrom(init)
-        copy.name = name(init.name)
-        inits.append(copy)
-    infos = []
-    for info in graph.value_info:
-        copy = onnx.ValueInfoProto()
-        copy.CopyFrom(info)
-        copy.name = name(info.name)
-        infos.append(copy)
-    return nodes, inits, infos
+        c = copy(node)
+        c.name = prefix + node.name if node.name else ""  # unnamed nodes may repeat; named ones may not
+        c.input[:] = [name(n) for n in node.input]
+        c.output[:] = [name(n) for n in node.output]
+        nodes.append(c)
+
+    def renamed(proto: Any) -> Any:
+        out = copy(proto)
+        out.name = name(proto.name)
+        return out
+
+    return nodes, [renamed(t) for t in graph.initializer], [renamed(v) for v in graph.value_info]
 
 
 def ensemble_graders(members: Sequence[Path], out: Path) -> EnsembleReport:

@@ -407,16 +407,13 @@ class Registry:
         grader: Path | None = None
         if draft.grader is not None:
             grader = folder / draft.grader.file
-            if grader.is_file():
-                if sha256_file(grader) != draft.grader.sha256:
-                    raise ModelLoadError(f"shipped grader {grader} does not match the grader sha256 in {card_path}")
-            elif shipped is not None:
+            if not grader.is_file():  # one that is there is checked by `verify_grader` below, sha256 first
+                if shipped is None:
+                    raise ModelLoadError(
+                        f"shipped model {folder}: its card {card_path} names the grader {draft.grader.file} "
+                        f"(sha256 {draft.grader.sha256}), which is not in the folder"
+                    )
                 grader = shipped.find(folder, draft.grader.file, draft.grader.sha256)
-            else:
-                raise ModelLoadError(
-                    f"shipped model {folder}: its card {card_path} names the grader {draft.grader.file} "
-                    f"(sha256 {draft.grader.sha256}), which is not in the folder"
-                )
         if full is not None:  # a draft card has no sha256 or graph description to check yet: `register` does
             verify_against_graph(full, onnx)
         if grader is not None and draft.grader is not None:
