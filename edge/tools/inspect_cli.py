@@ -156,3 +156,27 @@ def _print_table(report: dict[str, Any]) -> None:
             f"(of {score['truth_spoiled']} spoiled)",
             highlight=False,
         )
+        for line in error_lines(score["errors"]):
+            console.print(line, highlight=False)
+
+
+def error_lines(errors: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """One line per kind of counting error that occurred, naming its items (truth ids, track ids, frames), so a
+    miscount can be looked up in the clip."""
+    lines = []
+    if errors["counted_twice"]:
+        lines.append("counted twice: " + "; ".join(
+            f"truth {e['truth_id']} ({e['produce']}) as tracks {', '.join(map(str, e['track_ids']))}"
+            for e in errors["counted_twice"]))
+    if errors["missed"]:
+        lines.append("missed: " + "; ".join(
+            f"truth {e['truth_id']} ({e['condition']} {e['produce']}, frames {e['frames'][0]}-{e['frames'][1]})"
+            for e in errors["missed"]))
+    if errors["spurious"]:
+        lines.append("spurious: " + "; ".join(
+            f"track {e['track_id']} ({e['produce']}, frame {e['frame']})" for e in errors["spurious"]))
+    if errors["wrong_produce"]:
+        lines.append("wrong produce: " + "; ".join(
+            f"track {e['track_id']} counted {e['counted']}, truth {e['truth_id']} is {e['truth']}"
+            for e in errors["wrong_produce"]))
+    return lines

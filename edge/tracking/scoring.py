@@ -90,7 +90,8 @@ def match_items(items: Sequence[Item], truth: Mapping[str, Any]) -> list[int | N
 
 def score_against_truth(items: Sequence[Item], truth: Mapping[str, Any], line: CountingLine) -> dict[str, Any]:
     """Per produce kind: truth crossings, counted, spoiled in truth, flagged; plus duplicates, missed, spurious,
-    produce errors, flag precision and recall, and the largest relative count error over produce kinds."""
+    produce errors, flag precision and recall, and the largest relative count error over produce kinds; ``errors``
+    names the items behind each of the four error counts (truth ids, the counter's track ids, frames)."""
     crossing = crossing_items(truth, line)
     fresh = "fresh"
     matched = match_items(items, truth)
@@ -103,18 +104,23 @@ def score_against_truth(items: Sequence[Item], truth: Mapping[str, Any], line: C
         r = row(str(t["produce"]))
         r["truth"] += 1
         r["truth_spoiled"] += t["condition"] != fresh
-    hits: dict[int, int] = {}
+    tracks: dict[int, list[int]] = {}  # truth id -> the counted items on it, in count order
+    spurious_items: list[dict[str, Any]] = []
+    wrong: list[dict[str, Any]] = []
     flagged_truth: set[int] = set()
-    spurious = wrong_produce = flag_tp = flag_fp = 0
+    flag_tp = flag_fp = 0
     for it, tid in zip(items, matched):
         r = row(it.produce)
         r["counted"] += 1
         r["flagged"] += it.flagged
         if tid is None or tid not in crossing:
-            spurious += 1
+            spurious_items.append({"track_id": it.track_id, "produce": it.produce, "frame": it.best_seq,
+                                   "box": [round(float(v), 1) for v in it.best_box]})
         else:
-            hits[tid] = hits.get(tid, 0) + 1
-            wrong_produce += crossing[tid]["produce"] != it.produce
+            tracks.setdefault(tid, []).append(it.track_id)
+            if crossing[tid]["produce"] != it.produce:
+                wrong.append({"track_id": it.track_id, "counted": it.produce, "truth_id": tid,
+                              "truth": str(crossing[tid]["produce"])})
         spoiled = tid is not None and tid in crossing and crossing[tid]["condition"] != fresh
         if it.flagged and spoiled and tid not in flagged_truth:
             flag_tp += 1
@@ -127,10 +133,10 @@ def score_against_truth(items: Sequence[Item], truth: Mapping[str, Any], line: C
         "per_produce": per,
         "truth_total": len(crossing),
         "counted_total": len(items),
-        "duplicates": sum(n - 1 for n in hits.values()),
-        "missed": sum(1 for tid in crossing if tid not in hits),
-        "spurious": spurious,
-        "wrong_produce": wrong_produce,
+        "duplicates": sum(len(t) - 1 for t in tracks.values()),
+        "missed": sum(1 for tid in crossing if tid not in tracks),
+        "spurious": len(spurious_items),
+        "wrong_produce": len(wrong),
         "flag_precision": round(flag_tp / (flag_tp + flag_fp), 4) if flag_tp + flag_fp else None,
         "flag_recall": (
             round(len(flagged_truth & set(spoiled_truth)) / len(spoiled_truth), 4) if spoiled_truth else None
@@ -140,4 +146,14 @@ def score_against_truth(items: Sequence[Item], truth: Mapping[str, Any], line: C
         "flag_tp": flag_tp,
         "flag_fp": flag_fp,
         "truth_spoiled": len(spoiled_truth),
+        # Which items make up those counts, so a miscount can be found in the clip (frame numbers are the clip's).
+        "errors": {
+            "counted_twice": [{"truth_id": tid, "produce": str(crossing[tid]["produce"]), "track_ids": t}
+                              for tid, t in sorted(tracks.items()) if len(t) > 1],
+            "missed": [{"truth_id": tid, "produce": str(t["produce"]), "condition": str(t["condition"]),
+                        "frames": [int(t["frames"][0]), int(t["frames"][-1])]}
+                       for tid, t in sorted(crossing.items()) if tid not in tracks],
+            "spurious": spurious_items,
+            "wrong_produce": wrong,
+        },
     }

@@ -21,6 +21,8 @@ def eval_photos(
                                             "which graders may hold out to choose on) or all.")] = "val",
     imgsz: Annotated[int | None, typer.Option(min=32, help="Detector input size. Default: the model's own.")] = None,
     conf: Annotated[float, typer.Option(min=0.0, max=1.0, help="Detector confidence threshold.")] = 0.25,
+    iou: Annotated[float, typer.Option(min=0.0, max=1.0, help="NMS drops a box overlapping a better one of its "
+                                             "group by more than this IoU.")] = 0.6,
     nms_by: Annotated[str, typer.Option(help="NMS within each produce kind ('produce', the edge's) or across kinds "
                                              "('item': one box per object).")] = "produce",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
@@ -61,7 +63,7 @@ def eval_photos(
         grader_obj = None
         if grader is not None and not no_grader:
             grader_obj = Grader(grader, grader_spec_from_onnx(grader), taxonomy=taxonomy)
-    decoding = DecodeOptions(conf_threshold=conf, nms_by=nms_by)  # type: ignore[arg-type]
+    decoding = DecodeOptions(conf_threshold=conf, iou_threshold=iou, nms_by=nms_by)  # type: ignore[arg-type]
     detector = Detector(model, taxonomy, decoding=decoding, inputs=InputOptions(imgsz=imgsz))
 
     def detect(image: Any) -> Any:
@@ -77,7 +79,7 @@ def eval_photos(
         return in_split(p, split)
     report = {
         "model": str(model), "version": version, "grader": None if grader_obj is None else str(grader_obj.model_path),
-        "split": split, "conf": conf, "nms_by": nms_by, "flag_threshold": DEFAULT_FLAG_BELOW,
+        "split": split, "conf": conf, "iou": iou, "nms_by": nms_by, "flag_threshold": DEFAULT_FLAG_BELOW,
         "single_fruit": single_fruit_table([p for p in singles if in_split(p, split)], detect, taxonomy, grader_obj),
         "boxed": boxed_table([p for p in boxed if in_split(p, split)], detect, taxonomy, grader_obj),
         "clutter": clutter_table([p for p in clutter if in_split(p, split)], detect, taxonomy, grader_obj),

@@ -70,6 +70,18 @@ def test_cli_json_on_stdout_and_truth_comparison(short_clip: Path, untrained_onn
     assert truth["truth_total"] >= 3  # the clip has items crossing x=300
     assert sum(r["truth"] for r in truth["per_produce"].values()) == truth["truth_total"]
     assert len(report["crops"]) == report["total_flagged"]
+    # The items behind the error counts are named, in the JSON and in the text report.
+    errors = truth["errors"]
+    assert len(errors["missed"]) == truth["missed"] and len(errors["spurious"]) == truth["spurious"]
+    text = CliRunner().invoke(
+        cli(),
+        ["inspect", str(short_clip / "clip.mp4"), "--model", str(untrained_onnx), "--line", "x=300",
+         "--truth", str(short_clip / "truth.json")],
+    )
+    assert text.exit_code == 0, text.output
+    for kind, prefix in (("missed", "missed: truth "), ("spurious", "spurious: track ")):
+        assert (prefix in text.output) == bool(truth[kind]), (kind, text.output)
+    assert truth["missed"] + truth["spurious"] > 0  # an untrained model: the lines above were really printed
 
 
 def test_cli_sku_and_flag_threshold(short_clip: Path, untrained_onnx: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from edge.tracking.item import Item
 from edge.tracking.line import CountingLine
 from edge.tracking.scoring import crossing_items, score_against_truth
+from edge.tools.inspect_cli import error_lines
 
 def _truth_item(tid: int, produce: str, condition: str, frames: list[int], boxes: list[list[float]]) -> dict:
     return {"id": tid, "produce": produce, "condition": condition, "frames": frames, "boxes": boxes}
@@ -46,11 +47,28 @@ def test_score() -> None:
     assert s["flag_precision"] == 0.0  # two flags, on a fresh apple and on an item that does not cross
     assert s["flag_recall"] == 0.0  # the rotten apple was missed
     assert s["max_count_error"] == 0.0  # 2 apples counted of 2, yet one is a duplicate: why both are reported
+    errors = s["errors"]
+    assert errors["counted_twice"] == [{"truth_id": 0, "produce": "apple", "track_ids": [1, 2]}]
+    assert errors["missed"] == [{"truth_id": 1, "produce": "apple", "condition": "rotten", "frames": [0, 1]}]
+    assert [(e["track_id"], e["produce"], e["frame"]) for e in errors["spurious"]] == [(3, "banana", 2), (4, "tomato", 0)]
+    assert errors["spurious"][1]["box"] == [0.0, 0.0, 10.0, 10.0]
+    assert errors["wrong_produce"] == []
+    wrong = score_against_truth([item(5, "orange", 1, (302, 2, 361, 59), flagged=False)], TRUTH,
+                                CountingLine.vertical(320))
+    assert wrong["errors"]["wrong_produce"] == [{"track_id": 5, "counted": "orange", "truth_id": 0, "truth": "apple"}]
+    assert wrong["wrong_produce"] == 1
+    assert error_lines(errors) == [
+        "counted twice: truth 0 (apple) as tracks 1, 2",
+        "missed: truth 1 (rotten apple, frames 0-1)",
+        "spurious: track 3 (banana, frame 2); track 4 (tomato, frame 0)",
+    ]
 
 
 def test_score_of_nothing() -> None:
     s = score_against_truth([], {"items": []}, CountingLine.vertical(320))
     assert s["truth_total"] == 0 and s["flag_precision"] is None and s["flag_recall"] is None
+    assert s["errors"] == {"counted_twice": [], "missed": [], "spurious": [], "wrong_produce": []}
+    assert error_lines(s["errors"]) == []
 
 
 def test_an_item_whose_box_spans_two_touching_items_takes_the_one_left_free() -> None:

@@ -163,6 +163,17 @@ def test_cli_eval_photos_on_real_photos_with_the_shipped_version(fixture_root: P
     for key in ("box", "right_produce", "fresh_flagged"):
         assert 0.0 <= singles[key] <= 1.0
     assert report["boxed"]["overall"]["boxes"] == 6
+    assert report["iou"] == 0.6
+    # --iou reaches NMS: at 1.0 no overlap exceeds it, so every anchor over the threshold stays a box.
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "train", "--iou", "1", "--json"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    unsuppressed = json.loads(r.stdout)
+    assert unsuppressed["iou"] == 1.0
+    assert unsuppressed["boxed"]["overall"]["detections"] > report["boxed"]["overall"]["detections"]
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--iou", "1.5"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--iou" in r.stderr
     # The development fifth of train, by content: exactly the photos `is_dev_key` names.
     add_dev_photo(fixture_root)
     r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "dev", "--json"], cwd=tmp_path,

@@ -72,6 +72,11 @@ def _disc(h: int, w: int, centre: tuple[int, int], r: int) -> np.ndarray:
     return m
 
 
+def _cluster() -> np.ndarray:
+    """Three touching discs in a triangle, as a photo of three oranges masks."""
+    return _disc(240, 240, (85, 150), 42) | _disc(240, 240, (155, 150), 42) | _disc(240, 240, (120, 90), 42)
+
+
 @pytest.mark.parametrize(
     ("mask", "elongated", "problem"),
     [
@@ -82,6 +87,9 @@ def _disc(h: int, w: int, centre: tuple[int, int], r: int) -> np.ndarray:
         (_disc(200, 200, (100, 0), 110), False, "border"),
         (cv2.ellipse(np.zeros((200, 200), np.uint8), (100, 150), (85, 70), 0, 180, 360, 255, 36), True, None),
         (cv2.ellipse(np.zeros((200, 200), np.uint8), (100, 150), (85, 70), 0, 180, 360, 255, 36), False, "ragged"),
+        (cv2.ellipse(np.zeros((200, 200), np.uint8), (100, 100), (75, 50), 0, 0, 360, 255, -1), False, None),
+        (_cluster(), False, "several fruit"),  # three touching oranges: one piece, solid enough, yet three fruit
+        (_cluster(), True, None),  # bananas are not held to a round fruit's shape
     ],
 )
 def test_check_mask(mask: np.ndarray, elongated: bool, problem: str | None) -> None:
@@ -96,3 +104,22 @@ def test_cut_out_refuses_a_photo_with_no_subject() -> None:
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)
     assert not cut_out(noise).ok
+
+
+# Photos of the shared set (by content: the first 16 hex digits of their sha256) labelled as one fruit that show
+# several: three oranges, and three oranges of which one is peeled.
+SEVERAL_FRUIT = ("5ed0204f9df48ab6", "a2b1bbece8838cfa", "ebdbb22236348a36")
+
+
+def test_cut_out_refuses_real_photos_of_several_fruit_and_keeps_single_ones(real_produce: Path) -> None:
+    from training.real.sources import single_fruit_photos
+    from vision.taxonomy import Taxonomy
+
+    photos = {p.key[:16]: p for p in single_fruit_photos(real_produce, Taxonomy.load()) if p.produce != "banana"}
+    for key in SEVERAL_FRUIT:
+        c = cut_out(cv2.imread(str(photos[key].path)))
+        assert c.problem is not None and "several fruit" in c.problem, (key, c.problem)
+    # Single round fruit of the training split pass the new check (a sample, in content order).
+    singles = [p for k, p in sorted(photos.items()) if p.split == "train" and k not in SEVERAL_FRUIT][:12]
+    refused = [p.key[:16] for p in singles if "several fruit" in (cut_out(cv2.imread(str(p.path))).problem or "")]
+    assert refused == []
