@@ -13,6 +13,9 @@ def real_prep(
     root: Annotated[Path, typer.Argument(help="The real-produce folder: fresh-rotten/<produce>_<condition>/*.jpg and "
                                               "fruit-photos/{images/,annotations.json}.")],
     out: Annotated[Path, typer.Option(help="New output folder: split.json, cutouts/, clutter/, photos/.")],
+    hold_out_dev: Annotated[bool, typer.Option("--hold-out-dev", help="Lay the development fifth of the training "
+                                               "split out as a 'dev' split (cut-outs, clutter, photos), so detectors "
+                                               "trained on 'train' never see it and can be chosen on it.")] = False,
 ) -> None:
     """Split the real photos (a quarter held out for validation, by content hash), cut the single fruit out of their
     backgrounds (bad masks refused, with reasons), and write an ultralytics data set of the photos themselves."""
@@ -27,7 +30,7 @@ def real_prep(
         raise typer.BadParameter(f"{out} exists and is not empty; choose a new folder", param_hint="--out")
     try:
         with _progress() as advance:
-            report = run(root, out, Taxonomy.load(), on_photo=advance)
+            report = run(root, out, Taxonomy.load(), on_photo=advance, hold_out_dev=hold_out_dev)
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="ROOT") from None
     typer.echo(json.dumps(report.to_dict(), indent=1))

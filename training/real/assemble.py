@@ -10,6 +10,10 @@ Writes, under ``out``::
                                      photos with their boxes (``<produce>_fresh``), the single-fruit photos with a
                                      weak box from their checked mask (refused masks are left out), clutter photos
                                      as negatives (empty labels)
+
+With ``hold_out_dev`` the development fifth of the training split (`training.real.split.is_dev_key`) goes to a
+``dev`` split of all three (cut-outs, clutter, photos) instead of ``train``, so a detector trained on the ``train``
+splits never sees the photos it can then be chosen on (`qc eval-photos --split dev`), as graders already do.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ import cv2
 from training.manifest import write_manifest
 from training.real.cutout import cut_out
 from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
+from training.real.split import is_dev_key
 from training.synth.frames import write_data_yaml
 from vision.errors import InputError
 from vision.taxonomy import Taxonomy
 
 PHOTO_SPLITS = ("train", "val")
+DEV_SPLIT = "dev"  # with hold_out_dev: the development fifth of train, laid out beside it
 ELONGATED = {"banana"}  # produce whose cut-out is a crescent, not a disc
 
 
@@ -59,15 +65,23 @@ def _write_photo(ds: Path, split: str, stem: str, src: Path, lines: list[str]) -
     (ds / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
-def real_prep(root: Path, out: Path, taxonomy: Taxonomy, on_photo: Callable[[int, int], None] | None = None) -> PrepReport:
+def real_prep(
+    root: Path, out: Path, taxonomy: Taxonomy, on_photo: Callable[[int, int], None] | None = None,
+    hold_out_dev: bool = False,
+) -> PrepReport:
     """Split, cut out and lay out the real photos under ``root`` into ``out`` (see the module docstring)."""
+    splits = (*PHOTO_SPLITS, DEV_SPLIT) if hold_out_dev else PHOTO_SPLITS
+
+    def split_of(split: str, key: str) -> str:
+        return DEV_SPLIT if hold_out_dev and split == "train" and is_dev_key(key) else split
+
     singles = single_fruit_photos(root, taxonomy)
     boxed = boxed_photos(root, taxonomy)
     clutter = clutter_photos()
     if out.exists() and any(out.iterdir()):
         raise InputError(f"{out} exists and is not empty; choose a new folder")
     ds = out / "photos"
-    for split in PHOTO_SPLITS:
+    for split in splits:
         (ds / "images" / split).mkdir(parents=True)
         (ds / "labels" / split).mkdir(parents=True)
         (out / "clutter" / split).mkdir(parents=True)
@@ -82,37 +96,38 @@ def real_prep(root: Path, out: Path, taxonomy: Taxonomy, on_photo: Callable[[int
         c = cut_out(image, elongated=p.produce in ELONGATED)
         cut_counts.setdefault(p.class_name, Counter())["accepted" if c.ok else "refused"] += 1
         if c.ok:
-            folder = out / "cutouts" / p.split / p.class_name
+            folder = out / "cutouts" / split_of(p.split, p.key) / p.class_name
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{p.key[:16]}.png").write_bytes(c.rgba_png())
             h, w = image.shape[:2]
-            _write_photo(ds, p.split, f"single_{p.class_name}_{p.key[:16]}", p.path,
+            _write_photo(ds, split_of(p.split, p.key), f"single_{p.class_name}_{p.key[:16]}", p.path,
                          [_yolo_line(taxonomy.class_id(p.produce, p.condition), c.box, w, h)])
         else:
             report.refused.append({"file": str(p.path.relative_to(root)), "class": p.class_name, "why": str(c.problem)})
         entries.append({"collection": "fresh-rotten", "file": str(p.path.relative_to(root)), "sha256": p.key,
-                        "split": p.split, "class": p.class_name, "cutout": c.ok})
+                        "split": split_of(p.split, p.key), "class": p.class_name, "cutout": c.ok})
         done += 1
         if on_photo:
             on_photo(done, total)
     for b in boxed:
         lines = [_yolo_line(taxonomy.class_id(x.produce, taxonomy.condition_names[0]), (x.x0, x.y0, x.x1, x.y1),
                             b.width, b.height) for x in b.boxes]
-        _write_photo(ds, b.split, f"boxed_{b.path.stem}_{b.key[:8]}", b.path, lines)
+        _write_photo(ds, split_of(b.split, b.key), f"boxed_{b.path.stem}_{b.key[:8]}", b.path, lines)
         entries.append({"collection": "fruit-photos", "file": str(b.path.relative_to(root)), "sha256": b.key,
-                        "split": b.split, "boxes": len(b.boxes)})
+                        "split": split_of(b.split, b.key), "boxes": len(b.boxes)})
         done += 1
         if on_photo:
             on_photo(done, total)
     for c in clutter:
-        shutil.copyfile(c.path, out / "clutter" / c.split / c.path.name)
-        _write_photo(ds, c.split, f"clutter_{c.path.stem}", c.path, [])
-        entries.append({"collection": "scikit-image samples", "file": c.path.name, "sha256": c.key, "split": c.split})
+        split = split_of(c.split, c.key)
+        shutil.copyfile(c.path, out / "clutter" / split / c.path.name)
+        _write_photo(ds, split, f"clutter_{c.path.stem}", c.path, [])
+        entries.append({"collection": "scikit-image samples", "file": c.path.name, "sha256": c.key, "split": split})
         done += 1
         if on_photo:
             on_photo(done, total)
     for e in entries:
-        per = report.photos.setdefault(e["collection"], dict.fromkeys(PHOTO_SPLITS, 0))
+        per = report.photos.setdefault(e["collection"], dict.fromkeys(splits, 0))
         per[e["split"]] += 1
     report.cutouts = {k: dict(v) for k, v in sorted(cut_counts.items())}
     write_data_yaml(ds, taxonomy)

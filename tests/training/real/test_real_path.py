@@ -16,7 +16,7 @@ import pytest
 from tests.training.real.dev_photo import add_dev_photo
 from training.real.assemble import real_prep
 from training.real.sources import single_fruit_photos
-from training.real.split import is_dev_key
+from training.real.split import content_key, is_dev_key
 from training.synth.frames import RealAppearance, render_frame
 from training.synth.real_sprites import RealSprites
 from vision.errors import InputError
@@ -58,6 +58,29 @@ def test_real_prep_writes_split_cutouts_and_a_labelled_photo_set(prepped: Path) 
     taxonomy = Taxonomy.load()
     banana = next((prepped / "photos" / "labels" / "train").glob("boxed_train_banana_34_*.txt")).read_text().split()
     assert taxonomy.class_names[int(banana[0])] == "banana_fresh"  # boxed web photos are fresh produce
+
+
+def test_real_prep_can_hold_the_development_photos_out_of_train(fixture_root: Path, tmp_path: Path) -> None:
+    dev_photo = add_dev_photo(fixture_root)
+    plain = tmp_path / "plain"
+    real_prep(fixture_root, plain, Taxonomy.load())
+    held = tmp_path / "held"
+    r = _qc("dataset", "real-prep", str(fixture_root), "--out", str(held), "--hold-out-dev", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["photos"]["fresh-rotten"] == {"train": 5, "val": 0, "dev": 1}
+    stem = f"single_apple_fresh_{content_key(dev_photo)[:16]}"
+    # By default the development photo is a training photo (as v0006's detector saw it); held out, it is only in dev.
+    assert (plain / "photos" / "labels" / "train" / f"{stem}.txt").is_file()
+    assert not list((held / "photos" / "labels" / "train").glob(f"{stem}*"))
+    assert (held / "photos" / "labels" / "dev" / f"{stem}.txt").read_text().strip()
+    assert (held / "cutouts" / "dev" / "apple_fresh" / f"{content_key(dev_photo)[:16]}.png").is_file()
+    assert not (held / "cutouts" / "train" / "apple_fresh" / f"{content_key(dev_photo)[:16]}.png").exists()
+    entry = next(e for e in json.loads((held / "split.json").read_text())["photos"] if e["file"].endswith("dev_apple.jpg"))
+    assert entry["split"] == "dev"
+    # Everything else is where it was.
+    def names(root: Path, split: str) -> set[str]:
+        return {p.name for p in (root / "photos" / "images" / split).iterdir()}
+    assert names(held, "train") == names(plain, "train") - names(held, "dev")
 
 
 def test_real_cutouts_on_the_belt_get_exact_boxes(prepped: Path) -> None:
