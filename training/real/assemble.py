@@ -94,27 +94,29 @@ def real_prep(
         if image is None:
             raise ValueError(f"cannot read image {p.path}")
         c = cut_out(image, elongated=p.produce in ELONGATED)
+        split = laid_out(p.split, p.key)
         cut_counts.setdefault(p.class_name, Counter())["accepted" if c.ok else "refused"] += 1
         if c.ok:
-            folder = out / "cutouts" / laid_out(p.split, p.key) / p.class_name
+            folder = out / "cutouts" / split / p.class_name
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{p.key[:16]}.png").write_bytes(c.rgba_png())
             h, w = image.shape[:2]
-            _write_photo(ds, laid_out(p.split, p.key), f"single_{p.class_name}_{p.key[:16]}", p.path,
+            _write_photo(ds, split, f"single_{p.class_name}_{p.key[:16]}", p.path,
                          [_yolo_line(taxonomy.class_id(p.produce, p.condition), c.box, w, h)])
         else:
             report.refused.append({"file": str(p.path.relative_to(root)), "class": p.class_name, "why": str(c.problem)})
         entries.append({"collection": "fresh-rotten", "file": str(p.path.relative_to(root)), "sha256": p.key,
-                        "split": laid_out(p.split, p.key), "class": p.class_name, "cutout": c.ok})
+                        "split": split, "class": p.class_name, "cutout": c.ok})
         done += 1
         if on_photo:
             on_photo(done, total)
     for b in boxed:
         lines = [_yolo_line(taxonomy.class_id(x.produce, taxonomy.condition_names[0]), (x.x0, x.y0, x.x1, x.y1),
                             b.width, b.height) for x in b.boxes]
-        _write_photo(ds, laid_out(b.split, b.key), f"boxed_{b.path.stem}_{b.key[:8]}", b.path, lines)
+        split = laid_out(b.split, b.key)
+        _write_photo(ds, split, f"boxed_{b.path.stem}_{b.key[:8]}", b.path, lines)
         entries.append({"collection": "fruit-photos", "file": str(b.path.relative_to(root)), "sha256": b.key,
-                        "split": laid_out(b.split, b.key), "boxes": len(b.boxes)})
+                        "split": split, "boxes": len(b.boxes)})
         done += 1
         if on_photo:
             on_photo(done, total)
