@@ -142,7 +142,7 @@ def prepare_registry(work: Path, model: Path | None, registry: Path | None) -> t
     under ``work`` seeded with the shipped model, or (with ``model``) a new one under ``work`` holding ``model`` in
     production. Never the user's default registry: a demo must not seed, change or depend on it."""
     from vision.errors import ModelLoadError, QCError
-    from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry
+    from vision.registry import DEFAULT_MODEL_DIR, ONNX_NAME, Registry, grader_file_for
 
     if model is None:
         reg = Registry.open(registry if registry is not None else work / "registry")
@@ -165,8 +165,9 @@ def prepare_registry(work: Path, model: Path | None, registry: Path | None) -> t
         taxonomy = Taxonomy.load()
         draft = ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(),
                                input_size=onnx_input_size(model), training={"note": f"registered by qc demo: {model}"})
-    # A card with a grader section names its grader file beside the model: the two register as one version.
-    grader = model.parent / draft.grader.file if draft.grader is not None else None
+    # A card with a grader section names its grader file beside the model (or, in the shipped folder, by its sha256):
+    # the two register as one version.
+    grader = grader_file_for(model, draft.grader) if draft.grader is not None else None
     card = Registry.open(work / "registry", seed_from=None).register(model, draft, stage="production", grader=grader)
     return work / "registry", list(card.taxonomy_obj().produce)
 

@@ -25,7 +25,7 @@ from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
 from vision.grader import Grader, grader_spec_from_onnx
 from vision.model_card import GraderSpec, ModelCardDraft, sha256_file
-from vision.registry import Registry
+from vision.registry import Registry, grader_file_for
 from vision.taxonomy import Taxonomy
 
 DEFAULT_BATCH = 8
@@ -92,7 +92,8 @@ def load_models(model: Path | None, conf_threshold: float = 0.25, grader: Path |
     ``grader``: an ONNX grader file to use instead of the version's (or beside ``model``, an unregistered pair): the
     card section that matches its sha256 (the card beside ``model``, or the version's) when there is one, else one
     read from the file itself (classes from its embedded names, default produce weight). Without ``grader``, a
-    card beside ``model`` with a grader section uses the grader file it names beside ``model``.
+    card beside ``model`` with a grader section uses the grader file it names beside ``model`` (in the shipped model
+    folder: the shipped file with its sha256, `vision.registry.grader_file_for`).
     """
     if model is None:
         registry = Registry.open()
@@ -111,7 +112,7 @@ def load_models(model: Path | None, conf_threshold: float = 0.25, grader: Path |
             spoiled_vote = dict(draft.spoiled_vote)
         else:
             taxonomy, size, version, spoiled_vote, spec = Taxonomy.load(), None, None, {}, None
-        grader_file = model.parent / spec.file if spec is not None else None
+        grader_file = grader_file_for(model, spec) if spec is not None else None
     if grader is not None:
         spec, grader_file = _grader_spec_for(grader, spec), grader
     detector = Detector(

@@ -15,7 +15,7 @@ from vision.registry.layout import (
     default_registry_root,
     format_version,
 )
-from vision.registry.model_registry import Registry, RegistryError
+from vision.registry.model_registry import Registry, RegistryError, grader_file_for
 from vision.registry.storage import StorageError
 
 __all__ = [
@@ -31,4 +31,5 @@ __all__ = [
     "StorageError",
     "default_registry_root",
     "format_version",
+    "grader_file_for",
 ]

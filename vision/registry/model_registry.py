@@ -47,6 +47,23 @@ def verify_grader(spec: GraderSpec, path: Path, *, what: str) -> None:
     verify(spec, path, what=what)
 
 
+def grader_file_for(model: Path, spec: GraderSpec) -> Path:
+    """The grader file that the card beside ``model`` names: ``spec.file`` beside the model when it is there; for a
+    model inside the shipped model folder (its int8 deployment, a history version), which ships each ONNX file once,
+    the shipped ``*.onnx`` file whose sha256 is the card's grader sha256. The path beside the model when neither is
+    found, for the caller's check to name as missing."""
+    beside = model.parent / spec.file
+    if beside.is_file():
+        return beside
+    root = DEFAULT_MODEL_DIR.resolve()
+    if not model.resolve().is_relative_to(root):
+        return beside
+    try:
+        return ShippedFiles(root).find(model.parent, spec.file, spec.sha256)
+    except ModelLoadError:
+        return beside
+
+
 class RegistryError(QCError):
     """A registry operation cannot be done: unknown version, no production model, bad stage, bad root."""
 

@@ -19,6 +19,7 @@ from edge.tracking.views import GRADE_VIEWS
 from vision.errors import InputError
 from vision.grader import Grader, grader_crop
 from vision.model_card import ModelCardDraft
+from vision.registry import grader_file_for
 
 CALLS_PER_ROUND = 20  # grading calls timed per round: one call is a few ms, too short to time alone
 
@@ -53,7 +54,8 @@ class GraderCost:
 
 def grader_beside(model: Path, card: Path | None, given: Path | None) -> tuple[Path, Any] | None:
     """The grader to measure with ``model``: ``given`` (its card section read from the file, unless the card's
-    section has its sha256), else the one the card beside the model names, beside it; None when there is none."""
+    section has its sha256), else the one the card beside the model names, beside it (in the shipped model folder:
+    the shipped file with its sha256, `vision.registry.grader_file_for`); None when there is none."""
     from vision.grader import grader_spec_from_onnx
     from vision.model_card import sha256_file
 
@@ -66,7 +68,7 @@ def grader_beside(model: Path, card: Path | None, given: Path | None) -> tuple[P
         return given, spec
     if spec is None:
         return None
-    path = model.parent / spec.file
+    path = grader_file_for(model, spec)
     if not path.is_file():
         raise InputError(f"the card beside {model} names a grader {spec.file}, not found beside it")
     return path, spec

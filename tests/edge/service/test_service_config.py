@@ -166,12 +166,13 @@ def test_an_int8_version_takes_the_pixels_unless_the_config_says_no(tmp_path: Pa
     whose quantized input the pixels are; ``uint8_input: false`` keeps the float input."""
     from edge.models.serving import load_model
     from vision.model_card import ModelCardDraft
-    from vision.registry import DEFAULT_MODEL_DIR, Registry
+    from vision.registry import DEFAULT_MODEL_DIR, Registry, grader_file_for
 
     root = tmp_path / "registry"
     int8 = DEFAULT_MODEL_DIR / "int8"
     draft = ModelCardDraft.load(int8 / "card.json")
-    grader = int8 / draft.grader.file if draft.grader is not None else None  # the int8 keeps its source's grader
+    # the int8 keeps its source's grader, which the shipped folder holds once (found by its sha256)
+    grader = grader_file_for(int8 / "model.onnx", draft.grader) if draft.grader is not None else None
     version = Registry.open(root).register(int8 / "model.onnx", draft, grader=grader).version
     section = f"model: {{registry_root: '{root}', version: {version}"
     served = load_model(load_config(write(tmp_path, GOOD_YAML + section + "}\n")).model)
