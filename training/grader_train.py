@@ -1,4 +1,5 @@
-"""Training the freshness grader: YOLO11n-cls built from its YAML (offline), exported to ONNX with its card section.
+"""Training the freshness grader: a YOLO11-cls (n by default) built from its YAML (offline), exported to ONNX with its
+card section.
 
 The grader scores an item's condition from a square crop (`vision.grader_crop`); its data set is a classification
 folder of such crops (``qc dataset grader-crops``). Augmentation keeps colour honest (ripeness and decay are colour
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from training.train import TrainError, add_progress_callbacks
 from vision.model_card import GRADER_FILE
@@ -32,6 +33,10 @@ GRADER_AUGMENT: dict[str, Any] = {
 }
 
 
+GraderScale = Literal["n", "s", "m"]
+GRADER_SCALES: tuple[str, ...] = ("n", "s", "m")
+
+
 @dataclass(frozen=True)
 class GraderTrainConfig:
     """What to train the grader on and how."""
@@ -44,6 +49,7 @@ class GraderTrainConfig:
     seed: int = 0
     device: str = "cpu"
     workers: int = 2
+    scale: GraderScale = "n"  # YOLO11's width/depth: s costs ~3x n per crop, m ~10x
     augment: dict[str, Any] = field(default_factory=lambda: dict(GRADER_AUGMENT))
 
 
@@ -72,10 +78,12 @@ def _check_data(data: Path) -> list[str]:
 def train_grader(
     config: GraderTrainConfig, on_epoch: Callable[[int, int, dict[str, float]], None] | None = None
 ) -> GraderTrainResult:
-    """Train YOLO11n-cls on the crops, export ``<out>/grader.onnx`` (dynamic batch, fixed square size) and write
+    """Train YOLO11<scale>-cls on the crops, export ``<out>/grader.onnx`` (dynamic batch, fixed square size) and write
     ``<out>/grader_report.json``; ``on_epoch(epoch, epochs, metrics)`` after each epoch."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     classes = _check_data(config.data)
+    if config.scale not in GRADER_SCALES:
+        raise TrainError(f"grader scale must be one of {', '.join(GRADER_SCALES)} (got {config.scale!r})")
     if config.epochs < 1 or config.imgsz < 32 or config.batch < 1:
         raise TrainError(f"epochs, imgsz and batch must be positive (got {config.epochs}, {config.imgsz}, {config.batch})")
 
@@ -84,7 +92,7 @@ def train_grader(
     from ultralytics import YOLO
 
     started = time.time()
-    model = YOLO("yolo11n-cls.yaml")
+    model = YOLO(f"yolo11{config.scale}-cls.yaml")
     add_progress_callbacks(model, on_epoch)
     config.out.mkdir(parents=True, exist_ok=True)
     model.train(

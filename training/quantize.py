@@ -5,8 +5,10 @@ activations uint8 per tensor (QUInt8), ranges from MinMax calibration. The graph
 (Quantize/DequantizeLinear pairs inside), so the detector feeds it exactly what it feeds the fp32 model; on a CPU
 with AVX512-VNNI ONNX Runtime fuses the pairs into integer kernels.
 
-Calibration frames are the first N images of the data set's train split (any split if it has none), pre-processed
-by a `vision.detector.Detector` on the source model: each frame letterboxed into its own minimal rectangle, frames
+Calibration frames are N images spread evenly over the data set's sorted train split (any split if it has none):
+a mix made by `qc dataset mix` holds each part as one run of sorted names, so the first N would measure the
+activation ranges of its first part only (real photos, whose ranges renders do not cover, were left out that way).
+They are pre-processed by a `vision.detector.Detector` on the source model: each frame letterboxed into its own minimal rectangle, frames
 of one shape batched together, bit for bit the tensors the detector will feed the int8 model.
 
 The Detect head's box and class decoding (DFL softmax and conv, anchor maths, sigmoid, concat/split, and the
@@ -67,12 +69,14 @@ class Calibration:
     split: str
     images: tuple[Path, ...]
     shapes: dict[str, int]  # network input "HxW" -> frames letterboxed to it
+    available: int = 0  # images in the split the frames were spread over
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "data": str(self.data),
             "split": self.split,
             "frames": len(self.images),
+            "of": self.available,
             "first": str(self.images[0]),
             "last": str(self.images[-1]),
             "input_shapes": dict(self.shapes),
@@ -105,9 +109,11 @@ class Int8Model:
 
 def calibration_images(
     dataset_path: str | os.PathLike[str], taxonomy: Taxonomy, frames: int
-) -> tuple[Path, str, list[Path]]:
-    """(data.yaml, split, the first ``frames`` image paths, sorted) of the train split, or of every split when the
-    data set declares no train split or it is empty. Raises DatasetError / InputError naming the problem."""
+) -> tuple[Path, str, list[Path], int]:
+    """(data.yaml, split, ``frames`` image paths spread evenly over the sorted paths, in order, and how many there
+    were) of the train split, or of every split when the data set declares no train split or it is empty; all of
+    them when there are fewer.
+    Raises DatasetError / InputError naming the problem."""
     frames = whole_number("number of calibration frames", frames)
     dataset = load_dataset(dataset_path)
     check_names(dataset, taxonomy, "in use")
@@ -119,7 +125,14 @@ def calibration_images(
     if not paths:
         split = ALL_SPLITS
         paths = image_paths(dataset, split)
-    return dataset.yaml_path, split, paths[:frames]
+    return dataset.yaml_path, split, spread(paths, frames), len(paths)
+
+
+def spread(paths: Sequence[Path], count: int) -> list[Path]:
+    """``count`` of ``paths`` at even steps from the first (all of them when there are no more than ``count``)."""
+    if count >= len(paths):
+        return list(paths)
+    return [paths[i * len(paths) // count] for i in range(count)]
 
 
 def calibration_batches(
@@ -184,7 +197,7 @@ def quantize_int8(
 ) -> Int8Model:
     """Quantize the fp32 ONNX detector ``model`` to int8 (static QDQ) into ``out_dir/model.onnx``.
 
-    Calibrates on the first ``frames`` images of ``calibration_dataset`` (see `calibration_images`), pre-processed
+    Calibrates on ``frames`` images spread over ``calibration_dataset`` (see `calibration_images`), pre-processed
     by a `Detector` on ``model``; ``progress(done, total)`` after each batch of frames. The int8 graph keeps the
     source's metadata (ultralytics' names, stride, imgsz: the detector reads them) and must load in `Detector`.
     Raises ModelLoadError / DatasetError / InputError for bad inputs, QuantizeError when quantization fails.
@@ -206,7 +219,7 @@ def quantize_int8(
     detector = Detector(source, taxonomy, runtime=ONE_CPU_SESSION)
     if detector.input_dtype != np.float32:
         raise QuantizeError(f"{source} takes {detector.input_dtype} input; int8 quantization starts from fp32")
-    data_yaml, split, images = calibration_images(calibration_dataset, taxonomy, frames)
+    data_yaml, split, images, available = calibration_images(calibration_dataset, taxonomy, frames)
     shapes: dict[str, int] = {}  # network input "HxW" -> calibration frames of that shape
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]  # ORT's base class is untyped
@@ -271,7 +284,7 @@ def quantize_int8(
         onnx_path=target,
         sha256=sha256_file(target),
         size_bytes=target.stat().st_size,
-        calibration=Calibration(data_yaml, split, tuple(images), shapes),
+        calibration=Calibration(data_yaml, split, tuple(images), shapes, available),
         settings=settings,
         seconds=time.monotonic() - start,
     )

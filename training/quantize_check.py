@@ -9,6 +9,8 @@ the fp32 model's, reported beside it. `quantize_and_check` writes, in ``out_dir`
     eval.json              the int8 model's `qc eval --json` report (the registry keeps it as the version's eval.json)
     eval_source.json       the source model's, on the same frames
     quantize_report.json   both models' headline metrics and sizes, the mAP50 drop, ``passed``, the settings
+    grader.onnx            the source's grader (same bytes), when its card names one: the int8 detector and that
+                           grader are one version, so the folder serves and inspects as it is
 
 The files are written whether or not the int8 model passes; registering it is the caller's decision.
 """
@@ -16,6 +18,7 @@ The files are written whether or not the int8 model passes; registering it is th
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +31,16 @@ from training.quantize import DEFAULT_FRAMES, ONE_CPU_SESSION, Int8Model, Quanti
 from training.yolo_dataset import ALL_SPLITS, image_paths, load_dataset
 from vision.code_version import current_code_version
 from vision.errors import InputError, ModelLoadError
-from vision.model_card import LetterboxSpec, ModelCard, ModelCardDraft, graph_mismatches, write_json_atomic
-from vision.registry import CARD_NAME, EVAL_NAME
+from vision.model_card import (
+    GraderSpec,
+    LetterboxSpec,
+    ModelCard,
+    ModelCardDraft,
+    graph_mismatches,
+    sha256_file,
+    write_json_atomic,
+)
+from vision.registry import CARD_NAME, EVAL_NAME, grader_file_for
 from vision.taxonomy import Taxonomy
 
 DEFAULT_MAX_MAP50_DROP = 0.01
@@ -69,8 +80,6 @@ def source_card(model: Path, taxonomy: Taxonomy) -> tuple[ModelCardDraft, str | 
     graph must match either card. Without a card, one is built from the taxonomy and the graph, as `qc export` does.
     """
     import onnxruntime as ort
-
-    from vision.model_card import sha256_file
 
     try:
         session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
@@ -266,6 +275,8 @@ def quantize_and_check(
     )
     _check_card(int8_draft, built.onnx_path)
     int8_draft.save(out / CARD_NAME)
+    if int8_draft.grader is not None:
+        step(_copy_grader(source, int8_draft.grader, out))
     outcome = QuantizeOutcome(
         model=built,
         source_version=version,
@@ -282,6 +293,19 @@ def quantize_and_check(
     )
     write_json_atomic(outcome.report_path, outcome.to_dict())
     return outcome
+
+
+def _copy_grader(source: Path, grader: GraderSpec, out: Path) -> str:
+    """Copy the source's grader (found as `grader_file_for` finds it, with the card's sha256) into ``out``; the
+    message says what was done, or that the grader must be given by hand (``--grader``) where none was found."""
+    found = grader_file_for(source, grader)
+    target = out / grader.file
+    if not found.is_file() or sha256_file(found) != grader.sha256:
+        return (f"the source's grader {grader.file} (sha256 {grader.sha256[:12]}…) was not found beside {source}: "
+                f"give it as --grader where this folder's model is used")
+    if found.resolve() != target.resolve():
+        shutil.copyfile(found, target)
+    return f"grader {found} copied to {target}"
 
 
 def _check_card(draft: ModelCardDraft, path: Path) -> None:

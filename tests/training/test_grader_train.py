@@ -47,3 +47,12 @@ def test_train_grader_refuses_a_folder_that_is_not_a_classification_set(tmp_path
     result = CliRunner().invoke(build_app(), ["train-grader", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code != 0
     assert "classification folder" in str(result.exception) + result.output
+
+
+def test_train_grader_refuses_an_unknown_scale_before_training(tmp_path: Path) -> None:
+    data = _crops(tmp_path / "crops")
+    result = CliRunner().invoke(build_app(), ["train-grader", "--data", str(data), "--out", str(tmp_path / "r"),
+                                              "--scale", "xl"])
+    assert result.exit_code != 0
+    assert "grader scale must be one of n, s, m" in str(result.exception) + result.output
+    assert not (tmp_path / "r").exists()

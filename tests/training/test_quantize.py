@@ -22,15 +22,16 @@ from training.quantize import (
     calibration_batches,
     calibration_images,
     decode_nodes,
+    spread,
 )
-from training.quantize_check import judge
+from training.quantize_check import judge, quantize_and_check
 from training.synth.frames import generate_frames
 from vision.cli import build_app
 from vision.detector import Detector
 from vision.detector_options import RuntimeOptions
 from vision.errors import InputError, ModelLoadError, QCError
-from vision.model_card import ModelCardDraft, graph_mismatches
-from vision.registry import Registry
+from vision.model_card import ModelCard, ModelCardDraft, graph_mismatches
+from vision.registry import DEFAULT_MODEL_DIR, Registry, grader_file_for
 from vision.taxonomy import Taxonomy
 
 pytestmark = pytest.mark.slow  # int8 quantization and its evaluation
@@ -168,6 +169,25 @@ def test_no_stray_files_in_the_working_directory(passed_run: tuple[subprocess.Co
     assert list(cwd.iterdir()) == []
 
 
+def test_a_source_with_a_grader_gives_its_grader_to_the_int8_folder(
+    tmp_path: Path, untrained_onnx: Path, synth_set: Path, taxonomy: Taxonomy
+) -> None:
+    # Detector and grader are one version: the int8 folder must serve and inspect without a --grader by hand.
+    shipped = ModelCard.load(DEFAULT_MODEL_DIR / "card.json").grader
+    assert shipped is not None
+    reg = Registry.open(tmp_path / "reg")
+    draft = ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(), input_size=(320, 320),
+                           grader=shipped)
+    card = reg.register(untrained_onnx, draft, grader=DEFAULT_MODEL_DIR / shipped.file)
+    steps: list[str] = []
+    outcome = quantize_and_check(reg.path_of(card), tmp_path / "int8", synth_set, taxonomy=taxonomy, frames=4,
+                                 on_step=steps.append)
+    copied = tmp_path / "int8" / shipped.file
+    assert copied.read_bytes() == (DEFAULT_MODEL_DIR / shipped.file).read_bytes()
+    assert outcome.draft.grader == shipped and grader_file_for(tmp_path / "int8" / "model.onnx", shipped) == copied
+    assert any("copied" in s for s in steps)
+
+
 def test_over_the_mAP50_limit_exits_3_writes_the_files_and_registers_nothing(
     tmp_path: Path, untrained_onnx: Path, synth_set: Path
 ) -> None:
@@ -185,6 +205,7 @@ def test_over_the_mAP50_limit_exits_3_writes_the_files_and_registers_nothing(
     report = json.loads((out / "quantize_report.json").read_text())
     assert report["passed"] is False and report["registered"] == []
     assert {"model.onnx", "card.json", "eval.json", "eval_source.json"} <= {p.name for p in out.iterdir()}
+    assert not (out / "grader.onnx").exists()  # a source without a grader gives none
     assert not root.exists()  # --register with a failed bar does not even open the registry
     # No card beside the source: the draft is built from the taxonomy and the graph, without a parent.
     draft = ModelCardDraft.load(out / "card.json")
@@ -227,11 +248,24 @@ def test_calibration_tensors_are_what_the_detector_feeds(
 def test_calibration_images_fall_back_to_any_split(make_yolo_dataset, taxonomy: Taxonomy) -> None:
     names = taxonomy.class_names
     with_train = make_yolo_dataset({"train": [[]] * 3, "val": [[]] * 2}, names=names)
-    _, split, images = calibration_images(with_train, taxonomy, 2)
-    assert split == "train" and [p.parent.name for p in images] == ["train", "train"]
+    _, split, images, available = calibration_images(with_train, taxonomy, 2)
+    assert split == "train" and [p.parent.name for p in images] == ["train", "train"] and available == 3
     no_train = make_yolo_dataset({"val": [[]] * 2, "test": [[]] * 2}, names=names)
-    _, split, images = calibration_images(no_train, taxonomy, 10)
-    assert split == "all" and len(images) == 4
+    _, split, images, available = calibration_images(no_train, taxonomy, 10)
+    assert split == "all" and len(images) == 4 and available == 4
+
+
+def test_calibration_frames_are_spread_over_a_mix_not_its_first_part(make_yolo_dataset, taxonomy: Taxonomy) -> None:
+    # a mix's parts are runs of sorted names: the first frames alone would all be renders
+    paths = [Path(f"comp__{i:03d}.jpg") for i in range(90)] + [Path(f"photos__{i:03d}.jpg") for i in range(30)]
+    chosen = spread(paths, 8)
+    assert chosen == sorted(chosen) and len(set(chosen)) == 8 and chosen[0] == paths[0]
+    assert sum(p.name.startswith("photos__") for p in chosen) == 2
+    assert spread(paths[:5], 8) == paths[:5]
+    dataset = make_yolo_dataset({"train": [[]] * 12}, names=taxonomy.class_names)
+    _, _, images, available = calibration_images(dataset, taxonomy, 4)
+    everything = sorted((dataset / "images" / "train").iterdir())
+    assert available == 12 and [p.name for p in images] == [everything[i].name for i in (0, 3, 6, 9)]
 
 
 def test_decode_nodes_are_the_detect_heads(untrained_onnx: Path) -> None:

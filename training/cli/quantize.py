@@ -16,8 +16,9 @@ EXIT_FAILED = 3  # the int8 model lost more mAP50 than allowed; files written, n
 
 _MODEL_HELP = "fp32 ONNX model to quantize. Default: the shipped model (vision/default_model/model.onnx)."
 _CALIBRATION_HELP = (
-    "Data set whose first --frames images (train split, else any) calibrate the activation ranges: its folder "
-    "(holding data.yaml) or the data.yaml file."
+    "Data set of which --frames images, spread evenly over its sorted train split (else any split), calibrate the "
+    "activation ranges: its folder (holding data.yaml) or the data.yaml file. A `qc dataset mix` is sampled across "
+    "all its parts."
 )
 _EVAL_HELP = (
     "Labelled data set both models are evaluated on (evaluated whole unless --split says otherwise). "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -18,10 +18,11 @@ def train_grader(
     batch: Annotated[int, typer.Option(min=1, help="Crops per batch.")] = 64,
     seed: Annotated[int, typer.Option(help="Random seed (ultralytics deterministic mode).")] = 0,
     device: Annotated[str, typer.Option(help="'cpu' or a CUDA device index such as '0'.")] = "cpu",
+    scale: Annotated[str, typer.Option(help="YOLO11-cls size: n, s (~3x n's cost per crop) or m (~10x).")] = "n",
 ) -> None:
-    """Train YOLO11n-cls (from yolo11n-cls.yaml, offline) on item crops, export grader.onnx for `qc registry register
-    --grader`."""
-    from training.grader_train import GraderTrainConfig
+    """Train a YOLO11-cls (from yolo11<scale>-cls.yaml, offline) on item crops, export grader.onnx for `qc registry
+    register --grader`."""
+    from training.grader_train import GraderScale, GraderTrainConfig
     from training.grader_train import train_grader as run
 
     def on_epoch(epoch: int, total: int, metrics: dict[str, float]) -> None:
@@ -29,5 +30,5 @@ def train_grader(
         typer.echo(f"[qc train-grader] epoch {epoch}/{total}  val top-1 {top1:.3f}", err=True)
 
     result = run(GraderTrainConfig(data=data, out=out, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
-                                   device=device), on_epoch=on_epoch)
+                                   device=device, scale=cast(GraderScale, scale)), on_epoch=on_epoch)
     typer.echo(f"grader: {result.onnx}\nreport: {result.report}")
