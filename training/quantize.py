@@ -168,6 +168,18 @@ def decode_nodes(model: Any) -> list[str]:
     return [n.name for n in nodes if n.name.startswith(head) and (n.op_type in DECODE_OPS or "/dfl/" in n.name)]
 
 
+def float_nodes(model: Any, prefixes: Sequence[str], besides: Sequence[str] = ()) -> list[str]:
+    """Names of the nodes (not in ``besides``) whose names start with one of ``prefixes``: the layers a caller keeps
+    float. InputError naming a prefix that matches no node (a typo would otherwise quantize everything silently)."""
+    names = [n.name for n in model.graph.node]
+    unknown = [p for p in prefixes if not any(name.startswith(p) for name in names)]
+    if unknown:
+        raise InputError(f"no node of the graph is named starting with {', '.join(map(repr, unknown))} "
+                         "(ultralytics exports name nodes after their module, e.g. '/model.0/')")
+    skip = set(besides)
+    return [name for name in names if name.startswith(tuple(prefixes)) and name not in skip] if prefixes else []
+
+
 def _check_source(path: Path) -> Any:
     """The source graph (onnx ModelProto), refused when it is not a float graph that can be quantized."""
     import onnx
@@ -193,6 +205,7 @@ def quantize_int8(
     *,
     taxonomy: Taxonomy,
     batch: int = CALIBRATION_BATCH,
+    keep_float: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
 ) -> Int8Model:
     """Quantize the fp32 ONNX detector ``model`` to int8 (static QDQ) into ``out_dir/model.onnx``.
@@ -200,6 +213,8 @@ def quantize_int8(
     Calibrates on ``frames`` images spread over ``calibration_dataset`` (see `calibration_images`), pre-processed
     by a `Detector` on ``model``; ``progress(done, total)`` after each batch of frames. The int8 graph keeps the
     source's metadata (ultralytics' names, stride, imgsz: the detector reads them) and must load in `Detector`.
+    Nodes whose names start with one of ``keep_float`` (e.g. ``/model.0/``) stay float beside the head's decoding;
+    a prefix that names no node is refused before anything is written.
     Raises ModelLoadError / DatasetError / InputError for bad inputs, QuantizeError when quantization fails.
     """
     import onnx
@@ -216,6 +231,7 @@ def quantize_int8(
         raise InputError(f"output folder {out} is a file")
     batch = whole_number("calibration batch", batch)
     source_graph = _check_source(source)
+    float_nodes(source_graph, keep_float)  # an unknown prefix is refused before anything is written
     detector = Detector(source, taxonomy, runtime=ONE_CPU_SESSION)
     if detector.input_dtype != np.float32:
         raise QuantizeError(f"{source} takes {detector.input_dtype} input; int8 quantization starts from fp32")
@@ -256,6 +272,10 @@ def quantize_int8(
             raise QuantizeError(f"ONNX Runtime could not pre-process {source} for quantization: {exc}") from exc
         excluded = decode_nodes(onnx.load(str(pre)))
         settings["float_decode_nodes"] = len(excluded)
+        kept = float_nodes(onnx.load(str(pre)), keep_float, besides=excluded)
+        if keep_float:
+            settings["float_kept"] = {"prefixes": list(keep_float), "nodes": len(kept)}
+        excluded += kept
         try:
             quantize_static(
                 str(pre),

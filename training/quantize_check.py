@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -201,6 +201,7 @@ def quantize_and_check(
     split: str | None = None,
     max_map50_drop: float = DEFAULT_MAX_MAP50_DROP,
     batch: int = 8,
+    keep_float: Sequence[str] = (),
     on_step: Callable[[str], None] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> QuantizeOutcome:
@@ -209,7 +210,7 @@ def quantize_and_check(
 
     ``eval_data`` defaults to the calibration data set, on its default evaluation split (test, else val); a data
     set given as ``eval_data`` is evaluated whole (``"all"``), as `qc eval` does, unless ``split`` says otherwise.
-    ``progress(stage, done, total)`` reports "calibration", "eval fp32" and "eval int8"; ``on_step(message)``
+    ``keep_float`` names node prefixes left float (see `quantize_int8`). ``progress(stage, done, total)`` reports "calibration", "eval fp32" and "eval int8"; ``on_step(message)``
     names each step. Bad inputs raise QCError subclasses; a missing or bad model, data set, split or setting does
     so before anything is written (an evaluation split without labelled boxes only after quantizing).
     """
@@ -234,7 +235,8 @@ def quantize_and_check(
 
     seconds: dict[str, float] = {}
     step(f"quantizing {source.name}")
-    built = quantize_int8(source, out, calibration_dataset, frames, taxonomy=taxonomy, progress=reporter("calibration"))
+    built = quantize_int8(source, out, calibration_dataset, frames, taxonomy=taxonomy, keep_float=keep_float,
+                          progress=reporter("calibration"))
     seconds["quantize"] = built.seconds
     overlap = sum(p.resolve() in evaluated for p in built.calibration.images)
     evals: dict[str, EvalReport] = {}

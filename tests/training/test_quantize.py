@@ -22,6 +22,7 @@ from training.quantize import (
     calibration_batches,
     calibration_images,
     decode_nodes,
+    quantize_int8,
     spread,
 )
 from training.quantize_check import judge, quantize_and_check
@@ -266,6 +267,29 @@ def test_calibration_frames_are_spread_over_a_mix_not_its_first_part(make_yolo_d
     _, _, images, available = calibration_images(dataset, taxonomy, 4)
     everything = sorted((dataset / "images" / "train").iterdir())
     assert available == 12 and [p.name for p in images] == [everything[i].name for i in (0, 3, 6, 9)]
+
+
+def test_keep_float_leaves_the_named_layers_float(
+    tmp_path: Path, untrained_onnx: Path, synth_set: Path, taxonomy: Taxonomy
+) -> None:
+    built = quantize_int8(untrained_onnx, tmp_path / "q", synth_set, 4, taxonomy=taxonomy, keep_float=("/model.0/",))
+    graph = onnx.load(str(built.onnx_path)).graph
+    floats = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    convs = {n.name: n for n in graph.node if n.op_type == "Conv"}
+    first = next(n for name, n in convs.items() if name.startswith("/model.0/"))
+    later = next(n for name, n in convs.items() if name.startswith("/model.2/"))
+    assert first.input[1] in floats  # its weights are the float initializer itself
+    assert later.input[1] not in floats  # quantized: fed by a DequantizeLinear of int8 weights
+    assert built.settings["float_kept"] == {"prefixes": ["/model.0/"], "nodes": built.settings["float_kept"]["nodes"]}
+    assert built.settings["float_kept"]["nodes"] >= 1
+
+
+def test_keep_float_refuses_a_prefix_that_names_no_node(
+    tmp_path: Path, untrained_onnx: Path, synth_set: Path, taxonomy: Taxonomy
+) -> None:
+    with pytest.raises(InputError, match="'/model.99/'"):
+        quantize_int8(untrained_onnx, tmp_path / "q", synth_set, 4, taxonomy=taxonomy, keep_float=("/model.99/",))
+    assert not (tmp_path / "q").exists()
 
 
 def test_decode_nodes_are_the_detect_heads(untrained_onnx: Path) -> None:

@@ -27,6 +27,10 @@ _EVAL_HELP = (
 _SPLIT_HELP = "Split of the evaluation data: train, val, test or all."
 _OUT_HELP = "Output folder (created): model.onnx (int8), card.json, eval.json, eval_source.json, quantize_report.json."
 _DROP_HELP = "Largest mAP50 loss against the source model that still passes (the int8 rule: 0.01)."
+_KEEP_FLOAT_HELP = (
+    "Keep the nodes whose names start with this prefix float (repeatable), e.g. '/model.0/' '/model.1/': the first "
+    "two convolutions, which held most of what int8 lost on real photos. Recorded in the card."
+)
 _REGISTRY_HELP = (
     "Registry folder or fsspec URL for --register. Default: $QC_REGISTRY, else $XDG_DATA_HOME/conveyor-qc/registry."
 )
@@ -51,6 +55,9 @@ def quantize(
     registry: Annotated[str | None, typer.Option("--registry", help=_REGISTRY_HELP)] = None,
     stage: Annotated[str, typer.Option("--stage", help=f"Stage to register at: {', '.join(STAGES)}.")] = "candidate",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object on stdout.")] = False,
+    keep_float: Annotated[
+        list[str] | None, typer.Option("--keep-float", help=_KEEP_FLOAT_HELP)
+    ] = None,
 ) -> None:
     """Quantize an fp32 detector to int8 (ONNX Runtime static QDQ, calibrated on frames letterboxed by our
     detector), evaluate both models on the same labelled frames and compare. Exit 0 when the int8 mAP50 is within
@@ -95,6 +102,7 @@ def quantize(
             eval_data=eval_data,
             split=split,
             max_map50_drop=max_map50_drop,
+            keep_float=tuple(keep_float or ()),
             on_step=lambda msg: console.print(msg),
             progress=progress,
         )

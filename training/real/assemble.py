@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -86,8 +87,15 @@ def real_prep(
         (ds / "labels" / split).mkdir(parents=True)
         (out / "clutter" / split).mkdir(parents=True)
     report = PrepReport(out)
-    entries = []
-    total, done = len(singles) + len(boxed) + len(clutter), 0
+    entries: list[dict[str, Any]] = []
+    total = len(singles) + len(boxed) + len(clutter)
+
+    def record(entry: dict[str, Any]) -> None:
+        """One photo laid out: its split.json entry, and progress (a photo is one entry)."""
+        entries.append(entry)
+        if on_photo:
+            on_photo(len(entries), total)
+
     cut_counts: dict[str, Counter] = {}
     for p in singles:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
@@ -105,29 +113,20 @@ def real_prep(
                          [_yolo_line(taxonomy.class_id(p.produce, p.condition), c.box, w, h)])
         else:
             report.refused.append({"file": str(p.path.relative_to(root)), "class": p.class_name, "why": str(c.problem)})
-        entries.append({"collection": "fresh-rotten", "file": str(p.path.relative_to(root)), "sha256": p.key,
-                        "split": split, "class": p.class_name, "cutout": c.ok})
-        done += 1
-        if on_photo:
-            on_photo(done, total)
+        record({"collection": "fresh-rotten", "file": str(p.path.relative_to(root)), "sha256": p.key,
+                "split": split, "class": p.class_name, "cutout": c.ok})
     for b in boxed:
         lines = [_yolo_line(taxonomy.class_id(x.produce, taxonomy.condition_names[0]), (x.x0, x.y0, x.x1, x.y1),
                             b.width, b.height) for x in b.boxes]
         split = laid_out(b.split, b.key)
         _write_photo(ds, split, f"boxed_{b.path.stem}_{b.key[:8]}", b.path, lines)
-        entries.append({"collection": "fruit-photos", "file": str(b.path.relative_to(root)), "sha256": b.key,
-                        "split": split, "boxes": len(b.boxes)})
-        done += 1
-        if on_photo:
-            on_photo(done, total)
+        record({"collection": "fruit-photos", "file": str(b.path.relative_to(root)), "sha256": b.key,
+                "split": split, "boxes": len(b.boxes)})
     for c in clutter:
         split = laid_out(c.split, c.key)
         shutil.copyfile(c.path, out / "clutter" / split / c.path.name)
         _write_photo(ds, split, f"clutter_{c.path.stem}", c.path, [])
-        entries.append({"collection": "scikit-image samples", "file": c.path.name, "sha256": c.key, "split": split})
-        done += 1
-        if on_photo:
-            on_photo(done, total)
+        record({"collection": "scikit-image samples", "file": c.path.name, "sha256": c.key, "split": split})
     for e in entries:
         per = report.photos.setdefault(e["collection"], dict.fromkeys(splits, 0))
         per[e["split"]] += 1

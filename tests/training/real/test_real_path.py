@@ -63,7 +63,10 @@ def test_real_prep_writes_split_cutouts_and_a_labelled_photo_set(prepped: Path) 
 def test_real_prep_can_hold_the_development_photos_out_of_train(fixture_root: Path, tmp_path: Path) -> None:
     dev_photo = add_dev_photo(fixture_root)
     plain = tmp_path / "plain"
-    real_prep(fixture_root, plain, Taxonomy.load())
+    progress: list[tuple[int, int]] = []
+    real_prep(fixture_root, plain, Taxonomy.load(), on_photo=lambda done, total: progress.append((done, total)))
+    photos = len(json.loads((plain / "split.json").read_text())["photos"])
+    assert progress == [(i, photos) for i in range(1, photos + 1)]  # one step per photo, every collection
     held = tmp_path / "held"
     r = _qc("dataset", "real-prep", str(fixture_root), "--out", str(held), "--hold-out-dev", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
