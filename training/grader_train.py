@@ -49,7 +49,7 @@ class GraderTrainConfig:
     seed: int = 0
     device: str = "cpu"
     workers: int = 2
-    scale: GraderScale = "n"  # YOLO11's width/depth: s costs ~3x n per crop, m ~10x
+    scale: GraderScale = "n"  # YOLO11's width/depth: s takes ~3x n's time per batch on a CPU, m more still
     augment: dict[str, Any] = field(default_factory=lambda: dict(GRADER_AUGMENT))
 
 
@@ -78,8 +78,8 @@ def _check_data(data: Path) -> list[str]:
 def train_grader(
     config: GraderTrainConfig, on_epoch: Callable[[int, int, dict[str, float]], None] | None = None
 ) -> GraderTrainResult:
-    """Train YOLO11<scale>-cls on the crops, export ``<out>/grader.onnx`` (dynamic batch, fixed square size) and write
-    ``<out>/grader_report.json``; ``on_epoch(epoch, epochs, metrics)`` after each epoch."""
+    """Train YOLO11<scale>-cls on the crops, export ``<out>/grader.onnx`` (dynamic batch, fixed square size) and
+    write ``<out>/grader_report.json``; ``on_epoch(epoch, epochs, metrics)`` after each epoch."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
     classes = _check_data(config.data)
     if config.scale not in GRADER_SCALES:

@@ -7,9 +7,10 @@ with AVX512-VNNI ONNX Runtime fuses the pairs into integer kernels.
 
 Calibration frames are N images spread evenly over the data set's sorted train split (any split if it has none):
 a mix made by `qc dataset mix` holds each part as one run of sorted names, so the first N would measure the
-activation ranges of its first part only (real photos, whose ranges renders do not cover, were left out that way).
-They are pre-processed by a `vision.detector.Detector` on the source model: each frame letterboxed into its own minimal rectangle, frames
-of one shape batched together, bit for bit the tensors the detector will feed the int8 model.
+activation ranges of its first part only; spread, the sample is the whole set's, whatever its order (to calibrate
+on one kind of frame, give a data set of that kind). They are pre-processed by a `vision.detector.Detector` on the
+source model: each frame letterboxed into its own minimal rectangle, frames of one shape batched together, bit for
+bit the tensors the detector will feed the int8 model.
 
 The Detect head's box and class decoding (DFL softmax and conv, anchor maths, sigmoid, concat/split, and the
 activations of the head's last layers, which match by op type too) stays float: quantizing it costs box accuracy
@@ -112,8 +113,7 @@ def calibration_images(
 ) -> tuple[Path, str, list[Path], int]:
     """(data.yaml, split, ``frames`` image paths spread evenly over the sorted paths, in order, and how many there
     were) of the train split, or of every split when the data set declares no train split or it is empty; all of
-    them when there are fewer.
-    Raises DatasetError / InputError naming the problem."""
+    them when there are fewer. Raises DatasetError / InputError naming the problem."""
     frames = whole_number("number of calibration frames", frames)
     dataset = load_dataset(dataset_path)
     check_names(dataset, taxonomy, "in use")

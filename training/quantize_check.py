@@ -210,9 +210,10 @@ def quantize_and_check(
 
     ``eval_data`` defaults to the calibration data set, on its default evaluation split (test, else val); a data
     set given as ``eval_data`` is evaluated whole (``"all"``), as `qc eval` does, unless ``split`` says otherwise.
-    ``keep_float`` names node prefixes left float (see `quantize_int8`). ``progress(stage, done, total)`` reports "calibration", "eval fp32" and "eval int8"; ``on_step(message)``
-    names each step. Bad inputs raise QCError subclasses; a missing or bad model, data set, split or setting does
-    so before anything is written (an evaluation split without labelled boxes only after quantizing).
+    ``keep_float`` names node prefixes left float (see `quantize_int8`). ``progress(stage, done, total)`` reports
+    "calibration", "eval fp32" and "eval int8"; ``on_step(message)`` names each step. Bad inputs raise QCError
+    subclasses; a missing or bad model, data set, split or setting does so before anything is written (an
+    evaluation split without labelled boxes only after quantizing).
     """
     step = on_step or (lambda _msg: None)
     source, out = Path(model), Path(out_dir)

@@ -18,7 +18,7 @@ def train_grader(
     batch: Annotated[int, typer.Option(min=1, help="Crops per batch.")] = 64,
     seed: Annotated[int, typer.Option(help="Random seed (ultralytics deterministic mode).")] = 0,
     device: Annotated[str, typer.Option(help="'cpu' or a CUDA device index such as '0'.")] = "cpu",
-    scale: Annotated[str, typer.Option(help="YOLO11-cls size: n, s (~3x n's cost per crop) or m (~10x).")] = "n",
+    scale: Annotated[str, typer.Option(help="YOLO11-cls size: n, s (~3x n's time per batch) or m (more still).")] = "n",
 ) -> None:
     """Train a YOLO11-cls (from yolo11<scale>-cls.yaml, offline) on item crops, export grader.onnx for `qc registry
     register --grader`."""
