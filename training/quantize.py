@@ -70,7 +70,7 @@ class Calibration:
     split: str
     images: tuple[Path, ...]
     shapes: dict[str, int]  # network input "HxW" -> frames letterboxed to it
-    available: int = 0  # images in the split the frames were spread over
+    available: int  # images in the split the frames were spread over
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -270,9 +270,10 @@ def quantize_int8(
             quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
         except Exception as exc:  # onnxruntime.quantization raises plain exceptions of many kinds
             raise QuantizeError(f"ONNX Runtime could not pre-process {source} for quantization: {exc}") from exc
-        excluded = decode_nodes(onnx.load(str(pre)))
+        pre_graph = onnx.load(str(pre))
+        excluded = decode_nodes(pre_graph)
         settings["float_decode_nodes"] = len(excluded)
-        kept = float_nodes(onnx.load(str(pre)), keep_float, besides=excluded)
+        kept = float_nodes(pre_graph, keep_float, besides=excluded)
         if keep_float:
             settings["float_kept"] = {"prefixes": list(keep_float), "nodes": len(kept)}
         excluded += kept
