@@ -70,6 +70,9 @@ def grader_crops(
     hold_out_dev: Annotated[bool, typer.Option("--hold-out-dev/--no-hold-out-dev", help="Put the development fifth "
                                                "of the real training photos in val/ (the grader picks its epoch on "
                                                "real decay) instead of train/.")] = True,
+    painted_rot: Annotated[int, typer.Option(min=0, max=8, help="Rotten training crops per fresh single-fruit "
+                                             "training photo: the renderer's rot painted inside the real fruit's "
+                                             "checked mask (0: none).")] = 0,
 ) -> None:
     """Write the freshness grader's training crops, cut as the edge cuts them (vision.grader_crop)."""
     from training.cli.dataset import _progress
@@ -85,7 +88,7 @@ def grader_crops(
     try:
         with _progress() as advance:
             report = run(root, frames, out, Taxonomy.load(), size=size, max_per_class=max_per_class, on_step=advance,
-                         single_views=single_views, hold_out_dev=hold_out_dev)
+                         single_views=single_views, hold_out_dev=hold_out_dev, painted_rot_views=painted_rot)
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="ROOT") from None
     typer.echo(json.dumps(report.to_dict(), indent=1))

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from training.real.cutout import cut_out
+from training.real.painted_rot import painted_rot
 from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
 from training.real.split import is_dev_key
 from vision.grader import NOT_PRODUCE, grader_crop
@@ -123,15 +124,21 @@ def grader_crops(
     on_step: Callable[[int, int], None] | None = None,
     single_views: int = 2,
     hold_out_dev: bool = True,
+    painted_rot_views: int = 0,
 ) -> CropReport:
     """Write the grader's crop data set under ``out`` (see the module docstring); at most ``max_per_class`` crops
     per class and split from the detection sets (real photos are always all kept: they are the scarce part).
 
     ``single_views``: training crops per single-fruit photo and orientation (the mask's box, then `jittered_box`es);
-    ``hold_out_dev``: the development fifth of the real training photos goes to ``val/`` instead of ``train/``.
+    ``hold_out_dev``: the development fifth of the real training photos goes to ``val/`` instead of ``train/``;
+    ``painted_rot_views``: rotten training crops per fresh single-fruit training photo whose mask passed its check,
+    each with the renderer's rot painted on the real fruit (`training.real.painted_rot`), a random orientation
+    and a jittered box (never in ``val/``: the epoch is picked on real decay only).
     """
     if single_views < 1:
         raise ValueError(f"single_views must be at least 1, got {single_views}")
+    if painted_rot_views < 0:
+        raise ValueError(f"painted_rot_views must be 0 or more, got {painted_rot_views}")
 
     def split_for(key: str) -> str:
         return "val" if hold_out_dev and is_dev_key(key) else "train"
@@ -163,6 +170,8 @@ def grader_crops(
             write(split_for(p.key), NOT_PRODUCE, f"clutter_{p.key[:12]}_{i}", grader_crop(image, square, size),
                   "real clutter photos")
         step()
+    fresh = taxonomy.condition_names[0]
+    rotten_name = min(taxonomy.conditions, key=lambda cond: cond.freshness).name  # what painted rot stands for
     for p in singles:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         c = cut_out(image, elongated=p.produce in ELONGATED)
@@ -176,8 +185,16 @@ def grader_crops(
                 turned = crop if rotation is None else cv2.rotate(crop, rotation)
                 name = f"single_{p.key[:16]}_r{r}" + (f"_v{v}" if v else "")
                 write(split, p.class_name, name, turned, "real single-fruit photos")
+        rotten = f"{p.produce}_{rotten_name}"
+        if split == "train" and c.ok and p.condition == fresh and rotten in taxonomy.class_names:
+            for v in range(painted_rot_views):
+                painted, pbox = painted_rot(image, c, p.produce in ELONGATED, rng)
+                ph, pw = painted.shape[:2]
+                crop = grader_crop(painted, pbox if v == 0 else jittered_box(pbox, pw, ph, rng), size)
+                rotation = SINGLE_ROTATIONS[int(rng.integers(len(SINGLE_ROTATIONS)))]
+                turned = crop if rotation is None else cv2.rotate(crop, rotation)
+                write(split, rotten, f"painted_{p.key[:16]}_v{v}", turned, "real fresh photos with painted rot")
         step()
-    fresh = taxonomy.condition_names[0]
     for p in boxed:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         for i, b in enumerate(p.boxes):

@@ -116,6 +116,37 @@ def _spots(h: int, w: int, n: int, rmin: float, rmax: float, rng: np.random.Gene
     return cv2.GaussianBlur(out, (3, 3), 0.8)
 
 
+ELONGATED = {"banana"}  # kinds whose decay spreads along a length rather than a disc
+
+
+def paint_rot(
+    bgr: np.ndarray, alpha: np.ndarray, r: float, severity: float, elongated: bool, rng: np.random.Generator,
+    decay_colour: tuple[float, float, float] = (15, 25, 35), decay_strength: float = 0.92,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The renderer's rotten cue painted on an item: a large dark decay area and white or green mould inside
+    ``alpha`` (0..1), ``r`` the item's radius (half its thickness for elongated kinds) in pixels; the decay's
+    colour and opacity default to the renderer's near-black rot. Returns the
+    painted BGR float image and the alpha with a soft, collapsing outline. Real cut-outs of fresh fruit take the
+    same cue (`training.real.painted_rot`), so a real skin is seen decaying."""
+    h, w = alpha.shape
+    ys, xs = np.nonzero(alpha > 0.9)
+    i = rng.integers(len(xs))
+    rad = r * (0.7 + 0.6 * severity) * (2.0 if elongated else 1.0)
+    decay = _blob(h, w, (xs[i], ys[i]), rad, rng, softness=0.35) * alpha
+    bgr = _apply_patch(bgr, decay, decay_colour, decay_strength)
+    mould = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(2, 5))):
+        j = rng.integers(len(xs))
+        mould = np.maximum(mould, _blob(h, w, (xs[j], ys[j]), r * rng.uniform(0.15, 0.3), rng, 0.5))
+    fuzz = _smooth_noise((h, w), rng, 1.0)
+    mould_col = (200, 215, 205) if rng.random() < 0.6 else (120, 170, 130)
+    bgr = _apply_patch(bgr, mould * fuzz * alpha, mould_col, 1.0)
+    # A collapsing, soft item loses its crisp outline.
+    eroded = _smooth_noise((h, w), rng, r / 5) > 0.85 - 0.1 * severity
+    alpha = alpha * np.where(eroded & (alpha < 1), 0.0, 1.0).astype(np.float32)
+    return bgr, alpha
+
+
 def render_item(kind: str, condition: str, severity: float, size_px: float, rng: np.random.Generator) -> Sprite:
     """Draw one item of ``kind`` in ``condition``; ``size_px`` is its diameter (length for bananas) in pixels."""
     if kind not in SIZES_M:
@@ -195,21 +226,7 @@ def render_item(kind: str, condition: str, severity: float, size_px: float, rng:
         bgr = _apply_patch(bgr, spots, (25, 50, 80), 0.9)
         gloss *= 0.3
     elif condition == "rotten":
-        ys, xs = np.nonzero(alpha > 0.9)
-        i = rng.integers(len(xs))
-        rad = r * (0.7 + 0.6 * sev) * (2.0 if kind == "banana" else 1.0)
-        decay = _blob(h, w, (xs[i], ys[i]), rad, rng, softness=0.35) * alpha
-        bgr = _apply_patch(bgr, decay, (15, 25, 35), 0.92)
-        mould = np.zeros((h, w), np.float32)
-        for _ in range(int(rng.integers(2, 5))):
-            j = rng.integers(len(xs))
-            mould = np.maximum(mould, _blob(h, w, (xs[j], ys[j]), r * rng.uniform(0.15, 0.3), rng, 0.5))
-        fuzz = _smooth_noise((h, w), rng, 1.0)
-        mould_col = (200, 215, 205) if rng.random() < 0.6 else (120, 170, 130)
-        bgr = _apply_patch(bgr, mould * fuzz * alpha, mould_col, 1.0)
-        # A collapsing, soft item loses its crisp outline.
-        eroded = _smooth_noise((h, w), rng, r / 5) > 0.85 - 0.1 * sev
-        alpha = alpha * np.where(eroded & (alpha < 1), 0.0, 1.0).astype(np.float32)
+        bgr, alpha = paint_rot(bgr, alpha, r, sev, kind in ELONGATED, rng)
         gloss = 0.0
 
     bgr = _shade(bgr, alpha, rng, gloss)

@@ -15,6 +15,7 @@ import pytest
 
 from tests.training.real.dev_photo import add_dev_photo
 from training.real.assemble import real_prep
+from training.real.cutout import cut_out
 from training.real.sources import single_fruit_photos
 from training.real.split import content_key, is_dev_key
 from training.synth.frames import RealAppearance, render_frame
@@ -140,12 +141,19 @@ def test_cli_grader_crops_and_mix(prepped: Path, fixture_root: Path, tmp_path: P
     crops = tmp_path / "crops"
     add_dev_photo(fixture_root)
     r = _qc("dataset", "grader-crops", str(fixture_root), "--out", str(crops), "--frames", str(frames),
-            "--size", "64", cwd=tmp_path)
+            "--size", "64", "--painted-rot", "2", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     singles = [p for p in single_fruit_photos(fixture_root, Taxonomy.load()) if p.split == "train"]
     dev = [p for p in singles if is_dev_key(p.key)]
     assert len(dev) == 1 and len(singles) == 6
+    # Painted rot: two rotten crops per fresh training photo (never a development one) whose mask passed its check.
+    paintable = [p for p in singles if p not in dev and p.condition == "fresh"
+                 and cut_out(cv2.imread(str(p.path)), elongated=p.produce == "banana").ok]
+    assert paintable and report["per_source"]["real fresh photos with painted rot"] == 2 * len(paintable)
+    for p in paintable:
+        assert (crops / "train" / f"{p.produce}_rotten" / f"painted_{p.key[:16]}_v1.jpg").is_file()
+    assert not list((crops / "val").glob("*/painted_*.jpg"))
     # Four orientations of each single fruit; two views each (mask box, jittered box) in train, one in val (dev).
     assert report["per_source"]["real single-fruit photos"] == 4 * (2 * (len(singles) - len(dev)) + len(dev))
     for p in singles:
