@@ -116,18 +116,14 @@ def _spots(h: int, w: int, n: int, rmin: float, rmax: float, rng: np.random.Gene
     return cv2.GaussianBlur(out, (3, 3), 0.8)
 
 
-ELONGATED = {"banana"}  # kinds whose decay spreads along a length rather than a disc
-
-
 def paint_rot(
     bgr: np.ndarray, alpha: np.ndarray, r: float, severity: float, elongated: bool, rng: np.random.Generator,
     decay_colour: tuple[float, float, float] = (15, 25, 35), decay_strength: float = 0.92,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The renderer's rotten cue painted on an item: a large dark decay area and white or green mould inside
     ``alpha`` (0..1), ``r`` the item's radius (half its thickness for elongated kinds) in pixels; the decay's
-    colour and opacity default to the renderer's near-black rot. Returns the
-    painted BGR float image and the alpha with a soft, collapsing outline. Real cut-outs of fresh fruit take the
-    same cue (`training.real.painted_rot`), so a real skin is seen decaying."""
+    colour and opacity default to the renderer's near-black rot. Returns the painted BGR float image and the alpha
+    with a soft, collapsing outline. `training.real.painted_rot` paints the same cue on real fresh fruit."""
     h, w = alpha.shape
     ys, xs = np.nonzero(alpha > 0.9)
     i = rng.integers(len(xs))
@@ -226,7 +222,7 @@ def render_item(kind: str, condition: str, severity: float, size_px: float, rng:
         bgr = _apply_patch(bgr, spots, (25, 50, 80), 0.9)
         gloss *= 0.3
     elif condition == "rotten":
-        bgr, alpha = paint_rot(bgr, alpha, r, sev, kind in ELONGATED, rng)
+        bgr, alpha = paint_rot(bgr, alpha, r, sev, kind == "banana", rng)
         gloss = 0.0
 
     bgr = _shade(bgr, alpha, rng, gloss)
