@@ -18,7 +18,8 @@ def eval_photos(
     no_grader: Annotated[bool, typer.Option("--no-grader", help="Decide with the detector alone, even where the "
                                                                   "version has a grader.")] = False,
     split: Annotated[str, typer.Option(help="val (held out from every model: the default), train, dev (the development fifth of train, "
-                                            "which graders may hold out to choose on) or all.")] = "val",
+                                            "which graders may hold out to choose on), all, or fold:I/K (part I of "
+                                            "K of train, counted from 0; fold:0/5 is dev).")] = "val",
     imgsz: Annotated[int | None, typer.Option(min=32, help="Detector input size. Default: the model's own.")] = None,
     conf: Annotated[float, typer.Option(min=0.0, max=1.0, help="Detector confidence threshold.")] = 0.25,
     iou: Annotated[float, typer.Option(min=0.0, max=1.0, help="NMS drops a box overlapping a better one of its "
@@ -31,7 +32,8 @@ def eval_photos(
     spoiled flagged, fresh not flagged (single-fruit photos); produce-kind precision/recall (boxed photos); boxes on
     photos with no produce (clutter)."""
     from training.real.photo_eval import boxed_table, clutter_table, single_fruit_table
-    from training.real.sources import SPLITS, boxed_photos, clutter_photos, in_split, single_fruit_photos
+    from training.real.sources import FOLD_PREFIX, SPLITS, boxed_photos, clutter_photos, in_split, single_fruit_photos
+    from training.real.split import Fold
     from vision.decode import DecodeOptions
     from vision.detector import Detector
     from vision.detector_options import InputOptions
@@ -39,8 +41,14 @@ def eval_photos(
     from vision.grader import Grader, grader_spec_from_onnx
     from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
-    if split not in SPLITS:
-        raise typer.BadParameter(f"expected one of {', '.join(SPLITS)}, got {split!r}", param_hint="--split")
+    if split.startswith(FOLD_PREFIX):
+        try:
+            Fold.parse(split[len(FOLD_PREFIX):])
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--split") from None
+    elif split not in SPLITS:
+        raise typer.BadParameter(f"expected one of {', '.join(SPLITS)} or {FOLD_PREFIX}I/K, got {split!r}",
+                                 param_hint="--split")
     if nms_by not in ("produce", "item"):
         raise typer.BadParameter(f"expected produce or item, got {nms_by!r}", param_hint="--nms-by")
     if grader is not None and model is None:

@@ -73,13 +73,24 @@ def grader_crops(
     painted_rot: Annotated[int, typer.Option(min=0, max=8, help="Rotten training crops per fresh single-fruit "
                                              "training photo: the renderer's rot painted inside the real fruit's "
                                              "checked mask (0: none).")] = 0,
+    hold_out_fold: Annotated[str | None, typer.Option(help="I/K: put part I of K of the real training photos "
+                                                           "(counted from 0; 0/5 is the development fifth) in val/ "
+                                                           "instead of the development fifth, for a grader per "
+                                                           "fold evaluated with qc eval-photos --split fold:I/K.")] = None,
 ) -> None:
     """Write the freshness grader's training crops, cut as the edge cuts them (vision.grader_crop)."""
     from training.cli.dataset import _progress
     from training.real.grader_data import grader_crops as run
+    from training.real.split import Fold
     from vision.errors import InputError
     from vision.taxonomy import Taxonomy
 
+    fold = None
+    if hold_out_fold is not None:
+        try:
+            fold = Fold.parse(hold_out_fold)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--hold-out-fold") from None
     for ds in frames:
         if not (ds / "images").is_dir():
             raise typer.BadParameter(f"no images/ folder in {ds}", param_hint="--frames")
@@ -88,7 +99,8 @@ def grader_crops(
     try:
         with _progress() as advance:
             report = run(root, frames, out, Taxonomy.load(), size=size, max_per_class=max_per_class, on_step=advance,
-                         single_views=single_views, hold_out_dev=hold_out_dev, painted_rot_views=painted_rot)
+                         single_views=single_views, hold_out_dev=hold_out_dev, painted_rot_views=painted_rot,
+                         hold_out_fold=fold)
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="ROOT") from None
     typer.echo(json.dumps(report.to_dict(), indent=1))

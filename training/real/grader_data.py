@@ -15,8 +15,9 @@ names (``apple_rotten`` …). Sources, all from training splits only:
   belt frames away from every label (belt, rails, the real clutter laid on the belt).
 
 ``val/`` picks the grader's best epoch: the detection data sets' val splits and, with ``hold_out_dev``, every real
-photo of the development fifth of the training split (`training.real.split.is_dev_key`), so the epoch is chosen on
-real decay too; never a photo of the held-out ``val`` split.
+photo of the development fifth of the training split (`training.real.split.is_dev_key`), or of one fold of it
+(``hold_out_fold``: `training.real.split.Fold`), so the epoch is chosen on real decay too; never a photo of the
+held-out ``val`` split.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 from training.real.cutout import cut_out
 from training.real.painted_rot import painted_rot
 from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
-from training.real.split import is_dev_key
+from training.real.split import Fold, is_dev_key
 from vision.grader import NOT_PRODUCE, grader_crop
 from vision.taxonomy import Taxonomy
 
@@ -62,10 +63,12 @@ class CropReport:
     out: Path
     per_class: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> class -> crops
     per_source: dict[str, int] = field(default_factory=dict)
+    held_out: str | None = None  # which real training photos went to val/: "dev", "fold:I/K" or None
 
     def to_dict(self) -> dict:
         """JSON form."""
-        return {"out": str(self.out), "per_class": self.per_class, "per_source": self.per_source}
+        return {"out": str(self.out), "held_out": self.held_out, "per_class": self.per_class,
+                "per_source": self.per_source}
 
 
 def _yolo_boxes(label: Path, w: int, h: int) -> list[tuple[int, tuple[float, float, float, float]]]:
@@ -125,12 +128,14 @@ def grader_crops(
     single_views: int = 2,
     hold_out_dev: bool = True,
     painted_rot_views: int = 0,
+    hold_out_fold: Fold | None = None,
 ) -> CropReport:
     """Write the grader's crop data set under ``out`` (see the module docstring); at most ``max_per_class`` crops
     per class and split from the detection sets (real photos are always all kept: they are the scarce part).
 
     ``single_views``: training crops per single-fruit photo and orientation (the mask's box, then `jittered_box`es);
     ``hold_out_dev``: the development fifth of the real training photos goes to ``val/`` instead of ``train/``;
+    ``hold_out_fold``: that fold of the training photos goes to ``val/`` instead (in place of the development fifth);
     ``painted_rot_views``: rotten training crops per fresh single-fruit training photo whose mask passed its check,
     each with the renderer's rot painted on the real fruit (`training.real.painted_rot`), a random orientation
     and a jittered box (never in ``val/``: the epoch is picked on real decay only).
@@ -141,9 +146,12 @@ def grader_crops(
         raise ValueError(f"painted_rot_views must be 0 or more, got {painted_rot_views}")
 
     def split_for(key: str) -> str:
+        if hold_out_fold is not None:
+            return "val" if hold_out_fold.holds(key) else "train"
         return "val" if hold_out_dev and is_dev_key(key) else "train"
 
-    report = CropReport(out)
+    held_out = f"fold:{hold_out_fold}" if hold_out_fold is not None else ("dev" if hold_out_dev else None)
+    report = CropReport(out, held_out=held_out)
     rng = np.random.default_rng(seed)
     written: dict[tuple[str, str], int] = Counter()
 

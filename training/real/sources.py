@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.real.split import content_key, is_dev_key, split_of_key
+from training.real.split import Fold, content_key, is_dev_key, split_of_key
 from vision.errors import InputError
 from vision.taxonomy import Taxonomy
 
@@ -73,13 +73,17 @@ class ClutterPhoto:
 
 
 SPLITS = ("val", "train", "dev", "all")
+FOLD_PREFIX = "fold:"  # ``fold:1/5``: part 1 of 5 of the training split
 
 
 def in_split(photo: SingleFruitPhoto | BoxedPhoto | ClutterPhoto, split: str) -> bool:
     """Whether ``photo`` belongs to ``split``: ``val`` (held out), ``train`` (every other photo), ``dev`` (the
-    development fifth of train: `training.real.split.is_dev_key`) or ``all``."""
+    development fifth of train: `training.real.split.is_dev_key`), ``all``, or ``fold:I/K`` (part I of K of train:
+    `training.real.split.Fold`)."""
+    if split.startswith(FOLD_PREFIX):
+        return Fold.parse(split[len(FOLD_PREFIX):]).holds(photo.key)
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise ValueError(f"split must be one of {', '.join(SPLITS)} or {FOLD_PREFIX}I/K, got {split!r}")
     if split == "all":
         return True
     if split == "dev":

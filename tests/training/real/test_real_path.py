@@ -17,7 +17,7 @@ from tests.training.real.dev_photo import add_dev_photo
 from training.real.assemble import real_prep
 from training.real.cutout import cut_out
 from training.real.sources import single_fruit_photos
-from training.real.split import content_key, is_dev_key
+from training.real.split import Fold, content_key, fold_of_key, is_dev_key
 from training.synth.frames import RealAppearance, render_frame
 from training.synth.real_sprites import RealSprites
 from vision.errors import InputError
@@ -154,6 +154,21 @@ def test_cli_grader_crops_and_mix(prepped: Path, fixture_root: Path, tmp_path: P
     for p in paintable:
         assert (crops / "train" / f"{p.produce}_rotten" / f"painted_{p.key[:16]}_v1.jpg").is_file()
     assert not list((crops / "val").glob("*/painted_*.jpg"))
+    assert report["held_out"] == "dev"
+    # A fold in place of the development fifth: exactly that fold's single-fruit photos go to val/.
+    fold = Fold(fold_of_key(next(p for p in singles if p not in dev).key, 5) or 0, 5)
+    in_fold = [p for p in singles if fold.holds(p.key)]
+    assert in_fold and fold.index != 0
+    by_fold = tmp_path / "crops_fold"
+    r = _qc("dataset", "grader-crops", str(fixture_root), "--out", str(by_fold), "--frames", str(frames),
+            "--size", "64", "--hold-out-fold", str(fold), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["held_out"] == f"fold:{fold}"
+    for p in singles:
+        assert (by_fold / "val" / p.class_name / f"single_{p.key[:16]}_r0.jpg").is_file() == (p in in_fold)
+    r = _qc("dataset", "grader-crops", str(fixture_root), "--out", str(tmp_path / "crops_bad"), "--frames",
+            str(frames), "--hold-out-fold", "5/5", cwd=tmp_path)
+    assert r.returncode == 2 and "--hold-out-fold" in r.stderr and "I/K" in r.stderr
     # Four orientations of each single fruit; two views each (mask box, jittered box) in train, one in val (dev).
     assert report["per_source"]["real single-fruit photos"] == 4 * (2 * (len(singles) - len(dev)) + len(dev))
     for p in singles:
@@ -215,9 +230,21 @@ def test_cli_eval_photos_on_real_photos_with_the_shipped_version(fixture_root: P
     assert r.returncode == 0, r.stderr
     dev = [p for p in single_fruit_photos(fixture_root, Taxonomy.load()) if is_dev_key(p.key)]
     assert json.loads(r.stdout)["single_fruit"]["overall"]["photos"] == len(dev) == 1
-    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "holdout"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "--split" in r.stderr and "dev" in r.stderr
+    # fold:0/5 is the development fifth; another fold holds exactly its photos.
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "fold:0/5", "--json"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["single_fruit"]["overall"]["photos"] == len(dev)
+    singles = single_fruit_photos(fixture_root, Taxonomy.load())
+    fold = Fold(fold_of_key(next(p for p in singles if p.split == "train" and not is_dev_key(p.key)).key, 5) or 0, 5)
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", f"fold:{fold}", "--json"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["single_fruit"]["overall"]["photos"] == sum(fold.holds(p.key) for p in singles) > 0
+    for bad in ("holdout", "fold:7/5"):
+        r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", bad], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "--split" in r.stderr and ("dev" in r.stderr or "I/K" in r.stderr)
     r = subprocess.run([str(qc), "eval-photos", str(tmp_path / "nowhere")], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "ROOT" in r.stderr

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.real.cutout import check_mask, cut_out
-from training.real.split import content_key, is_dev_key, split_of, split_of_key
+from training.real.split import Fold, content_key, fold_of_key, is_dev_key, split_of, split_of_key
 
 FRUIT = Path(__file__).resolve().parents[3] / "datasets" / "fixtures" / "real-produce" / "fruit-photos" / "images"
 
@@ -40,6 +40,22 @@ def test_dev_is_about_a_fifth_of_train_and_never_val() -> None:
     assert not any(is_dev_key(k, 0.0) for k in train[:50]) and all(is_dev_key(k, 1.0) for k in train[:50])
     with pytest.raises(ValueError, match="dev_share"):
         is_dev_key(train[0], 1.5)
+
+
+def test_folds_cut_train_into_parts_and_fold_0_of_5_is_dev() -> None:
+    keys = [f"{i:064x}" for i in range(4000)]
+    train = [k for k in keys if split_of_key(k) == "train"]
+    assert all(fold_of_key(k, 5) is None for k in keys if split_of_key(k) == "val")
+    assert [fold_of_key(k, 5) == 0 for k in train] == [is_dev_key(k) for k in train]
+    for count in (3, 5):
+        folds = [Fold(i, count) for i in range(count)]
+        assert all(sum(f.holds(k) for f in folds) == 1 for k in train)  # each training photo in exactly one fold
+        sizes = [sum(f.holds(k) for k in train) for f in folds]
+        assert min(sizes) > 0.8 * len(train) / count
+    assert str(Fold.parse("2/5")) == "2/5" and Fold.parse(" 1/3") == Fold(1, 3)
+    for bad in ("5/5", "1/1", "x/5", "1-5", "-1/5"):
+        with pytest.raises(ValueError, match="I/K"):
+            Fold.parse(bad)
 
 
 def test_split_refuses_bad_share() -> None:
