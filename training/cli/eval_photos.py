@@ -27,6 +27,10 @@ def eval_photos(
     nms_by: Annotated[str, typer.Option(help="NMS within each produce kind ('produce', the edge's) or across kinds "
                                              "('item': one box per object).")] = "produce",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    mistakes: Annotated[bool, typer.Option("--mistakes", help="List each single-fruit photo the system got wrong "
+                                           "(no box, wrong produce, wrong flag) with what it decided. Study the "
+                                           "development split or a fold, not the validation split: what is looked "
+                                           "at closely stops being held out.")] = False,
 ) -> None:
     """Measure the detector (and grader) on real photos as the edge decides items: a box found, the right produce,
     spoiled flagged, fresh not flagged (single-fruit photos); produce-kind precision/recall (boxed photos); boxes on
@@ -88,7 +92,8 @@ def eval_photos(
     report = {
         "model": str(model), "version": version, "grader": None if grader_obj is None else str(grader_obj.model_path),
         "split": split, "conf": conf, "iou": iou, "nms_by": nms_by, "flag_threshold": DEFAULT_FLAG_BELOW,
-        "single_fruit": single_fruit_table([p for p in singles if in_split(p, split)], detect, taxonomy, grader_obj),
+        "single_fruit": single_fruit_table([p for p in singles if in_split(p, split)], detect, taxonomy, grader_obj,
+                                           list_mistakes=mistakes),
         "boxed": boxed_table([p for p in boxed if in_split(p, split)], detect, taxonomy, grader_obj),
         "clutter": clutter_table([p for p in clutter if in_split(p, split)], detect, taxonomy, grader_obj),
     }
@@ -112,6 +117,10 @@ def _print(r: dict[str, Any]) -> None:
     typer.echo(f"  overall: box {_f(o['box'])}, right produce {_f(o['right_produce'])} (detector alone "
                f"{_f(o['right_produce_detector_alone'])}), spoiled flagged {_f(o['spoiled_flagged'])}, fresh flagged "
                f"{_f(o['fresh_flagged'])}")
+    for m in s.get("mistakes", []):
+        decided = "no box" if m["decided"] is None else (
+            f"{m['decided']} (freshness {m['freshness']:.2f}, detector: {m['detector_produce']})")
+        typer.echo(f"  mistake: {m['truth']} -> {decided}: {', '.join(m['mistakes'])}  {m['photo']}")
     b = r["boxed"]
     typer.echo(f"boxed photos ({b['photos']}): produce kind precision / recall at IoU 0.5")
     for name, row in b["per_produce"].items():

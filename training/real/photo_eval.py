@@ -42,22 +42,40 @@ def _ratio(num: int, den: int) -> float | None:
 
 def single_fruit_table(
     photos: Sequence[SingleFruitPhoto], detect: Callable[[np.ndarray], Detections], taxonomy: Taxonomy,
-    grader: Grader | None,
+    grader: Grader | None, list_mistakes: bool = False,
 ) -> dict[str, Any]:
-    """Per ``<produce>_<condition>`` and overall: photos, box found, right produce (most confident box), flagged."""
+    """Per ``<produce>_<condition>`` and overall: photos, box found, right produce (most confident box), flagged.
+    ``list_mistakes`` adds ``mistakes``: each photo with no box, the wrong produce, or a flag that is wrong (a spoiled
+    fruit not flagged, a fresh one flagged), with what the system decided."""
+    fresh = taxonomy.condition_names[0]
     counts: dict[str, Counter] = {}
+    mistakes: list[dict[str, Any]] = []
     for p in photos:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         decisions = decided(image, detect(image), taxonomy, grader)
         c = counts.setdefault(p.class_name, Counter())
         c["photos"] += 1
-        if decisions:
-            top = max(decisions, key=lambda d: d.confidence)
+        wrong: list[str] = []
+        top = max(decisions, key=lambda d: d.confidence) if decisions else None
+        if top is None:
+            wrong.append("no box")
+        else:
             c["box"] += 1
             c["right_produce"] += top.produce == p.produce
             c["right_produce_detector"] += top.detector_produce == p.produce
             c["flagged"] += top.flagged
-    fresh = taxonomy.condition_names[0]
+            if top.produce != p.produce:
+                wrong.append("wrong produce")
+            if top.flagged == (p.condition == fresh):
+                wrong.append("fresh flagged" if top.flagged else "spoiled not flagged")
+        if wrong:
+            mistakes.append({
+                "photo": str(p.path), "truth": p.class_name, "mistakes": wrong,
+                "decided": None if top is None else f"{top.produce}_{top.condition}",
+                "freshness": None if top is None else round(top.freshness, 3),
+                "flagged": None if top is None else top.flagged,
+                "detector_produce": None if top is None else top.detector_produce,
+            })
     rows = {}
     for name, c in sorted(counts.items()):
         rows[name] = {"photos": c["photos"], "box": _ratio(c["box"], c["photos"]),
@@ -76,7 +94,10 @@ def single_fruit_table(
                "given_a_box": {"photos": total["box"], "right_produce": _ratio(total["right_produce"], total["box"]),
                                "spoiled_flagged": _ratio(rotten["flagged"], rotten["box"]),
                                "fresh_flagged": _ratio(fresh_c["flagged"], fresh_c["box"])}}
-    return {"per_class": rows, "overall": overall}
+    table: dict[str, Any] = {"per_class": rows, "overall": overall}
+    if list_mistakes:
+        table["mistakes"] = mistakes
+    return table
 
 
 def boxed_table(

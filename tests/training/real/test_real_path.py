@@ -213,6 +213,23 @@ def test_cli_eval_photos_on_real_photos_with_the_shipped_version(fixture_root: P
         assert 0.0 <= singles[key] <= 1.0
     assert report["boxed"]["overall"]["boxes"] == 6
     assert report["iou"] == 0.6
+    assert "mistakes" not in report["single_fruit"]
+    # --mistakes lists exactly the photos the overall figures count as wrong (all five are fresh fruit). The detector
+    # alone gets one of them wrong (the grader none), so the list is not empty.
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "train", "--mistakes", "--no-grader",
+                        "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    alone = json.loads(r.stdout)["single_fruit"]
+    listed, figures, n = alone["mistakes"], alone["overall"], alone["overall"]["photos"]
+    assert listed
+    for what, expected in (("no box", n - round(figures["box"] * n)),
+                           ("wrong produce", round(figures["box"] * n) - round(figures["right_produce"] * n)),
+                           ("fresh flagged", round(figures["fresh_flagged"] * n))):
+        assert sum(what in m["mistakes"] for m in listed) == expected, what
+    for m in listed:
+        assert Path(m["photo"]).is_file() and m["truth"].endswith("_fresh")
+        assert m["decided"] is None or ("wrong produce" in m["mistakes"]) == (not m["decided"].startswith(
+            m["truth"].split("_")[0] + "_"))
     # --iou reaches NMS: at 1.0 no overlap exceeds it, so every anchor over the threshold stays a box.
     r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "train", "--iou", "1", "--json"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
