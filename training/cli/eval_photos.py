@@ -36,8 +36,7 @@ def eval_photos(
     spoiled flagged, fresh not flagged (single-fruit photos); produce-kind precision/recall (boxed photos); boxes on
     photos with no produce (clutter)."""
     from training.real.photo_eval import boxed_table, clutter_table, single_fruit_table
-    from training.real.sources import FOLD_PREFIX, SPLITS, boxed_photos, clutter_photos, in_split, single_fruit_photos
-    from training.real.split import Fold
+    from training.real.sources import boxed_photos, check_split, clutter_photos, in_split, single_fruit_photos
     from vision.decode import DecodeOptions
     from vision.detector import Detector
     from vision.detector_options import InputOptions
@@ -45,14 +44,10 @@ def eval_photos(
     from vision.grader import Grader, grader_spec_from_onnx
     from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
-    if split.startswith(FOLD_PREFIX):
-        try:
-            Fold.parse(split[len(FOLD_PREFIX):])
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--split") from None
-    elif split not in SPLITS:
-        raise typer.BadParameter(f"expected one of {', '.join(SPLITS)} or {FOLD_PREFIX}I/K, got {split!r}",
-                                 param_hint="--split")
+    try:
+        check_split(split)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--split") from None
     if nms_by not in ("produce", "item"):
         raise typer.BadParameter(f"expected produce or item, got {nms_by!r}", param_hint="--nms-by")
     if grader is not None and model is None:

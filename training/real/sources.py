@@ -76,14 +76,23 @@ SPLITS = ("val", "train", "dev", "all")
 FOLD_PREFIX = "fold:"  # ``fold:1/5``: part 1 of 5 of the training split
 
 
+def check_split(split: str) -> Fold | None:
+    """The fold a ``fold:I/K`` split names, None for a named split (`SPLITS`); ValueError naming the accepted forms
+    for anything else."""
+    if split.startswith(FOLD_PREFIX):
+        return Fold.parse(split[len(FOLD_PREFIX):])
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)} or {FOLD_PREFIX}I/K, got {split!r}")
+    return None
+
+
 def in_split(photo: SingleFruitPhoto | BoxedPhoto | ClutterPhoto, split: str) -> bool:
     """Whether ``photo`` belongs to ``split``: ``val`` (held out), ``train`` (every other photo), ``dev`` (the
     development fifth of train: `training.real.split.is_dev_key`), ``all``, or ``fold:I/K`` (part I of K of train:
-    `training.real.split.Fold`)."""
-    if split.startswith(FOLD_PREFIX):
-        return Fold.parse(split[len(FOLD_PREFIX):]).holds(photo.key)
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)} or {FOLD_PREFIX}I/K, got {split!r}")
+    `training.real.split.Fold`); see `check_split`."""
+    fold = check_split(split)
+    if fold is not None:
+        return fold.holds(photo.key)
     if split == "all":
         return True
     if split == "dev":
