@@ -82,8 +82,6 @@ def eval_photos(
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="ROOT") from None
     clutter = clutter_photos()
-    def keep(p: Any) -> bool:
-        return in_split(p, split)
     report = {
         "model": str(model), "version": version, "grader": None if grader_obj is None else str(grader_obj.model_path),
         "split": split, "conf": conf, "iou": iou, "nms_by": nms_by, "flag_threshold": DEFAULT_FLAG_BELOW,

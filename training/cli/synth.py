@@ -1,4 +1,4 @@
-"""`qc synth frames|clip`: synthetic conveyor data with exact labels."""
+"""`qc synth frames|clip|piles`: synthetic conveyor data (and photo-like scenes of real cut-outs) with exact labels."""
 
 from __future__ import annotations
 
@@ -163,3 +163,45 @@ def clip(
     typer.echo(json.dumps({"out": str(out), "frames": truth["frames"], "items": len(truth["items"]),
                            "crossing_items": crossing, "counting_line_x": truth["counting_line"]["x"],
                            "real_items": real_items, "per_produce": kinds}, indent=1))
+
+
+@app.command("piles")
+def piles(
+    out: Annotated[Path, typer.Option(help="Output folder (created): images/, labels/, data.yaml, manifest.json.")],
+    real_cutouts: Annotated[Path, typer.Option(help="Folder of real cut-outs, <produce>_<condition>/*.png with alpha "
+                                                    "(qc dataset real-prep writes one per split).")],
+    clutter: Annotated[Path | None, typer.Option(help="Folder of real non-produce photos: some scenes are laid out "
+                                                      "on a crop of one (sharp or out of focus).")] = None,
+    count: Annotated[int, typer.Option(min=1, help="Number of scenes.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed; scene i of a seed is always the same image.")] = 0,
+    imgsz: Annotated[tuple[int, int], typer.Option(help="Scene width and height in pixels.")] = (640, 480),
+    val: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of scenes in the val split.")] = 0.05,
+    test: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of scenes in the test split.")] = 0.0,
+) -> None:
+    """Render photo-like scenes of real cut-outs with exact boxes: one fruit filling the frame, piles of one kind
+    (bananas one by one, as photos with boxes box them), mixed groups; over studio, coloured, wooden or real-scene
+    backdrops. Copy-paste augmentation for the detector's real-photo stage, not a conveyor view."""
+    from training.manifest import write_manifest
+    from training.synth.piles import generate_piles
+    from training.synth.real_sprites import RealSprites
+    from vision.errors import InputError
+    from vision.taxonomy import Taxonomy
+
+    w, h = _check_size(imgsz)
+    if val + test >= 1.0:
+        raise typer.BadParameter(f"val + test must leave scenes for training, got {val} + {test}", param_hint="--val/--test")
+    try:
+        sprites = RealSprites.load(real_cutouts, clutter)
+    except InputError as exc:
+        hint = "--real-cutouts" if str(real_cutouts) in str(exc) else "--clutter"
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+    taxonomy = Taxonomy.load()
+    unknown = sorted(set(sprites.cutouts) - set(taxonomy.class_names))
+    if unknown:
+        raise typer.BadParameter(f"cut-out folders that are no detector class: {', '.join(unknown)}",
+                                 param_hint="--real-cutouts")
+    progress, advance = _progress("scenes", count)
+    with progress:
+        report = generate_piles(out, count, seed, taxonomy, sprites, w, h, val, test, on_frame=advance)
+    manifest = write_manifest(out)
+    typer.echo(json.dumps({"out": str(out), **report, "hash": manifest.content_hash}, indent=1))
