@@ -130,6 +130,12 @@ def test_cli_synth_clip_with_real_cutouts_and_a_clutter_only_clip(prepped: Path,
     r = _qc("synth", "frames", "--out", str(tmp_path / "f"), "--count", "2", "--real-cutouts", str(tmp_path / "no"),
             cwd=tmp_path)
     assert r.returncode == 2 and "--real-cutouts" in r.stderr and "not found" in r.stderr
+    # Photo-like piles of the same real cut-outs: every box is of a class that has cut-outs.
+    r = _qc("synth", "piles", "--out", str(tmp_path / "piles"), "--real-cutouts", str(prepped / "cutouts" / "train"),
+            "--clutter", str(prepped / "clutter" / "train"), "--count", "6", "--imgsz", "320", "240", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    kinds = {p.parent.name for p in (prepped / "cutouts" / "train").rglob("*.png")}
+    assert set(json.loads(r.stdout)["instances"]) <= kinds and sum(json.loads(r.stdout)["instances"].values()) > 0
 
 
 def test_cli_grader_crops_and_mix(prepped: Path, fixture_root: Path, tmp_path: Path) -> None:
