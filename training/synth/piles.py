@@ -1,4 +1,4 @@
-"""`qc synth piles`: photo-like scenes of real cut-outs (a fruit filling the frame, piles, mixed bowls) with exact boxes.
+"""`qc synth piles`: photo-like scenes of real cut-outs (a fruit filling the frame, piles, mixed groups), exact boxes.
 
 The belt renders teach the conveyor camera; real photos of produce look different: a banana filling the frame on a
 yellow backdrop, six bananas overlapping on a table, a bunch boxed banana by banana. The shared set has few such
@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from training.synth.frames import SPLITS, split_of, write_data_yaml
+from training.synth.produce import Sprite
 from training.synth.real_sprites import RealSprites
 from training.synth.scene import Camera, Placed, compose, jpeg_roundtrip
 from vision.taxonomy import Taxonomy
@@ -68,7 +69,7 @@ def backdrop(kind: str, height: int, width: int, rng: np.random.Generator, scene
         hsv = np.uint8([[[rng.integers(0, 180), rng.integers(60, 256), rng.integers(120, 256)]]])
         base = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
     img = np.ones((height, width, 3), np.float32) * base * (1 + ramp)[..., None]
-    if kind == "wood":  # grain: stripes along one axis, wavy, with knots of darker wood
+    if kind == "wood":  # grain: wavy stripes along one axis, and the dark seams between planks
         along = xx if rng.random() < 0.5 else yy
         across = yy if along is xx else xx
         wave = np.sin(across / rng.uniform(3, 9) + np.sin(along / rng.uniform(40, 120)) * rng.uniform(1, 4))
@@ -101,7 +102,7 @@ def pile_sprites(sprites: RealSprites) -> RealSprites:
     return RealSprites(kept, sprites.clutter)
 
 
-def _place(sprites: list, centre: tuple[float, float], spread: float, rng: np.random.Generator) -> list[Placed]:
+def _place(sprites: list[Sprite], centre: tuple[float, float], spread: float, rng: np.random.Generator) -> list[Placed]:
     """Items around ``centre``, ``spread`` pixels apart on average: they touch and overlap as a pile does."""
     placed = []
     for label, sprite in enumerate(sprites):
@@ -114,8 +115,9 @@ def _place(sprites: list, centre: tuple[float, float], spread: float, rng: np.ra
 def render_pile(
     index: int, seed: int, width: int, height: int, taxonomy: Taxonomy, sprites: RealSprites,
 ) -> PileScene:
-    """Scene ``index`` of ``seed`` (always the same for the same cut-outs, see `pile_sprites`): a layout from `LAYOUTS`, its items drawn
-    from the cut-outs (fresh with `FRESH_SHARE`, where the produce has both), over a backdrop from `BACKDROPS`."""
+    """Scene ``index`` of ``seed`` (always the same for the same cut-outs, see `pile_sprites`): a layout from
+    `LAYOUTS`, its items drawn from the cut-outs (fresh with `FRESH_SHARE`, where the produce has both), over a
+    backdrop from `BACKDROPS`."""
     rng = np.random.default_rng([seed, index])
     produce = sorted({name.rsplit("_", 1)[0] for name in sprites.cutouts})
     layout = str(rng.choice(LAYOUTS, p=LAYOUT_P))
@@ -128,9 +130,9 @@ def render_pile(
         kinds, size = [str(rng.choice(produce)) for _ in range(int(rng.integers(2, 7)))], short * rng.uniform(0.18, 0.4)
     # A bunch lies one way: bananas of a pile share an angle give or take a little, round fruit face anywhere.
     angle = float(rng.uniform(0, 360))
-    chosen: list[tuple[str, object]] = []
+    fresh = taxonomy.condition_names[0]
+    chosen: list[tuple[str, Sprite]] = []
     for kind in kinds:
-        fresh = taxonomy.condition_names[0]
         conditions = [n.rsplit("_", 1)[1] for n in sprites.cutouts if n.rsplit("_", 1)[0] == kind]
         condition = fresh if fresh in conditions and (rng.random() < FRESH_SHARE or len(conditions) == 1) else \
             str(rng.choice([c for c in conditions if c != fresh] or conditions))
@@ -160,8 +162,10 @@ def _watermark(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     text = "".join(rng.choice(list("ABCDEFGHKLMNPRSTUVWXYZ0123456789")) for _ in range(int(rng.integers(5, 12))))
     scale = w / 640 * rng.uniform(0.8, 2.0)
     org = (int(rng.uniform(0, 0.5) * w), int(rng.uniform(0.2, 0.95) * h))
-    cv2.putText(overlay, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, int(scale * 2)), cv2.LINE_AA)
-    return cv2.addWeighted(overlay, float(rng.uniform(0.3, 0.7)), image, 1 - float(rng.uniform(0.3, 0.7)), 0)
+    thick = max(1, int(scale * 2))
+    cv2.putText(overlay, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick, cv2.LINE_AA)
+    opacity = float(rng.uniform(0.3, 0.7))
+    return cv2.addWeighted(overlay, opacity, image, 1 - opacity, 0)
 
 
 def generate_piles(
