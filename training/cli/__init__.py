@@ -24,5 +24,6 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export.export)
     app.command("eval")(evaluate.evaluate)
     app.command("eval-photos")(eval_photos.eval_photos)
+    app.command("pool-folds")(eval_photos.pool_folds)
     app.command("quantize")(quantize.quantize)
     app.command("retrain")(retrain.retrain)

@@ -1,4 +1,4 @@
-"""`qc eval-photos`: the system's decisions on real photos (single fruit, boxed web photos, clutter)."""
+"""`qc eval-photos`: the system's decisions on real photos (single fruit, boxed web photos, clutter); `qc pool-folds`."""
 
 from __future__ import annotations
 
@@ -124,3 +124,41 @@ def _print(r: dict[str, Any]) -> None:
     c = r["clutter"]
     typer.echo(f"clutter photos ({c['photos']}, no produce): {c['boxes']} boxes, {c['flagged']} flagged "
                f"({c['vetoed']} more boxes vetoed by the grader)")
+
+
+def pool_folds(
+    reports: Annotated[list[Path], typer.Argument(help="`qc eval-photos --split fold:I/K --json` outputs, one per "
+                                                       "fold (distinct folds of one K).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the pooled figures as JSON.")] = False,
+) -> None:
+    """Pool per-fold `qc eval-photos` reports by their counts (a fold of more photos weighs more): one estimate over
+    every fold's photos, per produce and condition, with the boxed and clutter photos."""
+    from training.real.fold_pool import pool_fold_reports
+
+    loaded = []
+    for path in reports:
+        try:
+            loaded.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise typer.BadParameter(f"{path}: not a readable qc eval-photos --json report ({exc})",
+                                     param_hint="REPORTS") from None
+        if not isinstance(loaded[-1], dict) or "single_fruit" not in loaded[-1] or "split" not in loaded[-1]:
+            raise typer.BadParameter(f"{path}: not a qc eval-photos --json report", param_hint="REPORTS")
+    try:
+        pooled = pool_fold_reports(loaded)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="REPORTS") from None
+    if as_json:
+        typer.echo(json.dumps(pooled, indent=1))
+        return
+    typer.echo(f"pooled {', '.join(pooled['folds'])} ({'; '.join(pooled['models'])})")
+    typer.echo("single-fruit photos      photos  box    produce  flagged")
+    for name, row in pooled["single_fruit"]["per_class"].items():
+        typer.echo(f"  {name:<22} {row['photos']:>6}  {_f(row['box'])}  {_f(row['right_produce'])}    {_f(row['flagged'])}")
+    o = pooled["single_fruit"]["overall"]
+    typer.echo(f"  overall ({o['photos']} photos): box {_f(o['box'])}, right produce {_f(o['right_produce'])}, spoiled "
+               f"flagged {_f(o['spoiled_flagged'])}, fresh flagged {_f(o['fresh_flagged'])}")
+    b = pooled["boxed"]
+    typer.echo(f"boxed photos: {b['boxes']} boxes, precision / recall {_f(b['precision'])} / {_f(b['recall'])}")
+    c = pooled["clutter"]
+    typer.echo(f"clutter photos ({c['photos']}): {c['boxes']} boxes, {c['flagged']} flagged")

@@ -1,0 +1,85 @@
+"""Pooling `qc eval-photos --split fold:I/K` reports: one estimate over every fold's photos instead of K small ones.
+
+Each report gives shares beside the counts they are shares of (``photos`` per class; ``boxes`` and ``detections``
+for the boxed photos), so the pooled figure is counts summed over folds, not a mean of shares: a fold of 40 photos
+weighs twice a fold of 20. Shares are rounded to 3 decimals in a report, which recovers a count exactly for up to
+1,000 photos a row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from training.real.split import Fold
+
+FRESH_SUFFIX = "_fresh"
+
+
+def _count(share: float | None, n: int) -> int:
+    return 0 if share is None else round(share * n)
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 3) if den else None
+
+
+def check_folds(splits: Sequence[str]) -> int:
+    """K, when ``splits`` are distinct folds ``fold:I/K`` of one K; ValueError naming the problem otherwise."""
+    folds = []
+    for split in splits:
+        if not split.startswith("fold:"):
+            raise ValueError(f"a report of split {split!r}: only fold:I/K reports are pooled")
+        folds.append(Fold.parse(split.removeprefix("fold:")))
+    ks = {f.count for f in folds}
+    if len(ks) != 1:
+        raise ValueError(f"reports of folds of different K: {sorted(ks)}")
+    seen = Counter(f.index for f in folds)
+    twice = sorted(i for i, n in seen.items() if n > 1)
+    if twice:
+        raise ValueError(f"fold {twice[0]} given twice: each fold's photos count once")
+    return ks.pop()
+
+
+def pool_fold_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Single-fruit, boxed and clutter figures over the photos of every report (each one `qc eval-photos --json`
+    of a fold); ValueError for reports that are not distinct folds of one K."""
+    if not reports:
+        raise ValueError("no reports to pool")
+    k = check_folds([r["split"] for r in reports])
+    per: dict[str, Counter] = {}
+    boxed, clutter = Counter(), Counter()
+    for r in reports:
+        for name, row in r["single_fruit"]["per_class"].items():
+            c = per.setdefault(name, Counter())
+            n = row["photos"]
+            c["photos"] += n
+            for key in ("box", "right_produce", "flagged"):
+                c[key] += _count(row[key], n)
+        b = r["boxed"]["overall"]
+        boxed["boxes"] += b["boxes"]
+        boxed["detections"] += b["detections"]
+        boxed["matched"] += _count(b["recall"], b["boxes"])
+        clutter["photos"] += r["clutter"]["photos"]
+        clutter["boxes"] += r["clutter"]["boxes"]
+        clutter["flagged"] += r["clutter"]["flagged"]
+    rows = {name: {"photos": c["photos"], "box": _ratio(c["box"], c["photos"]),
+                   "right_produce": _ratio(c["right_produce"], c["photos"]),
+                   "flagged": _ratio(c["flagged"], c["photos"])} for name, c in sorted(per.items())}
+    total = sum(per.values(), Counter())
+    spoiled = sum((c for n, c in per.items() if not n.endswith(FRESH_SUFFIX)), Counter())
+    fresh = sum((c for n, c in per.items() if n.endswith(FRESH_SUFFIX)), Counter())
+    return {
+        "folds": sorted(r["split"] for r in reports), "k": k,
+        "models": sorted({f"{r['model']} + {r['grader']}" for r in reports}),
+        "single_fruit": {"per_class": rows, "overall": {
+            "photos": total["photos"], "box": _ratio(total["box"], total["photos"]),
+            "right_produce": _ratio(total["right_produce"], total["photos"]),
+            "spoiled_flagged": _ratio(spoiled["flagged"], spoiled["photos"]),
+            "fresh_flagged": _ratio(fresh["flagged"], fresh["photos"])}},
+        "boxed": {"boxes": boxed["boxes"], "detections": boxed["detections"],
+                  "precision": _ratio(boxed["matched"], boxed["detections"]),
+                  "recall": _ratio(boxed["matched"], boxed["boxes"])},
+        "clutter": dict(clutter),
+    }
