@@ -134,6 +134,7 @@ def pool_folds(
     """Pool per-fold `qc eval-photos` reports by their counts (a fold of more photos weighs more): one estimate over
     every fold's photos, per produce and condition, with the boxed and clutter photos."""
     from training.real.fold_pool import pool_fold_reports
+    from vision.taxonomy import Taxonomy
 
     loaded = []
     for path in reports:
@@ -145,9 +146,12 @@ def pool_folds(
         if not isinstance(loaded[-1], dict) or "single_fruit" not in loaded[-1] or "split" not in loaded[-1]:
             raise typer.BadParameter(f"{path}: not a qc eval-photos --json report", param_hint="REPORTS")
     try:
-        pooled = pool_fold_reports(loaded)
+        pooled = pool_fold_reports(loaded, fresh=Taxonomy.load().condition_names[0])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="REPORTS") from None
+    except KeyError as exc:
+        raise typer.BadParameter(f"a report lacks {exc}: give qc eval-photos --json outputs as they were written",
+                                 param_hint="REPORTS") from None
     if as_json:
         typer.echo(json.dumps(pooled, indent=1))
         return

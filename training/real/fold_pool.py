@@ -14,9 +14,6 @@ from typing import Any
 
 from training.real.split import Fold
 
-FRESH_SUFFIX = "_fresh"
-
-
 def _count(share: float | None, n: int) -> int:
     return 0 if share is None else round(share * n)
 
@@ -42,9 +39,10 @@ def check_folds(splits: Sequence[str]) -> int:
     return ks.pop()
 
 
-def pool_fold_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def pool_fold_reports(reports: Sequence[dict[str, Any]], fresh: str = "fresh") -> dict[str, Any]:
     """Single-fruit, boxed and clutter figures over the photos of every report (each one `qc eval-photos --json`
-    of a fold); ValueError for reports that are not distinct folds of one K."""
+    of a fold; ``fresh`` is the taxonomy's fresh condition, rows ``<produce>_<fresh>`` are the fresh photos);
+    ValueError for reports that are not distinct folds of one K, KeyError for one that lacks a section."""
     if not reports:
         raise ValueError("no reports to pool")
     k = check_folds([r["split"] for r in reports])
@@ -68,16 +66,17 @@ def pool_fold_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
                    "right_produce": _ratio(c["right_produce"], c["photos"]),
                    "flagged": _ratio(c["flagged"], c["photos"])} for name, c in sorted(per.items())}
     total = sum(per.values(), Counter())
-    spoiled = sum((c for n, c in per.items() if not n.endswith(FRESH_SUFFIX)), Counter())
-    fresh = sum((c for n, c in per.items() if n.endswith(FRESH_SUFFIX)), Counter())
+    spoiled = sum((c for n, c in per.items() if not n.endswith("_" + fresh)), Counter())
+    fresh_c = sum((c for n, c in per.items() if n.endswith("_" + fresh)), Counter())
     return {
-        "folds": sorted(r["split"] for r in reports), "k": k,
+        "folds": sorted((r["split"] for r in reports), key=lambda s: Fold.parse(s.removeprefix("fold:")).index),
+        "k": k,
         "models": sorted({f"{r['model']} + {r['grader']}" for r in reports}),
         "single_fruit": {"per_class": rows, "overall": {
             "photos": total["photos"], "box": _ratio(total["box"], total["photos"]),
             "right_produce": _ratio(total["right_produce"], total["photos"]),
             "spoiled_flagged": _ratio(spoiled["flagged"], spoiled["photos"]),
-            "fresh_flagged": _ratio(fresh["flagged"], fresh["photos"])}},
+            "fresh_flagged": _ratio(fresh_c["flagged"], fresh_c["photos"])}},
         "boxed": {"boxes": boxed["boxes"], "detections": boxed["detections"],
                   "precision": _ratio(boxed["matched"], boxed["detections"]),
                   "recall": _ratio(boxed["matched"], boxed["boxes"])},

@@ -73,3 +73,7 @@ def test_cli_pools_report_files_and_names_a_bad_one(tmp_path: Path) -> None:
     r = subprocess.run([str(qc), "pool-folds", files[0], str(tmp_path / "bad.json")], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "bad.json" in r.stderr
+    (tmp_path / "partial.json").write_text(json.dumps({"split": "fold:1/3", "single_fruit": {"per_class": {}}}))
+    r = subprocess.run([str(qc), "pool-folds", files[0], str(tmp_path / "partial.json")], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "lacks 'boxed'" in r.stderr
