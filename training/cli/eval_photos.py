@@ -100,12 +100,16 @@ def _f(v: float | None) -> str:
     return "  -  " if v is None else f"{v:.3f}"
 
 
+def _print_single_rows(per_class: dict[str, Any]) -> None:
+    typer.echo("single-fruit photos      photos  box    produce  flagged")
+    for name, row in per_class.items():
+        typer.echo(f"  {name:<22} {row['photos']:>6}  {_f(row['box'])}  {_f(row['right_produce'])}    {_f(row['flagged'])}")
+
+
 def _print(r: dict[str, Any]) -> None:
     typer.echo(f"model {r['model']} ({r['version']}), grader {r['grader'] or 'none'}; split {r['split']}")
     s = r["single_fruit"]
-    typer.echo("single-fruit photos      photos  box    produce  flagged")
-    for name, row in s["per_class"].items():
-        typer.echo(f"  {name:<22} {row['photos']:>6}  {_f(row['box'])}  {_f(row['right_produce'])}    {_f(row['flagged'])}")
+    _print_single_rows(s["per_class"])
     o = s["overall"]
     typer.echo(f"  overall: box {_f(o['box'])}, right produce {_f(o['right_produce'])} (detector alone "
                f"{_f(o['right_produce_detector_alone'])}), spoiled flagged {_f(o['spoiled_flagged'])}, fresh flagged "
@@ -156,9 +160,7 @@ def pool_folds(
         typer.echo(json.dumps(pooled, indent=1))
         return
     typer.echo(f"pooled {', '.join(pooled['folds'])} ({'; '.join(pooled['models'])})")
-    typer.echo("single-fruit photos      photos  box    produce  flagged")
-    for name, row in pooled["single_fruit"]["per_class"].items():
-        typer.echo(f"  {name:<22} {row['photos']:>6}  {_f(row['box'])}  {_f(row['right_produce'])}    {_f(row['flagged'])}")
+    _print_single_rows(pooled["single_fruit"]["per_class"])
     o = pooled["single_fruit"]["overall"]
     typer.echo(f"  overall ({o['photos']} photos): box {_f(o['box'])}, right produce {_f(o['right_produce'])}, spoiled "
                f"flagged {_f(o['spoiled_flagged'])}, fresh flagged {_f(o['fresh_flagged'])}")

@@ -12,23 +12,24 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from training.real.photo_eval import ratio
+from training.real.sources import check_split
 from training.real.split import Fold
+
 
 def _count(share: float | None, n: int) -> int:
     return 0 if share is None else round(share * n)
 
 
-def _ratio(num: int, den: int) -> float | None:
-    return round(num / den, 3) if den else None
-
-
-def check_folds(splits: Sequence[str]) -> int:
-    """K, when ``splits`` are distinct folds ``fold:I/K`` of one K; ValueError naming the problem otherwise."""
+def check_folds(splits: Sequence[str]) -> list[Fold]:
+    """The folds ``splits`` name, when they are distinct folds ``fold:I/K`` of one K; ValueError naming the problem
+    otherwise."""
     folds = []
     for split in splits:
-        if not split.startswith("fold:"):
+        fold = check_split(split)
+        if fold is None:
             raise ValueError(f"a report of split {split!r}: only fold:I/K reports are pooled")
-        folds.append(Fold.parse(split.removeprefix("fold:")))
+        folds.append(fold)
     ks = {f.count for f in folds}
     if len(ks) != 1:
         raise ValueError(f"reports of folds of different K: {sorted(ks)}")
@@ -36,7 +37,7 @@ def check_folds(splits: Sequence[str]) -> int:
     twice = sorted(i for i, n in seen.items() if n > 1)
     if twice:
         raise ValueError(f"fold {twice[0]} given twice: each fold's photos count once")
-    return ks.pop()
+    return folds
 
 
 def pool_fold_reports(reports: Sequence[dict[str, Any]], fresh: str = "fresh") -> dict[str, Any]:
@@ -45,7 +46,7 @@ def pool_fold_reports(reports: Sequence[dict[str, Any]], fresh: str = "fresh") -
     ValueError for reports that are not distinct folds of one K, KeyError for one that lacks a section."""
     if not reports:
         raise ValueError("no reports to pool")
-    k = check_folds([r["split"] for r in reports])
+    folds = check_folds([r["split"] for r in reports])
     per: dict[str, Counter] = {}
     boxed, clutter = Counter(), Counter()
     for r in reports:
@@ -62,23 +63,22 @@ def pool_fold_reports(reports: Sequence[dict[str, Any]], fresh: str = "fresh") -
         clutter["photos"] += r["clutter"]["photos"]
         clutter["boxes"] += r["clutter"]["boxes"]
         clutter["flagged"] += r["clutter"]["flagged"]
-    rows = {name: {"photos": c["photos"], "box": _ratio(c["box"], c["photos"]),
-                   "right_produce": _ratio(c["right_produce"], c["photos"]),
-                   "flagged": _ratio(c["flagged"], c["photos"])} for name, c in sorted(per.items())}
+    rows = {name: {"photos": c["photos"], "box": ratio(c["box"], c["photos"]),
+                   "right_produce": ratio(c["right_produce"], c["photos"]),
+                   "flagged": ratio(c["flagged"], c["photos"])} for name, c in sorted(per.items())}
     total = sum(per.values(), Counter())
     spoiled = sum((c for n, c in per.items() if not n.endswith("_" + fresh)), Counter())
     fresh_c = sum((c for n, c in per.items() if n.endswith("_" + fresh)), Counter())
     return {
-        "folds": sorted((r["split"] for r in reports), key=lambda s: Fold.parse(s.removeprefix("fold:")).index),
-        "k": k,
+        "folds": [f"fold:{f}" for f in sorted(folds, key=lambda f: f.index)], "k": folds[0].count,
         "models": sorted({f"{r['model']} + {r['grader']}" for r in reports}),
         "single_fruit": {"per_class": rows, "overall": {
-            "photos": total["photos"], "box": _ratio(total["box"], total["photos"]),
-            "right_produce": _ratio(total["right_produce"], total["photos"]),
-            "spoiled_flagged": _ratio(spoiled["flagged"], spoiled["photos"]),
-            "fresh_flagged": _ratio(fresh_c["flagged"], fresh_c["photos"])}},
+            "photos": total["photos"], "box": ratio(total["box"], total["photos"]),
+            "right_produce": ratio(total["right_produce"], total["photos"]),
+            "spoiled_flagged": ratio(spoiled["flagged"], spoiled["photos"]),
+            "fresh_flagged": ratio(fresh_c["flagged"], fresh_c["photos"])}},
         "boxed": {"boxes": boxed["boxes"], "detections": boxed["detections"],
-                  "precision": _ratio(boxed["matched"], boxed["detections"]),
-                  "recall": _ratio(boxed["matched"], boxed["boxes"])},
+                  "precision": ratio(boxed["matched"], boxed["detections"]),
+                  "recall": ratio(boxed["matched"], boxed["boxes"])},
         "clutter": dict(clutter),
     }

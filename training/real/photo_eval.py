@@ -36,7 +36,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _ratio(num: int, den: int) -> float | None:
+def ratio(num: int, den: int) -> float | None:
+    """``num / den`` rounded as every report rounds a share; None when there is nothing to share."""
     return round(num / den, 3) if den else None
 
 
@@ -78,22 +79,22 @@ def single_fruit_table(
             })
     rows = {}
     for name, c in sorted(counts.items()):
-        rows[name] = {"photos": c["photos"], "box": _ratio(c["box"], c["photos"]),
-                      "right_produce": _ratio(c["right_produce"], c["photos"]),
-                      "right_produce_detector_alone": _ratio(c["right_produce_detector"], c["photos"]),
-                      "flagged": _ratio(c["flagged"], c["photos"])}
+        rows[name] = {"photos": c["photos"], "box": ratio(c["box"], c["photos"]),
+                      "right_produce": ratio(c["right_produce"], c["photos"]),
+                      "right_produce_detector_alone": ratio(c["right_produce_detector"], c["photos"]),
+                      "flagged": ratio(c["flagged"], c["photos"])}
     total = sum(counts.values(), Counter())
     rotten = sum((c for n, c in counts.items() if not n.endswith("_" + fresh)), Counter())
     fresh_c = sum((c for n, c in counts.items() if n.endswith("_" + fresh)), Counter())
-    overall = {"photos": total["photos"], "box": _ratio(total["box"], total["photos"]),
-               "right_produce": _ratio(total["right_produce"], total["photos"]),
-               "right_produce_detector_alone": _ratio(total["right_produce_detector"], total["photos"]),
-               "spoiled_flagged": _ratio(rotten["flagged"], rotten["photos"]),
-               "fresh_flagged": _ratio(fresh_c["flagged"], fresh_c["photos"]),
+    overall = {"photos": total["photos"], "box": ratio(total["box"], total["photos"]),
+               "right_produce": ratio(total["right_produce"], total["photos"]),
+               "right_produce_detector_alone": ratio(total["right_produce_detector"], total["photos"]),
+               "spoiled_flagged": ratio(rotten["flagged"], rotten["photos"]),
+               "fresh_flagged": ratio(fresh_c["flagged"], fresh_c["photos"]),
                # Where a box was found: the grader's and the vote's share, apart from the detector's misses.
-               "given_a_box": {"photos": total["box"], "right_produce": _ratio(total["right_produce"], total["box"]),
-                               "spoiled_flagged": _ratio(rotten["flagged"], rotten["box"]),
-                               "fresh_flagged": _ratio(fresh_c["flagged"], fresh_c["box"])}}
+               "given_a_box": {"photos": total["box"], "right_produce": ratio(total["right_produce"], total["box"]),
+                               "spoiled_flagged": ratio(rotten["flagged"], rotten["box"]),
+                               "fresh_flagged": ratio(fresh_c["flagged"], fresh_c["box"])}}
     table: dict[str, Any] = {"per_class": rows, "overall": overall}
     if list_mistakes:
         table["mistakes"] = mistakes
@@ -135,13 +136,13 @@ def boxed_table(
     per = {}
     for k in taxonomy.produce:
         if gt_n[k] or tp[k] or fp[k]:
-            per[k] = {"boxes": gt_n[k], "precision": _ratio(tp[k], tp[k] + fp[k]), "recall": _ratio(tp[k], gt_n[k]),
-                      "detector_alone": {"precision": _ratio(tp_d[k], tp_d[k] + fp_d[k]),
-                                         "recall": _ratio(tp_d[k], gt_n[k])}}
+            per[k] = {"boxes": gt_n[k], "precision": ratio(tp[k], tp[k] + fp[k]), "recall": ratio(tp[k], gt_n[k]),
+                      "detector_alone": {"precision": ratio(tp_d[k], tp_d[k] + fp_d[k]),
+                                         "recall": ratio(tp_d[k], gt_n[k])}}
     all_tp, all_fp, all_gt = sum(tp.values()), sum(fp.values()), sum(gt_n.values())
     return {"photos": len(photos), "per_produce": per,
-            "overall": {"boxes": all_gt, "precision": _ratio(all_tp, all_tp + all_fp), "recall": _ratio(all_tp, all_gt),
-                        "detections": boxes, "flagged": _ratio(flagged, boxes)}}
+            "overall": {"boxes": all_gt, "precision": ratio(all_tp, all_tp + all_fp), "recall": ratio(all_tp, all_gt),
+                        "detections": boxes, "flagged": ratio(flagged, boxes)}}
 
 
 def clutter_table(

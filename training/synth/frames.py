@@ -164,6 +164,30 @@ def write_data_yaml(out: Path, taxonomy: Taxonomy) -> Path:
     return path
 
 
+def make_split_dirs(out: Path) -> None:
+    """``images/<split>`` and ``labels/<split>`` for every split of `SPLITS` under ``out``."""
+    for split in SPLITS:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+
+
+def write_sample(
+    out: Path, split: str, stem: str, image: np.ndarray, labels: list[tuple[int, tuple[float, float, float, float]]],
+    taxonomy: Taxonomy, instances: dict[str, int],
+) -> None:
+    """One rendered image (JPEG) and its YOLO label file (boxes in pixels, normalised by the image's size) under
+    ``out``; ``instances`` (class name -> boxes) counts the boxes written."""
+    height, width = image.shape[:2]
+    cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    lines = []
+    for cls, (x0, y0, x1, y1) in labels:
+        cx, cy, bw, bh = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height
+        lines.append(f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
+        name = taxonomy.class_names[cls]
+        instances[name] = instances.get(name, 0) + 1
+    (out / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
 def generate_frames(
     out: Path,
     count: int,
@@ -185,22 +209,12 @@ def generate_frames(
     if not 0.25 <= zoom[0] <= zoom[1] <= 8.0:
         raise ValueError(f"zoom range must satisfy 0.25 <= low <= high <= 8, got {zoom}")
     report = FramesReport(out=out)
-    for split in SPLITS:
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    make_split_dirs(out)
     for i in range(count):
         z = zoom[0] if zoom[0] == zoom[1] else float(np.random.default_rng([seed, i, 2]).uniform(*zoom))
         image, labels = render_frame(i, seed, width, height, taxonomy, spoiled_share, spoiled_mix, produce_mix, real, z)
         split = split_of(i, val_share, test_share)
-        stem = f"f{seed}_{i:06d}"
-        cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        lines = []
-        for cls, (x0, y0, x1, y1) in labels:
-            cx, cy, bw, bh = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height
-            lines.append(f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
-            name = taxonomy.class_names[cls]
-            report.instances[name] = report.instances.get(name, 0) + 1
-        (out / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        write_sample(out, split, f"f{seed}_{i:06d}", image, labels, taxonomy, report.instances)
         report.images[split] += 1
         if on_frame:
             on_frame(i)

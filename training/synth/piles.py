@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.synth.frames import SPLITS, split_of, write_data_yaml
+from training.synth.frames import SPLITS, make_split_dirs, split_of, write_data_yaml, write_sample
 from training.synth.produce import Sprite
 from training.synth.real_sprites import RealSprites
 from training.synth.scene import Camera, Placed, compose, jpeg_roundtrip
@@ -179,20 +179,11 @@ def generate_piles(
         raise ValueError("piles need real cut-outs")
     images = dict.fromkeys(SPLITS, 0)
     instances: dict[str, int] = {}
-    for split in SPLITS:
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    make_split_dirs(out)
     for i in range(count):
         scene = render_pile(i, seed, width, height, taxonomy, sprites)
         split = split_of(i, val_share, test_share)
-        stem = f"p{seed}_{i:06d}"
-        cv2.imwrite(str(out / "images" / split / f"{stem}.jpg"), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        lines = []
-        for cls, (x0, y0, x1, y1) in scene.labels:
-            lines.append(f"{cls} {(x0 + x1) / 2 / width:.6f} {(y0 + y1) / 2 / height:.6f} "
-                         f"{(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}")
-            instances[taxonomy.class_names[cls]] = instances.get(taxonomy.class_names[cls], 0) + 1
-        (out / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        write_sample(out, split, f"p{seed}_{i:06d}", scene.image, scene.labels, taxonomy, instances)
         images[split] += 1
         if on_frame:
             on_frame(i)
