@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from training.grader_init import build_init_checkpoint
 from training.train import TrainError, add_progress_callbacks
 from vision.model_card import GRADER_FILE
 
@@ -51,6 +52,7 @@ class GraderTrainConfig:
     workers: int = 2
     scale: GraderScale = "n"  # YOLO11's width/depth: s takes ~3x n's time per batch on a CPU, m more still
     augment: dict[str, Any] = field(default_factory=lambda: dict(GRADER_AUGMENT))
+    init_from: Path | None = None  # a detector's weights whose shared leading layers start the grader (grader_init)
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,16 @@ def train_grader(
     from ultralytics import YOLO
 
     started = time.time()
+    config.out.mkdir(parents=True, exist_ok=True)
+    init: dict[str, Any] | None = None
+    pretrained: str | bool = False  # True would look for downloadable ImageNet weights
+    if config.init_from is not None:
+        init_ckpt = config.out / "init.pt"
+        transfer = build_init_checkpoint(config.init_from, config.scale, init_ckpt)
+        init = {"from": str(config.init_from), **asdict(transfer)}
+        pretrained = str(init_ckpt.resolve())
     model = YOLO(f"yolo11{config.scale}-cls.yaml")
     add_progress_callbacks(model, on_epoch)
-    config.out.mkdir(parents=True, exist_ok=True)
     model.train(
         data=str(config.data.resolve()),
         epochs=config.epochs,
@@ -107,7 +116,7 @@ def train_grader(
         project=str(config.out.resolve().parent),
         name=config.out.name,
         exist_ok=True,
-        pretrained=False,  # True would look for downloadable ImageNet weights
+        pretrained=pretrained,
         amp=False,
         plots=False,
         verbose=False,
@@ -125,6 +134,7 @@ def train_grader(
         "classes": classes,
         "metrics": metrics,
         "duration_s": round(time.time() - started, 1),
+        "init": init,  # None: random weights
         "versions": {"ultralytics": ultralytics.__version__, "torch": torch.__version__, "python": platform.python_version()},
         "best": str(best),
         "onnx": str(onnx_path),

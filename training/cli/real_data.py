@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def real_prep(
@@ -77,6 +81,9 @@ def grader_crops(
                                                            "(counted from 0; 0/5 is the development fifth) in val/ "
                                                            "instead of the development fifth, for a grader per "
                                                            "fold evaluated with qc eval-photos --split fold:I/K.")] = None,
+    hard_negatives: Annotated[Path | None, typer.Option(help="A detector ONNX: the boxes it finds on the real "
+                                                             "clutter photos (at confidence 0.1, each orientation) "
+                                                             "become not_produce crops.")] = None,
 ) -> None:
     """Write the freshness grader's training crops, cut as the edge cuts them (vision.grader_crop)."""
     from training.cli.dataset import _progress
@@ -96,11 +103,34 @@ def grader_crops(
             raise typer.BadParameter(f"no images/ folder in {ds}", param_hint="--frames")
     if out.exists() and any(out.iterdir()):
         raise typer.BadParameter(f"{out} exists and is not empty", param_hint="--out")
+    mine = None
+    if hard_negatives is not None:
+        if not hard_negatives.is_file():
+            raise typer.BadParameter(f"file not found: {hard_negatives}", param_hint="--hard-negatives")
+        mine = _box_finder(hard_negatives)
     try:
         with _progress() as advance:
             report = run(root, frames, out, Taxonomy.load(), size=size, max_per_class=max_per_class, on_step=advance,
                          single_views=single_views, hold_out_dev=hold_out_dev, painted_rot_views=painted_rot,
-                         hold_out_fold=fold)
+                         hold_out_fold=fold, hard_negatives=mine)
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="ROOT") from None
     typer.echo(json.dumps(report.to_dict(), indent=1))
+
+
+# Lower than the edge's 0.25: the grader should also veto what a slightly different detector or scene would box.
+HARD_NEGATIVE_CONF = 0.1
+
+
+def _box_finder(model: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a BGR image to the (N, 4) xyxy boxes ``model`` finds in it at `HARD_NEGATIVE_CONF`."""
+    from vision.decode import DecodeOptions
+    from vision.detector import Detector
+    from vision.taxonomy import Taxonomy
+
+    detector = Detector(model, Taxonomy.load(), decoding=DecodeOptions(conf_threshold=HARD_NEGATIVE_CONF))
+
+    def boxes(image: np.ndarray) -> np.ndarray:
+        return detector.detect([image])[0].xyxy
+
+    return boxes

@@ -19,6 +19,9 @@ def train_grader(
     seed: Annotated[int, typer.Option(help="Random seed (ultralytics deterministic mode).")] = 0,
     device: Annotated[str, typer.Option(help="'cpu' or a CUDA device index such as '0'.")] = "cpu",
     scale: Annotated[str, typer.Option(help="YOLO11-cls size: n, s (~3x n's time per batch) or m (more still).")] = "n",
+    init_from: Annotated[Path | None, typer.Option(
+        help="A detector's weights (.pt) of the same scale: the grader's first layers start from its backbone "
+             "instead of random weights.")] = None,
 ) -> None:
     """Train a YOLO11-cls (from yolo11<scale>-cls.yaml, offline) on item crops, export grader.onnx for `qc registry
     register --grader`."""
@@ -30,5 +33,6 @@ def train_grader(
         typer.echo(f"[qc train-grader] epoch {epoch}/{total}  val top-1 {top1:.3f}", err=True)
 
     result = run(GraderTrainConfig(data=data, out=out, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
-                                   device=device, scale=cast(GraderScale, scale)), on_epoch=on_epoch)
+                                   device=device, scale=cast(GraderScale, scale),
+                                   init_from=init_from), on_epoch=on_epoch)
     typer.echo(f"grader: {result.onnx}\nreport: {result.report}")

@@ -59,6 +59,9 @@ def fruit_mask(image: np.ndarray) -> np.ndarray:
     mx, my = max(2, int(0.04 * w)), max(2, int(0.04 * h))
     mask = np.zeros((h, w), np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut seeds its colour models from OpenCV's process-wide RNG: reset it (0 is OpenCV's start state) so a
+    # photo's mask depends on the photo alone, not on which photos were cut before it in this process.
+    cv2.setRNGSeed(0)
     cv2.grabCut(image, mask, (mx, my, w - 2 * mx, h - 2 * my), bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_RECT)
     fg = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(np.uint8)
     fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))

@@ -12,7 +12,9 @@ names (``apple_rotten`` …). Sources, all from training splits only:
 - ``not_produce`` (`vision.grader.NOT_PRODUCE`): what the detector may box that is no produce at all, so the
   grader can veto it: random squares of the real clutter photos (scikit-image's samples: people, animals, text,
   tools, buildings), of the boxed web photos away from every box (tables, grass, walls, watermarks) and of the
-  belt frames away from every label (belt, rails, the real clutter laid on the belt).
+  belt frames away from every label (belt, rails, the real clutter laid on the belt); with ``hard_negatives``, also
+  the boxes a detector finds on the clutter photos (in their four orientations): random squares rarely land on the
+  very spots (a face, a wheel, a shoulder) that a detector takes for fruit, and those are what the veto must catch.
 
 ``val/`` picks the grader's best epoch: the detection data sets' val splits and, with ``hold_out_dev``, every real
 photo of the development fifth of the training split (`training.real.split.is_dev_key`), or of one fold of it
@@ -54,6 +56,8 @@ BACKGROUND_SQUARES = 2
 SQUARE_SIDES = (0.12, 0.6)
 # A background square may overlap a produce box by at most this share of the square's area.
 MAX_PRODUCE_OVERLAP = 0.05
+# Crops per detector box on a clutter photo: its own box, then jittered ones, as the edge's views of an item vary.
+HARD_NEGATIVE_VIEWS = 3
 
 
 @dataclass
@@ -129,6 +133,7 @@ def grader_crops(
     hold_out_dev: bool = True,
     painted_rot_views: int = 0,
     hold_out_fold: Fold | None = None,
+    hard_negatives: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> CropReport:
     """Write the grader's crop data set under ``out`` (see the module docstring); at most ``max_per_class`` crops
     per class and split from the detection sets (real photos are always all kept: they are the scarce part).
@@ -138,7 +143,9 @@ def grader_crops(
     ``hold_out_fold``: that fold of the training photos goes to ``val/`` instead (in place of the development fifth);
     ``painted_rot_views``: rotten training crops per fresh single-fruit training photo whose mask passed its check,
     each with the renderer's rot painted on the real fruit (`training.real.painted_rot`), a random orientation
-    and a jittered box (never in ``val/``: the epoch is picked on real decay only).
+    and a jittered box (never in ``val/``: the epoch is picked on real decay only);
+    ``hard_negatives``: boxes (N, 4) xyxy that a detector finds in a BGR image; each box it finds on a clutter
+    photo, in each of the photo's four orientations, becomes `HARD_NEGATIVE_VIEWS` ``not_produce`` crops.
     """
     if single_views < 1:
         raise ValueError(f"single_views must be at least 1, got {single_views}")
@@ -153,6 +160,8 @@ def grader_crops(
     held_out = f"fold:{hold_out_fold}" if hold_out_fold is not None else ("dev" if hold_out_dev else None)
     report = CropReport(out, held_out=held_out)
     rng = np.random.default_rng(seed)
+    # Its own stream: with or without hard negatives, every other crop is the same (a comparison changes one thing).
+    hard_rng = np.random.default_rng([seed, 1])
     written: dict[tuple[str, str], int] = Counter()
 
     def write(split: str, cls: str, name: str, crop: np.ndarray, source: str) -> None:
@@ -177,6 +186,18 @@ def grader_crops(
         for i, square in enumerate(free_squares(w, h, [], CLUTTER_SQUARES, rng)):
             write(split_for(p.key), NOT_PRODUCE, f"clutter_{p.key[:12]}_{i}", grader_crop(image, square, size),
                   "real clutter photos")
+        if hard_negatives is not None:
+            for r, rotation in enumerate(SINGLE_ROTATIONS):
+                turned = image if rotation is None else cv2.rotate(image, rotation)
+                th, tw = turned.shape[:2]
+                for i, found in enumerate(np.asarray(hard_negatives(turned), np.float32).reshape(-1, 4)):
+                    box = (float(found[0]), float(found[1]), float(found[2]), float(found[3]))
+                    if min(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX:
+                        continue
+                    for v in range(HARD_NEGATIVE_VIEWS):
+                        crop = grader_crop(turned, box if v == 0 else jittered_box(box, tw, th, hard_rng), size)
+                        write(split_for(p.key), NOT_PRODUCE, f"hard_{p.key[:12]}_r{r}_{i}_v{v}", crop,
+                              "detector boxes on real clutter photos")
         step()
     fresh = taxonomy.condition_names[0]
     rotten_name = min(taxonomy.conditions, key=lambda cond: cond.freshness).name  # what painted rot stands for

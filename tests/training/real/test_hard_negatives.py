@@ -1,0 +1,83 @@
+"""Hard negatives for the grader's veto: the boxes a detector finds on the real clutter photos become not_produce
+crops (`training.real.grader_data.grader_crops(hard_negatives=...)`, `qc dataset grader-crops --hard-negatives`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.real.grader_data import HARD_NEGATIVE_VIEWS, MIN_BOX_PX, SINGLE_ROTATIONS, grader_crops
+from training.real.sources import clutter_photos
+from vision.decode import DecodeOptions
+from vision.detector import Detector
+from vision.taxonomy import Taxonomy
+
+REPO = Path(__file__).resolve().parents[3]
+SHIPPED = REPO / "vision" / "default_model" / "model.onnx"
+SOURCE = "detector boxes on real clutter photos"
+
+
+def _empty_frames(tmp_path: Path) -> Path:
+    """A detection data set with no frames: this test is about the clutter photos alone."""
+    for split in ("train", "val"):
+        (tmp_path / "frames" / "images" / split).mkdir(parents=True, exist_ok=True)
+    return tmp_path / "frames"
+
+
+def test_each_found_box_in_each_orientation_becomes_views_of_not_produce(fixture_root: Path, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def one_box_and_one_too_small(image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        seen.append((h, w))
+        return np.array([[w * 0.2, h * 0.2, w * 0.6, h * 0.7], [0, 0, MIN_BOX_PX - 1, 40]], np.float32)
+
+    report = grader_crops(fixture_root, [], tmp_path / "crops", Taxonomy.load(), size=48,
+                          hard_negatives=one_box_and_one_too_small)
+    clutter = [p for p in clutter_photos() if p.split == "train"]
+    assert len(seen) == len(SINGLE_ROTATIONS) * len(clutter)
+    # a photo and its quarter turn are both looked at: a camera overhead sees clutter at any angle
+    assert {(h, w) for h, w in seen[:2]} == {seen[0], seen[0][::-1]}
+    assert report.per_source[SOURCE] == HARD_NEGATIVE_VIEWS * len(SINGLE_ROTATIONS) * len(clutter)
+    written = sorted((tmp_path / "crops").glob("*/not_produce/hard_*"))
+    assert len(written) == report.per_source[SOURCE]
+    assert cv2.imread(str(written[0])).shape == (48, 48, 3)
+    plain = grader_crops(fixture_root, [], tmp_path / "plain", Taxonomy.load(), size=48)
+    assert SOURCE not in plain.per_source  # off unless asked for
+    # every other crop is byte for byte the same with or without them, so a comparison changes one thing
+    others = sorted(str(f.relative_to(tmp_path / "plain")) for f in (tmp_path / "plain").rglob("*.jpg"))
+    assert others == sorted(str(f.relative_to(tmp_path / "crops")) for f in (tmp_path / "crops").rglob("*.jpg")
+                            if not f.name.startswith("hard_"))
+    assert [f for f in others if (tmp_path / "plain" / f).read_bytes() != (tmp_path / "crops" / f).read_bytes()] == []
+
+
+@pytest.mark.slow
+def test_cli_mines_the_boxes_the_shipped_detector_finds(fixture_root: Path, tmp_path: Path) -> None:
+    qc = Path(sys.executable).with_name("qc")
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    out = tmp_path / "crops"
+    r = subprocess.run([str(qc), "dataset", "grader-crops", str(fixture_root), "--out", str(out), "--frames",
+                        str(_empty_frames(tmp_path)), "--size", "48", "--hard-negatives",
+                        str(SHIPPED)], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    detector = Detector(SHIPPED, Taxonomy.load(), decoding=DecodeOptions(conf_threshold=0.1))
+    expected = 0
+    for p in (p for p in clutter_photos() if p.split == "train"):
+        image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
+        for rotation in SINGLE_ROTATIONS:
+            turned = image if rotation is None else cv2.rotate(image, rotation)
+            boxes = detector.detect([turned])[0].xyxy
+            expected += int((np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= MIN_BOX_PX).sum())
+    assert expected > 0  # the shipped detector does box things on clutter: that is why the veto exists
+    assert json.loads(r.stdout)["per_source"][SOURCE] == HARD_NEGATIVE_VIEWS * expected
+    missing = subprocess.run([str(qc), "dataset", "grader-crops", str(fixture_root), "--out", str(tmp_path / "x"),
+                              "--frames", str(_empty_frames(tmp_path)), "--hard-negatives",
+                              str(tmp_path / "none.onnx")], capture_output=True, text=True, env=env, timeout=600)
+    assert missing.returncode == 2 and "--hard-negatives" in missing.stderr and "not found" in missing.stderr
