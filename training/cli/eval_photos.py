@@ -27,6 +27,8 @@ def eval_photos(
     nms_by: Annotated[str, typer.Option(help="NMS within each produce kind ('produce', the edge's) or across kinds "
                                              "('item': one box per object).")] = "produce",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    clutter_dir: Annotated[Path | None, typer.Option(help="A folder of your own photos with no produce (jpg, png): "
+                                                          "each, in four orientations, must get no box.")] = None,
     mistakes: Annotated[bool, typer.Option("--mistakes", help="List each single-fruit photo the system got wrong "
                                            "(no box, wrong produce, wrong flag) with what it decided. Study the "
                                            "development split or a fold, not the validation split: what is looked "
@@ -36,7 +38,14 @@ def eval_photos(
     spoiled flagged, fresh not flagged (single-fruit photos); produce-kind precision/recall (boxed photos); boxes on
     photos with no produce (clutter)."""
     from training.real.photo_eval import boxed_table, clutter_table, single_fruit_table
-    from training.real.sources import boxed_photos, check_split, clutter_photos, in_split, single_fruit_photos
+    from training.real.sources import (
+        boxed_photos,
+        check_split,
+        clutter_photos,
+        clutter_photos_in,
+        in_split,
+        single_fruit_photos,
+    )
     from vision.decode import DecodeOptions
     from vision.detector import Detector
     from vision.detector_options import InputOptions
@@ -82,6 +91,10 @@ def eval_photos(
     except InputError as exc:
         raise typer.BadParameter(str(exc), param_hint="ROOT") from None
     clutter = clutter_photos()
+    try:
+        own_clutter = None if clutter_dir is None else clutter_photos_in(clutter_dir)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--clutter-dir") from None
     report = {
         "model": str(model), "version": version, "grader": None if grader_obj is None else str(grader_obj.model_path),
         "split": split, "conf": conf, "iou": iou, "nms_by": nms_by, "flag_threshold": DEFAULT_FLAG_BELOW,
@@ -90,6 +103,9 @@ def eval_photos(
         "boxed": boxed_table([p for p in boxed if in_split(p, split)], detect, taxonomy, grader_obj),
         "clutter": clutter_table([p for p in clutter if in_split(p, split)], detect, taxonomy, grader_obj),
     }
+    if own_clutter is not None:
+        report["clutter_dir"] = {"folder": str(clutter_dir),
+                                 **clutter_table(own_clutter, detect, taxonomy, grader_obj, quarter_turns=True)}
     if as_json:
         typer.echo(json.dumps(report, indent=1))
         return
@@ -128,6 +144,13 @@ def _print(r: dict[str, Any]) -> None:
     c = r["clutter"]
     typer.echo(f"clutter photos ({c['photos']}, no produce): {c['boxes']} boxes, {c['flagged']} flagged "
                f"({c['vetoed']} more boxes vetoed by the grader)")
+    if "clutter_dir" in r:
+        d = r["clutter_dir"]
+        typer.echo(f"{d['folder']} ({d['photos']} photos, {d['views']} orientations, no produce): {d['boxes']} boxes, "
+                   f"{d['flagged']} flagged ({d['vetoed']} more boxes vetoed by the grader)")
+        for name, n in d["per_photo"].items():
+            if n:
+                typer.echo(f"  {name}: {n} boxes")
 
 
 def pool_folds(

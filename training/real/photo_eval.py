@@ -7,7 +7,8 @@ with the grader's, the grader's freshness within that produce, flagged as the ed
   share flagged, per ``<produce>_<condition>``;
 - boxed photos (all fresh): produce-kind precision and recall at IoU 0.5, per produce, and the share of the
   system's boxes flagged (every one is a false flag);
-- clutter photos (no produce): boxes found and boxes flagged (every one is wrong).
+- clutter photos (no produce): boxes found and boxes flagged (every one is wrong); the same for a folder of the
+  user's own photos with no produce (``--clutter-dir``), each in four orientations.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import cv2
 import numpy as np
 
 from training.graded import decide, decided
+from training.real.grader_data import SINGLE_ROTATIONS
 from training.real.sources import BoxedPhoto, ClutterPhoto, SingleFruitPhoto
 from vision.detections import Detections
+from vision.errors import InputError
 from vision.grader import Grader
 from vision.taxonomy import Taxonomy
 
@@ -147,18 +150,26 @@ def boxed_table(
 
 def clutter_table(
     photos: Sequence[ClutterPhoto], detect: Callable[[np.ndarray], Detections], taxonomy: Taxonomy,
-    grader: Grader | None,
+    grader: Grader | None, quarter_turns: bool = False,
 ) -> dict[str, Any]:
-    """Boxes and flags on photos with no produce (every one is wrong)."""
-    found = flagged = vetoed = 0
+    """Boxes and flags on photos with no produce (every one is wrong); with ``quarter_turns`` each photo is looked
+    at in its four orientations (a camera overhead sees clutter lying at any angle), and its row sums them."""
+    found = flagged = vetoed = views = 0
     per: dict[str, int] = {}
     for p in photos:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
-        every = decide(image, detect(image), taxonomy, grader)
-        decisions = [d for d in every if not d.vetoed]
-        vetoed += len(every) - len(decisions)
-        found += len(decisions)
-        flagged += sum(d.flagged for d in decisions)
-        per[p.path.name] = len(decisions)
+        if image is None:
+            raise InputError(f"{p.path} is not an image OpenCV can read")
+        per[p.path.name] = 0
+        for turn in SINGLE_ROTATIONS if quarter_turns else (None,):
+            turned = image if turn is None else cv2.rotate(image, turn)
+            every = decide(turned, detect(turned), taxonomy, grader)
+            decisions = [d for d in every if not d.vetoed]
+            vetoed += len(every) - len(decisions)
+            found += len(decisions)
+            flagged += sum(d.flagged for d in decisions)
+            per[p.path.name] += len(decisions)
+            views += 1
     # vetoed: boxes the detector found and the grader called no produce (right, and never counted)
-    return {"photos": len(photos), "boxes": found, "flagged": flagged, "vetoed": vetoed, "per_photo": per}
+    return {"photos": len(photos), "views": views, "boxes": found, "flagged": flagged, "vetoed": vetoed,
+            "per_photo": per}

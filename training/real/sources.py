@@ -72,6 +72,21 @@ class ClutterPhoto:
     key: str
 
 
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def clutter_photos_in(folder: Path) -> list[ClutterPhoto]:
+    """Every photo directly in ``folder`` (jpg, jpeg, png), sorted, as clutter of split ``extra``: a user's own photos
+    with no produce (the warehouse floor, hands, cartons), never part of any training split. InputError when the
+    folder is missing or holds no photo."""
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder")
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+    if not paths:
+        raise InputError(f"{folder} holds no photo ({', '.join(PHOTO_SUFFIXES)})")
+    return [ClutterPhoto(p, "extra", content_key(p)) for p in paths]
+
+
 SPLITS = ("val", "train", "dev", "all")
 FOLD_PREFIX = "fold:"  # ``fold:1/5``: part 1 of 5 of the training split
 

@@ -1,5 +1,6 @@
-"""Hard negatives for the grader's veto: the boxes a detector finds on the real clutter photos become not_produce
-crops (`training.real.grader_data.grader_crops(hard_negatives=...)`, `qc dataset grader-crops --hard-negatives`)."""
+"""Real photos with no produce: the boxes a detector finds on the clutter photos as the grader's hard negatives
+(`qc dataset grader-crops --hard-negatives`), and judging the system on a folder of one's own such photos
+(`qc eval-photos --clutter-dir`)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,33 @@ def test_cli_mines_the_boxes_the_shipped_detector_finds(fixture_root: Path, tmp_
                               "--frames", str(_empty_frames(tmp_path)), "--hard-negatives",
                               str(tmp_path / "none.onnx")], capture_output=True, text=True, env=env, timeout=600)
     assert missing.returncode == 2 and "--hard-negatives" in missing.stderr and "not found" in missing.stderr
+
+
+@pytest.mark.slow
+def test_eval_photos_judges_a_folder_of_your_own_clutter_in_four_orientations(fixture_root: Path,
+                                                                               tmp_path: Path) -> None:
+    """`qc eval-photos --clutter-dir`: what the shipped system keeps on photos with no produce it never trained on."""
+    qc = Path(sys.executable).with_name("qc")
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    own = tmp_path / "own"
+    own.mkdir()
+    photos = [p for p in clutter_photos() if p.path.name in ("astronaut.png", "motorcycle_left.png")]
+    for p in photos:
+        (own / p.path.name).write_bytes(p.path.read_bytes())
+    (own / "notes.txt").write_text("not a photo")  # only photos are read
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--model", str(SHIPPED), "--json",
+                        "--clutter-dir", str(own)], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    table = json.loads(r.stdout)["clutter_dir"]
+    detector = Detector(SHIPPED, Taxonomy.load())
+    expected = sum(len(detector.detect([image if t is None else cv2.rotate(image, t)])[0].xyxy)
+                   for p in photos for image in [cv2.imread(str(p.path))] for t in SINGLE_ROTATIONS)
+    assert expected > 0  # these two are photos where the shipped detector boxes something
+    assert table["photos"] == 2 and table["views"] == 8
+    assert table["boxes"] + table["vetoed"] == expected  # no grader given: nothing vetoed, every box counts
+    assert table["vetoed"] == 0 and sum(table["per_photo"].values()) == table["boxes"]
+    (tmp_path / "empty").mkdir()
+    for bad, why in ((tmp_path / "missing", "is not a folder"), (tmp_path / "empty", "holds no photo")):
+        e = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--clutter-dir", str(bad)],
+                           capture_output=True, text=True, env=env, timeout=600)
+        assert e.returncode == 2 and "--clutter-dir" in e.stderr and why in e.stderr
