@@ -104,8 +104,11 @@ def eval_photos(
         "clutter": clutter_table([p for p in clutter if in_split(p, split)], detect, taxonomy, grader_obj),
     }
     if own_clutter is not None:
-        report["clutter_dir"] = {"folder": str(clutter_dir),
-                                 **clutter_table(own_clutter, detect, taxonomy, grader_obj, quarter_turns=True)}
+        try:
+            own = clutter_table(own_clutter, detect, taxonomy, grader_obj, quarter_turns=True)
+        except InputError as exc:  # a photo OpenCV cannot read
+            raise typer.BadParameter(str(exc), param_hint="--clutter-dir") from None
+        report["clutter_dir"] = {"folder": str(clutter_dir), **own}
     if as_json:
         typer.echo(json.dumps(report, indent=1))
         return

@@ -14,7 +14,7 @@ names (``apple_rotten`` …). Sources, all from training splits only:
   tools, buildings), of the boxed web photos away from every box (tables, grass, walls, watermarks) and of the
   belt frames away from every label (belt, rails, the real clutter laid on the belt); with ``hard_negatives``, also
   the boxes a detector finds on the clutter photos (in their four orientations): random squares rarely land on the
-  very spots (a face, a wheel, a shoulder) that a detector takes for fruit, and those are what the veto must catch.
+  very spots a detector takes for fruit, and those are what the veto must catch.
 
 ``val/`` picks the grader's best epoch: the detection data sets' val splits and, with ``hold_out_dev``, every real
 photo of the development fifth of the training split (`training.real.split.is_dev_key`), or of one fold of it

@@ -108,7 +108,10 @@ def test_eval_photos_judges_a_folder_of_your_own_clutter_in_four_orientations(fi
     assert table["boxes"] + table["vetoed"] == expected  # no grader given: nothing vetoed, every box counts
     assert table["vetoed"] == 0 and sum(table["per_photo"].values()) == table["boxes"]
     (tmp_path / "empty").mkdir()
-    for bad, why in ((tmp_path / "missing", "is not a folder"), (tmp_path / "empty", "holds no photo")):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "cut-short.jpg").write_bytes(b"\xff\xd8\xff\xe0 not the rest of a JPEG")
+    for bad, why in ((tmp_path / "missing", "is not a folder"), (tmp_path / "empty", "holds no photo"),
+                     (tmp_path / "broken", "is not an image OpenCV can read")):
         e = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--clutter-dir", str(bad)],
                            capture_output=True, text=True, env=env, timeout=600)
         assert e.returncode == 2 and "--clutter-dir" in e.stderr and why in e.stderr
