@@ -166,7 +166,7 @@ def clutter_photos() -> list[ClutterPhoto]:
         raise InputError("clutter photos come from scikit-image's sample images: pip install scikit-image "
                          "(part of the train extra)") from None
     folder = Path(skimage.__file__).parent / "data"
-    paths = sorted(p for p in folder.iterdir() if p.suffix in (".png", ".jpg") and p.name not in _NOT_PHOTOS)
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES and p.name not in _NOT_PHOTOS)
     out = []
     for p in paths:
         key = content_key(p)
