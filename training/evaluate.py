@@ -36,7 +36,7 @@ JSON report (``EvalReport.to_dict()``, printed by ``qc eval --json``); floats ro
       "produce":    {produce kind: same as conditions},
       "flags":      {"flag_below": float, "precision": float | null, "recall": float | null,
                      "tp": int, "fp": int, "fn": int},  # item-level flagging (training.item_flags)
-      "graded":     null | {"grader": {"path", "sha256"}, "conditions", "produce", "flags"}
+      "graded":     null | {"grader": {"path", "sha256", "turns", "produce_weight"}, "conditions", "produce", "flags"}
                     # with a grader: the same operating points after it decided each box (training.graded)
     }
 
@@ -496,7 +496,8 @@ def evaluate_model(
 
         regraded = regrade(predictions, [str(s.image_path) for s in samples], taxonomy, grader, conf, flag_below)
         graded = {
-            "grader": {"path": str(grader.model_path), "sha256": grader.spec.sha256},
+            "grader": {"path": str(grader.model_path), "sha256": grader.spec.sha256, "turns": grader.turns,
+                       "produce_weight": grader.produce_weight},
             "conditions": {k: v.to_dict() for k, v in zip(
                 taxonomy.condition_names,
                 operating_points(truths, regraded, taxonomy.condition_index(class_ids), n_cond, conf))},

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "GRADER_PAD", "NOT_PRODUCE", "VETO_SHARE", "ConditionGrade", "Grader", "choose_produce", "grade_flags",
-    "grade_within", "grader_crop", "grader_mismatches", "grader_spec_from_onnx", "not_produce_share",
+    "grade_within", "grader_crop", "grader_mismatches", "grader_spec_for", "grader_spec_from_onnx", "not_produce_share",
     "produce_marginals", "vetoes", "verify_grader",
 ]
 
@@ -309,6 +309,19 @@ def grader_spec_from_onnx(
                       produce_weight=produce_weight, training=dict(training or {"source": str(p)}))
 
 
+def grader_spec_for(path: str | os.PathLike[str], known: GraderSpec | None, *, note: str) -> GraderSpec:
+    """The card section of a grader file given on a command line: ``known`` (the section of the version's card, or
+    of the card beside the detector) when its sha256 is the file's, so that version's produce weight and turns
+    hold; else one read from the file (`grader_spec_from_onnx`, ``note`` saying where it came from).
+    ModelLoadError when the file is missing."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelLoadError(f"grader file not found: {p}")
+    if known is not None and known.sha256 == sha256_file(p):
+        return known
+    return grader_spec_from_onnx(p, training={"source": str(p), "note": note})
+
+
 # --- the session -------------------------------------------------------------------------------------------------
 
 
@@ -316,7 +329,7 @@ class Grader:
     """A verified grader ONNX file in an ONNX Runtime session; crops in, (n, C) probabilities out.
 
     Attributes: ``spec`` (its card section), ``classes``, ``input_size``, ``crop_pad``, ``produce_weight``,
-    ``provider`` (what the session really runs on), ``model_path``.
+    ``turns``, ``provider`` (what the session really runs on), ``model_path``.
     """
 
     def __init__(
@@ -389,6 +402,11 @@ class Grader:
         """Weight of its produce marginals beside the detector's vote share."""
         return self.spec.produce_weight
 
+    @property
+    def turns(self) -> int:
+        """Quarter turns each crop is graded in (1 or 4), the probabilities averaged."""
+        return self.spec.turns
+
     def crops(self, image_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(n, S, S, 3) BGR uint8: `grader_crop` of each box (xyxy, original-image pixels)."""
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -403,13 +421,22 @@ class Grader:
 
     def grade_crops(self, crops: np.ndarray) -> np.ndarray:
         """(n, C) float32 probabilities of crops made by `grader_crop` at this grader's size, (n, S, S, 3) BGR
-        uint8 (rows sum to 1: a graph that outputs logits gets a softmax here). InputError for other shapes."""
+        uint8 (rows sum to 1: a graph that outputs logits gets a softmax here). With ``spec.turns`` 4, each crop
+        is graded in its four quarter turns (one batch) and its row is their mean. InputError for other shapes."""
         c = np.asarray(crops)
         size = self.input_size
         if c.ndim != 4 or c.shape[1:] != (size, size, 3) or c.dtype != np.uint8:
             raise InputError(f"grader crops must be (n, {size}, {size}, 3) uint8, got {c.shape} {c.dtype}")
         if len(c) == 0:
             return np.zeros((0, len(self.spec.classes)), np.float32)
+        turns = self.spec.turns
+        if turns == 1:
+            return self._probabilities(c)
+        turned = np.concatenate([np.rot90(c, k, axes=(1, 2)) for k in range(turns)])
+        return self._probabilities(turned).reshape(turns, len(c), -1).mean(axis=0, dtype=np.float32)
+
+    def _probabilities(self, c: np.ndarray) -> np.ndarray:
+        """One probability row per crop of ``c`` (checked by `grade_crops`), in chunks of a static batch."""
         # BGR -> RGB, HWC -> CHW, [0, 255] -> [0, 1]: ultralytics' classify input, no mean/std.
         tensor = (c[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1.0 / 255.0))
         tensor = np.ascontiguousarray(tensor, dtype=self._input_dtype)

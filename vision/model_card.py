@@ -116,6 +116,12 @@ class GraderSpec(BaseModel):
         description="Weight of the grader's mean produce marginal beside the detector's vote share when an item's "
         "produce is decided (0: the detector alone decides the produce).",
     )
+    turns: Literal[1, 4] = Field(
+        default=1,
+        description="Quarter turns each crop is graded in, the probabilities averaged: 1 (the crop as cut) or 4 (0, "
+        "90, 180 and 270 degrees; a top-down camera sees an item in any orientation and the grader trained on all "
+        "four, so their mean is steadier than any one; costs 4 grader runs per crop).",
+    )
     training: dict[str, Any] = Field(
         default_factory=dict, description="What the grader saw and how it was trained: data, crops, epochs, metrics.",
     )

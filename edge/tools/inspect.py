@@ -23,15 +23,15 @@ from vision.detector import Detector
 from vision.detector_options import InputOptions
 from vision.errors import InputError, ModelLoadError
 from vision.frame import Frame
-from vision.grader import Grader, grader_spec_from_onnx
-from vision.model_card import GraderSpec, ModelCardDraft, sha256_file
+from vision.grader import Grader, grader_spec_for
+from vision.model_card import ModelCardDraft
 from vision.registry import Registry, grader_file_for
 from vision.taxonomy import Taxonomy
 
 DEFAULT_BATCH = 8
 
-__all__ = ["DEFAULT_BATCH", "InspectModels", "build_report", "inspect", "inspect_video", "load_models", "read_video",
-           "video_meta", "write_crops"]
+__all__ = ["DEFAULT_BATCH", "InspectModels", "build_report", "inspect_video", "load_models", "read_video", "video_meta",
+           "write_crops"]
 
 
 def read_video(path: Path, batch: int) -> Iterator[list[np.ndarray]]:
@@ -114,7 +114,9 @@ def load_models(model: Path | None, conf_threshold: float = 0.25, grader: Path |
             taxonomy, size, version, spoiled_vote, spec = Taxonomy.load(), None, None, {}, None
         grader_file = grader_file_for(model, spec) if spec is not None else None
     if grader is not None:
-        spec, grader_file = _grader_spec_for(grader, spec), grader
+        if not grader.is_file():
+            raise ModelLoadError(f"--grader {grader}: no such file")
+        spec, grader_file = grader_spec_for(grader, spec, note="given to qc inspect --grader"), grader
     detector = Detector(
         path, taxonomy, decoding=DecodeOptions(conf_threshold=conf_threshold), inputs=InputOptions(imgsz=size)
     )
@@ -131,20 +133,10 @@ def load_models(model: Path | None, conf_threshold: float = 0.25, grader: Path |
         "spoiled_vote": spoiled_vote,
         "grader": None if graded is None else {
             "path": str(graded.model_path), "classes": list(graded.classes), "input_size": graded.input_size,
-            "produce_weight": graded.produce_weight, "provider": graded.provider,
+            "produce_weight": graded.produce_weight, "turns": graded.turns, "provider": graded.provider,
         },
     }
     return InspectModels(detector=detector, grader=graded, info=info)
-
-
-def _grader_spec_for(grader: Path, known: GraderSpec | None) -> GraderSpec:
-    """The card section of a grader file given on the command line: ``known`` when its sha256 is the file's (the
-    version's or the card's own grader), else one read from the file."""
-    if not grader.is_file():
-        raise ModelLoadError(f"--grader {grader}: no such file")
-    if known is not None and known.sha256 == sha256_file(grader):
-        return known
-    return grader_spec_from_onnx(grader, training={"source": str(grader), "note": "given to qc inspect --grader"})
 
 
 def inspect_video(

@@ -330,7 +330,6 @@ def test_filtering_a_low_threshold_pass_equals_a_pass_at_the_threshold(
     # (Random weights score ~5e-5 to 1e-3 per class, item scores ~8e-4 to 1e-2: the thresholds sit where they do.)
     from vision.decode import DecodeOptions
     from vision.detector import Detector
-    from vision.detector_options import InputOptions
 
     import cv2
 

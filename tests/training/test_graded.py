@@ -3,6 +3,11 @@ in ONNX Runtime (the colour grader: red reads fresh apple, dark reads rotten app
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -14,6 +19,7 @@ from training.graded import decide, regrade
 from training.synth.frames import generate_frames
 from vision.detections import Detections
 from vision.grader import Grader
+from vision.model_card import ModelCardDraft
 from vision.registry import DEFAULT_MODEL_DIR
 from vision.taxonomy import Taxonomy
 
@@ -66,3 +72,34 @@ def test_eval_reports_graded_figures_beside_the_detectors(tmp_path: Path) -> Non
     # The colour grader knows no orange: oranges keep the detector's condition, so their produce figures agree.
     assert graded["graded"]["produce"]["orange"]["ground_truth"] == plain["produce"]["orange"]["ground_truth"]
     assert graded["graded"]["conditions"] != plain["conditions"]
+
+
+def test_cli_eval_grades_with_the_section_of_the_card_beside_the_model_when_it_names_the_grader(
+    tmp_path: Path,
+) -> None:
+    """`qc eval --model M --grader G`: where the card beside M names G (its sha256), the card's section holds (here
+    four turns, produce weight 0.5), as the version would serve it; a grader the card does not name is read from its
+    own file (one turn, weight 1)."""
+    taxonomy = Taxonomy.load()
+    generate_frames(tmp_path / "frames", 4, seed=3, taxonomy=taxonomy, val_share=0.0, test_share=0.0)
+    version = tmp_path / "version"
+    version.mkdir()
+    model = shutil.copy(DEFAULT_MODEL_DIR / "model.onnx", version / "model.onnx")
+    grader = colour_grader_onnx(version / "grader.onnx")
+    spec = colour_grader_spec(grader, produce_weight=0.5).model_copy(update={"turns": 4})
+    ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(), input_size=(320, 320),
+                   grader=spec).save(version / "card.json")
+    other = colour_grader_onnx(tmp_path / "other.onnx", bias=np.array([1.0, 10.0, 0.0, 8.0]))
+    qc = Path(sys.executable).with_name("qc")
+    env = {**os.environ, "YOLO_OFFLINE": "1", "QC_REGISTRY": str(tmp_path / "registry")}
+
+    def graded_by(path: Path) -> dict:
+        r = subprocess.run([str(qc), "eval", "--data", str(tmp_path / "frames"), "--model", str(model), "--grader",
+                            str(path), "--json"], env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["graded"]["grader"]
+
+    named = graded_by(grader)
+    assert (named["turns"], named["produce_weight"]) == (4, 0.5)
+    unnamed = graded_by(other)
+    assert (unnamed["turns"], unnamed["produce_weight"]) == (1, 1.0)

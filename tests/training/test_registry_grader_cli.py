@@ -53,7 +53,7 @@ def test_register_with_a_grader_file_and_show_it(files: dict[str, Path]) -> None
     card = Registry(files["registry"]).get(out["version"])
     assert card.grader is not None
     assert card.grader.classes == ["apple_fresh", "apple_rotten", "banana_fresh", "banana_rotten"]  # its own names
-    assert (card.grader.input_size, card.grader.produce_weight) == (64, 0.3)
+    assert (card.grader.input_size, card.grader.produce_weight, card.grader.turns) == (64, 0.3, 1)
 
     shown = CliRunner().invoke(qc(), ["registry", "show", out["version"], "--verify", "--registry",
                                       str(files["registry"])])
@@ -89,3 +89,16 @@ def test_the_golden_gate_refuses_a_version_whose_grader_does_not_verify(files: d
     promoted = CliRunner().invoke(qc(), ["registry", "promote", card.version, "--registry", str(files["registry"])])
     assert promoted.exit_code == 1 and "its grader does not verify" in promoted.output
     assert registry.get(card.version).stage == "candidate"
+
+
+def test_register_sets_the_graders_turns_and_refuses_a_count_the_card_does_not_know(files: dict[str, Path]) -> None:
+    done = register(files, "--grader", str(files["grader"]), "--grader-turns", "4")
+    assert done.exit_code == 0, done.output
+    version = json.loads(done.stdout)["version"]
+    assert Registry(files["registry"]).get(version).grader.turns == 4
+    shown = CliRunner().invoke(qc(), ["registry", "show", version, "--registry", str(files["registry"])])
+    assert json.loads(shown.stdout)["lineage"]["grader"]["turns"] == 4
+    before = Registry(files["registry"]).list()
+    refused = register(files, "--grader", str(files["grader"]), "--grader-turns", "3")
+    assert refused.exit_code != 0 and "grader.turns" in str(refused.exception)
+    assert Registry(files["registry"]).list() == before

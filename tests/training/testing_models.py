@@ -94,19 +94,26 @@ def colour_grader_onnx(
     names: tuple[str, ...] | None = COLOUR_GRADER_CLASSES,
     weights: np.ndarray | None = None,
     bias: np.ndarray | None = None,
+    top_half: bool = False,
 ) -> Path:
     """A real, runnable classifier with ultralytics' classify I/O contract: images (B, 3, size, size) float32 RGB in
     [0, 1] -> GlobalAveragePool -> Flatten -> Gemm (a fixed 3 x C matrix) [-> Softmax] -> (B, C), with the class
     ``names`` in its metadata as ultralytics writes them. Defaults: the colour grader above (`COLOUR_GRADER_CLASSES`).
-    ``softmax=False`` outputs logits; ``batch`` an int makes the batch dimension static, as a plain export does."""
+    ``softmax=False`` outputs logits; ``batch`` an int makes the batch dimension static, as a plain export does;
+    ``top_half`` pools the crop's top half only, so the grader's reading depends on the crop's orientation."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     w = _COLOUR_LOGITS if weights is None else np.asarray(weights, np.float32)
     b = _COLOUR_BIAS if bias is None else np.asarray(bias, np.float32)
     n_classes = w.shape[1]
-    nodes = [
-        helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+    nodes = []
+    pooled_from = "images"
+    if top_half:
+        nodes.append(helper.make_node("Slice", ["images", "h0", "h1", "h_axis"], ["top"]))
+        pooled_from = "top"
+    nodes += [
+        helper.make_node("GlobalAveragePool", [pooled_from], ["pooled"]),
         helper.make_node("Flatten", ["pooled"], ["feat"], axis=1),
         helper.make_node("Gemm", ["feat", "w", "b"], ["logits" if softmax else "output0"]),
     ]
@@ -117,7 +124,9 @@ def colour_grader_onnx(
         "colour_grader",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, size, size])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, n_classes])],
-        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+        initializer=[numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+        + ([numpy_helper.from_array(np.array([v], np.int64), name)
+            for name, v in (("h0", 0), ("h1", size // 2), ("h_axis", 2))] if top_half else []),
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

@@ -163,6 +163,37 @@ def test_bad_runtime_options_are_refused_with_a_clear_error(grader_file: Path) -
         Grader(grader_file, spec, runtime=RuntimeOptions(providers=("NoSuchProvider",)))
 
 
+def test_four_turns_grade_each_crop_as_the_mean_of_its_quarter_turns(tmp_path: Path) -> None:
+    # A grader that reads only the crop's top half, so a crop's turns really read differently.
+    path = colour_grader_onnx(tmp_path / "top.onnx", top_half=True)
+    as_cut = Grader(path, colour_grader_spec(path))
+    turned = Grader(path, colour_grader_spec(path).model_copy(update={"turns": 4}))
+    assert (as_cut.turns, turned.turns) == (1, 4)
+    crops = np.zeros((3, 64, 64, 3), np.uint8)
+    crops[0, :32] = RED  # red on top, dark below
+    crops[1, :, :32] = YELLOW  # yellow on the left, dark on the right
+    crops[2] = RED
+    probs = turned.grade_crops(crops)
+    assert probs.shape == (3, len(COLOUR_GRADER_CLASSES)) and probs.dtype == np.float32
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    expected = np.mean([as_cut.grade_crops(np.ascontiguousarray(np.rot90(crops, k, axes=(1, 2))))
+                        for k in range(4)], axis=0)
+    assert np.allclose(probs, expected, atol=1e-6)
+    plain = as_cut.grade_crops(crops)
+    assert not np.allclose(probs[:2], plain[:2], atol=0.05)  # the turns change the half-and-half crops' readings
+    assert np.allclose(probs[2], plain[2], atol=1e-6)  # and not a crop that looks the same every way round
+    # A static batch-1 graph runs the 12 turned crops in chunks and gives the same rows.
+    static = colour_grader_onnx(tmp_path / "top_b1.onnx", top_half=True, batch=1)
+    chunked = Grader(static, colour_grader_spec(static).model_copy(update={"turns": 4}))
+    assert np.allclose(chunked.grade_crops(crops), probs, atol=1e-6)
+
+
+def test_turns_other_than_one_or_four_are_refused_by_the_card() -> None:
+    with pytest.raises(ValueError, match="turns"):
+        GraderSpec(sha256="0" * 64, classes=["a", "b"], input_size=8, turns=2)  # type: ignore[arg-type]
+    assert GraderSpec(sha256="0" * 64, classes=["a", "b"], input_size=8).turns == 1  # cards written before it
+
+
 def test_crops_of_the_wrong_size_are_refused(grader: Grader) -> None:
     with pytest.raises(InputError, match=r"\(n, 64, 64, 3\) uint8"):
         grader.grade_crops(np.zeros((2, 32, 32, 3), np.uint8))

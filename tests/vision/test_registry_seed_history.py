@@ -1,10 +1,11 @@
-"""Seeding an empty registry from a shipped folder with history versions: a history version may omit its detector
-or grader when another ONNX file of the shipped folder holds it byte for byte (found by the sha256 its card
-records); a file that is neither there nor found refuses the seeding, naming the version, the file and the sha256,
-and leaves the registry empty."""
+"""Seeding an empty registry from a shipped folder with history versions: a history version may omit its detector,
+grader or torch weights when another file of the shipped folder holds it byte for byte (found by the sha256 its card
+records); a detector or grader that is neither there nor found refuses the seeding, naming the version, the file and
+the sha256, and leaves the registry empty (weights not found are left out: they are optional)."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -129,9 +130,33 @@ def test_nothing_is_hashed_for_lookup_when_every_file_is_there(
     def no_lookup(*args: object, **kwargs: object) -> Path:
         raise AssertionError("the sha256 index was built although no file was missing")
 
-    monkeypatch.setattr(model_registry.ShippedFiles, "find", no_lookup)
+    monkeypatch.setattr(model_registry.ShippedFiles, "lookup", no_lookup)
     reg = Registry.open(tmp_path / "reg", seed_from=shipped)
     assert [c.version for c in reg.list()] == ["v0001", "v0002", "v0003"]
+
+
+def test_a_history_version_gets_the_shipped_weights_its_card_names_so_the_golden_gate_can_check_it(
+    tmp_path: Path, shipped: Path
+) -> None:
+    """v0002 (the shipped detector) omits its weights too: the shipped weights.pt has the sha256 its card records, so
+    it is stored with it; v0001's card names weights no shipped file holds, which is no error (weights are
+    optional), it is seeded without."""
+    weights = shipped / "weights.pt"
+    weights.write_bytes(b"torch weights of the shipped detector")
+    older = b"torch weights of an older detector, not shipped"
+    for folder, body in ((shipped, weights.read_bytes()), (shipped / "history" / "v0002", weights.read_bytes()),
+                         (shipped / "history" / "v0001", older)):
+        card = ModelCard.load(folder / "card.json")
+        card.model_copy(update={"weights_file": "weights.pt", "weights_sha256": hashlib.sha256(body).hexdigest()}
+                        ).save(folder / "card.json")
+    assert not (shipped / "history" / "v0002" / "weights.pt").exists()
+    reg = Registry.open(tmp_path / "reg", seed_from=shipped)
+    v2 = reg.weights_path(reg.get("v0002"))
+    assert v2 is not None and v2.read_bytes() == weights.read_bytes() and v2.is_relative_to(tmp_path / "reg")
+    assert reg.weights_path(reg.get("v0001")) is None
+    assert reg.get("v0001").weights_sha256 is None  # what the registry holds, not what the shipped card hoped for
+    current = reg.weights_path(reg.get("v0003"))
+    assert current is not None and current.read_bytes() == weights.read_bytes()
 
 
 def test_a_folder_without_a_card_is_not_a_history_version(tmp_path: Path, shipped: Path) -> None:

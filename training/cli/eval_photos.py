@@ -13,8 +13,9 @@ def eval_photos(
     root: Annotated[Path, typer.Argument(help="The real-produce folder: fresh-rotten/ and fruit-photos/.")],
     model: Annotated[Path | None, typer.Option(help="Detector ONNX. Default: the registry's production version "
                                                      "(with its grader).")] = None,
-    grader: Annotated[Path | None, typer.Option(help="Grader ONNX beside --model (its card section is read from "
-                                                      "the file's metadata).")] = None,
+    grader: Annotated[Path | None, typer.Option(help="Grader ONNX beside --model (its card section: the card beside "
+                                                      "--model's when it names this file, so its produce weight and "
+                                                      "turns hold; else read from the file's metadata).")] = None,
     no_grader: Annotated[bool, typer.Option("--no-grader", help="Decide with the detector alone, even where the "
                                                                   "version has a grader.")] = False,
     split: Annotated[str, typer.Option(help="val (held out from every model: the default), train, dev (the development fifth of train, "
@@ -50,7 +51,8 @@ def eval_photos(
     from vision.detector import Detector
     from vision.detector_options import InputOptions
     from vision.errors import InputError
-    from vision.grader import Grader, grader_spec_from_onnx
+    from vision.grader import Grader, grader_spec_for
+    from vision.registry import grader_section_beside
     from vision.taxonomy import DEFAULT_FLAG_BELOW, Taxonomy
 
     try:
@@ -78,7 +80,8 @@ def eval_photos(
             raise typer.BadParameter(f"file not found: {grader}", param_hint="--grader")
         grader_obj = None
         if grader is not None and not no_grader:
-            grader_obj = Grader(grader, grader_spec_from_onnx(grader), taxonomy=taxonomy)
+            spec = grader_spec_for(grader, grader_section_beside(model), note="given to qc eval-photos --grader")
+            grader_obj = Grader(grader, spec, taxonomy=taxonomy)
     decoding = DecodeOptions(conf_threshold=conf, iou_threshold=iou, nms_by=nms_by)  # type: ignore[arg-type]
     detector = Detector(model, taxonomy, decoding=decoding, inputs=InputOptions(imgsz=imgsz))
 
@@ -97,6 +100,8 @@ def eval_photos(
         raise typer.BadParameter(str(exc), param_hint="--clutter-dir") from None
     report = {
         "model": str(model), "version": version, "grader": None if grader_obj is None else str(grader_obj.model_path),
+        "grader_turns": None if grader_obj is None else grader_obj.turns,
+        "grader_produce_weight": None if grader_obj is None else grader_obj.produce_weight,
         "split": split, "conf": conf, "iou": iou, "nms_by": nms_by, "flag_threshold": DEFAULT_FLAG_BELOW,
         "single_fruit": single_fruit_table([p for p in singles if in_split(p, split)], detect, taxonomy, grader_obj,
                                            list_mistakes=mistakes),
@@ -126,7 +131,8 @@ def _print_single_rows(per_class: dict[str, Any]) -> None:
 
 
 def _print(r: dict[str, Any]) -> None:
-    typer.echo(f"model {r['model']} ({r['version']}), grader {r['grader'] or 'none'}; split {r['split']}")
+    turns = f" ({r['grader_turns']} turns)" if r["grader"] and r["grader_turns"] > 1 else ""
+    typer.echo(f"model {r['model']} ({r['version']}), grader {r['grader'] or 'none'}{turns}; split {r['split']}")
     s = r["single_fruit"]
     _print_single_rows(s["per_class"])
     o = s["overall"]

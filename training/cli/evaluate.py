@@ -42,8 +42,10 @@ def evaluate(
     grader: Annotated[
         Path | None,
         typer.Option("--grader", help="The version's grader ONNX: the report then also has 'graded', the condition, "
-                                      "produce and flag figures after it decided each box. Default: the grader of the "
-                                      "registry's production version when --model is not given."),
+                                      "produce and flag figures after it decided each box (its card section: the "
+                                      "card beside --model's, or production's, when that names this file; else read "
+                                      "from the file). Default: the grader of the registry's production version when "
+                                      "--model is not given."),
     ] = None,
     no_grader: Annotated[bool, typer.Option("--no-grader", help="The detector alone, even where the version has a "
                                                                   "grader.")] = False,
@@ -90,17 +92,19 @@ def evaluate(
 
 
 def _grader(path: Path | None, model: Path | None, taxonomy: Any) -> Any:
-    """The grader to evaluate with: ``path`` (its card section read from the file), else production's when the model
-    is production's (no --model), else none."""
-    from vision.grader import Grader, grader_spec_from_onnx
+    """The grader to evaluate with: ``path`` (its card section from the card beside ``model`` when that names this
+    file, so the version's produce weight and turns hold; else read from the file), else production's when the
+    model is production's (no --model), else none."""
+    from vision.grader import Grader, grader_spec_for
+    from vision.registry import Registry, grader_section_beside
 
     if path is not None:
         if not path.is_file():
             raise typer.BadParameter(f"file not found: {path}", param_hint="--grader")
-        return Grader(path, grader_spec_from_onnx(path), taxonomy=taxonomy)
+        known = grader_section_beside(model) if model is not None else Registry.open(None).production().grader
+        return Grader(path, grader_spec_for(path, known, note="given to qc eval --grader"), taxonomy=taxonomy)
     if model is not None:
         return None
-    from vision.registry import Registry
 
     registry = Registry.open(None)
     card, _ = registry.load_verified()

@@ -162,7 +162,8 @@ def show_cmd(
             "weights": card.weights_file is not None,
             "grader": None if card.grader is None else {
                 "classes": len(card.grader.classes), "input_size": card.grader.input_size,
-                "produce_weight": card.grader.produce_weight, "training": card.grader.training,
+                "produce_weight": card.grader.produce_weight, "turns": card.grader.turns,
+                "training": card.grader.training,
             },
         },
         **({"verified": True, "weights_path": None if weights is None else str(weights)} if verify else {}),
@@ -209,6 +210,14 @@ def register_cmd(
             help="Override the grader section's produce_weight: its say in the produce beside the detector's vote.",
         ),
     ] = None,
+    grader_turns: Annotated[
+        int | None,
+        typer.Option(
+            "--grader-turns", min=1, max=4,
+            help="Override the grader section's turns: 4 grades each crop in its four quarter turns and averages "
+            "them (4 grader runs per crop), 1 grades the crop as cut.",
+        ),
+    ] = None,
 ) -> None:
     """Register an ONNX file with its card: copy, hash, check the graph against the card, assign the next version.
     With --grader, the grader is stored, hashed and checked with it, as one version."""
@@ -225,6 +234,8 @@ def register_cmd(
                                                        "by qc registry register"})
     if spec is not None and grader_produce_weight is not None:
         spec = spec.model_copy(update={"produce_weight": grader_produce_weight})
+    if spec is not None and grader_turns is not None:
+        spec = spec.model_copy(update={"turns": grader_turns})
     if spec is not draft.grader:
         updates["grader"] = None if spec is None else spec.model_dump()
     if parent is not None:

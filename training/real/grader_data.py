@@ -35,15 +35,15 @@ import numpy as np
 
 from training.real.cutout import cut_out
 from training.real.painted_rot import painted_rot
+from training.real.quarter_turns import QUARTER_TURNS, turned
 from training.real.sources import boxed_photos, clutter_photos, single_fruit_photos
 from training.real.split import Fold, is_dev_key
 from vision.grader import NOT_PRODUCE, grader_crop
 from vision.taxonomy import Taxonomy
 
 MIN_BOX_PX = 24  # smaller boxes hold too few pixels to grade (and the edge would not grade them either)
-# The single-fruit photos are the only real decay there is: each is written in its four top-down orientations so
-# it weighs about as much as the belt crops of its class.
-SINGLE_ROTATIONS = (None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180, cv2.ROTATE_90_COUNTERCLOCKWISE)
+# The single-fruit photos are the only real decay there is: each is written in its four top-down orientations
+# (`QUARTER_TURNS`) so it weighs about as much as the belt crops of its class.
 # Besides the checked mask's own box, each further view of a single fruit is cut from a box scaled and shifted at
 # random, as a detector's box on the belt is looser, tighter or off-centre: the grader must not learn one framing.
 JITTER_SCALE = (0.85, 1.25)
@@ -187,15 +187,15 @@ def grader_crops(
             write(split_for(p.key), NOT_PRODUCE, f"clutter_{p.key[:12]}_{i}", grader_crop(image, square, size),
                   "real clutter photos")
         if hard_negatives is not None:
-            for r, rotation in enumerate(SINGLE_ROTATIONS):
-                turned = image if rotation is None else cv2.rotate(image, rotation)
-                th, tw = turned.shape[:2]
-                for i, found in enumerate(np.asarray(hard_negatives(turned), np.float32).reshape(-1, 4)):
+            for r, turn in enumerate(QUARTER_TURNS):
+                view = turned(image, turn)
+                th, tw = view.shape[:2]
+                for i, found in enumerate(np.asarray(hard_negatives(view), np.float32).reshape(-1, 4)):
                     box = (float(found[0]), float(found[1]), float(found[2]), float(found[3]))
                     if min(box[2] - box[0], box[3] - box[1]) < MIN_BOX_PX:
                         continue
                     for v in range(HARD_NEGATIVE_VIEWS):
-                        crop = grader_crop(turned, box if v == 0 else jittered_box(box, tw, th, hard_rng), size)
+                        crop = grader_crop(view, box if v == 0 else jittered_box(box, tw, th, hard_rng), size)
                         write(split_for(p.key), NOT_PRODUCE, f"hard_{p.key[:12]}_r{r}_{i}_v{v}", crop,
                               "detector boxes on real clutter photos")
         step()
@@ -208,21 +208,20 @@ def grader_crops(
         box = c.box if c.ok else (0, 0, w, h)
         split = split_for(p.key)
         views = 1 if split == "val" else single_views  # val judges the framing the mask gives, once per orientation
-        for r, rotation in enumerate(SINGLE_ROTATIONS):
+        for r, turn in enumerate(QUARTER_TURNS):
             for v in range(views):
                 crop = grader_crop(image, box if v == 0 else jittered_box(box, w, h, rng), size)
-                turned = crop if rotation is None else cv2.rotate(crop, rotation)
                 name = f"single_{p.key[:16]}_r{r}" + (f"_v{v}" if v else "")
-                write(split, p.class_name, name, turned, "real single-fruit photos")
+                write(split, p.class_name, name, turned(crop, turn), "real single-fruit photos")
         rotten = f"{p.produce}_{rotten_name}"
         if split == "train" and c.ok and p.condition == fresh and rotten in taxonomy.class_names:
             for v in range(painted_rot_views):
                 painted, pbox = painted_rot(image, c, p.produce in ELONGATED, rng)
                 ph, pw = painted.shape[:2]
                 crop = grader_crop(painted, pbox if v == 0 else jittered_box(pbox, pw, ph, rng), size)
-                rotation = SINGLE_ROTATIONS[int(rng.integers(len(SINGLE_ROTATIONS)))]
-                turned = crop if rotation is None else cv2.rotate(crop, rotation)
-                write(split, rotten, f"painted_{p.key[:16]}_v{v}", turned, "real fresh photos with painted rot")
+                turn = QUARTER_TURNS[int(rng.integers(len(QUARTER_TURNS)))]
+                write(split, rotten, f"painted_{p.key[:16]}_v{v}", turned(crop, turn),
+                      "real fresh photos with painted rot")
         step()
     for p in boxed:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)

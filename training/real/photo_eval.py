@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from training.graded import decide, decided
-from training.real.grader_data import SINGLE_ROTATIONS
+from training.real.quarter_turns import QUARTER_TURNS, turned
 from training.real.sources import BoxedPhoto, ClutterPhoto, SingleFruitPhoto
 from vision.detections import Detections
 from vision.errors import InputError
@@ -161,9 +161,9 @@ def clutter_table(
         if image is None:
             raise InputError(f"{p.path} is not an image OpenCV can read")
         per[p.path.name] = 0
-        for turn in SINGLE_ROTATIONS if quarter_turns else (None,):
-            turned = image if turn is None else cv2.rotate(image, turn)
-            every = decide(turned, detect(turned), taxonomy, grader)
+        for turn in QUARTER_TURNS if quarter_turns else (None,):
+            view = turned(image, turn)
+            every = decide(view, detect(view), taxonomy, grader)
             decisions = [d for d in every if not d.vetoed]
             vetoed += len(every) - len(decisions)
             found += len(decisions)

@@ -15,7 +15,7 @@ from vision.registry.layout import (
     default_registry_root,
     format_version,
 )
-from vision.registry.model_registry import Registry, RegistryError, grader_file_for
+from vision.registry.model_registry import Registry, RegistryError, grader_file_for, grader_section_beside
 from vision.registry.storage import StorageError
 
 __all__ = [
@@ -32,4 +32,5 @@ __all__ = [
     "default_registry_root",
     "format_version",
     "grader_file_for",
+    "grader_section_beside",
 ]

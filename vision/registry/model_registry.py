@@ -64,6 +64,13 @@ def grader_file_for(model: Path, spec: GraderSpec) -> Path:
         return beside
 
 
+def grader_section_beside(model: Path) -> GraderSpec | None:
+    """The grader section of the card beside ``model`` (a registry version's folder, the shipped model folder, a
+    `qc export` output); None when there is no card there or it names no grader."""
+    card = model.parent / CARD_NAME
+    return ModelCardDraft.load(card).grader if card.is_file() else None
+
+
 class RegistryError(QCError):
     """A registry operation cannot be done: unknown version, no production model, bad stage, bad root."""
 
@@ -443,9 +450,20 @@ class Registry:
             stage=stage,
             reason=reason,
             eval_report=folder / EVAL_NAME if (folder / EVAL_NAME).is_file() else None,
-            weights=folder / WEIGHTS_NAME if (folder / WEIGHTS_NAME).is_file() else None,
+            weights=Registry._shipped_weights(folder, full, shipped),
             grader=grader,
         )
+
+    @staticmethod
+    def _shipped_weights(folder: Path, full: ModelCard | None, shipped: ShippedFiles | None) -> Path | None:
+        """The torch weights to store with a shipped version: its folder's, else (a history version) the shipped
+        file its card's ``weights_sha256`` names, so the golden-frame gate can still check it when ops go back to
+        it; None when neither is there (weights are optional)."""
+        if (folder / WEIGHTS_NAME).is_file():
+            return folder / WEIGHTS_NAME
+        if shipped is None or full is None or not full.weights_sha256:
+            return None
+        return shipped.lookup(WEIGHTS_NAME, full.weights_sha256)
 
     def _seed_one(self, plan: _SeedPlan) -> None:
         draft = plan.draft
@@ -542,7 +560,8 @@ class _SeedPlan:
 
 
 class ShippedFiles:
-    """The ``*.onnx`` files under a shipped model folder (recursively, history included), found by sha256.
+    """The files under a shipped model folder (recursively, history included), found by sha256 among those with
+    the same suffix as the file they stand in for (``*.onnx``, ``*.pt``).
 
     Nothing is hashed until a file is looked up; each file is hashed at most once, and a lookup stops at the first
     match (byte-identical files are interchangeable)."""
@@ -550,20 +569,30 @@ class ShippedFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._digests: dict[Path, str] = {}
-        self._candidates: builtins.list[Path] | None = None
+        self._candidates: dict[str, builtins.list[Path]] = {}
 
-    def find(self, folder: Path, name: str, sha256: str) -> Path:
-        """A file under the shipped folder whose sha256 is ``sha256``, standing in for ``folder / name``;
-        ModelLoadError naming the folder, the file and the sha256 when there is none."""
-        if self._candidates is None:
-            self._candidates = sorted(p for p in self.root.rglob("*.onnx") if p.is_file())
-        for path in self._candidates:
+    def lookup(self, name: str, sha256: str) -> Path | None:
+        """A file under the shipped folder with ``name``'s suffix whose sha256 is ``sha256``; None when there is
+        none."""
+        suffix = Path(name).suffix
+        if suffix not in self._candidates:
+            self._candidates[suffix] = sorted(p for p in self.root.rglob(f"*{suffix}") if p.is_file())
+        for path in self._candidates[suffix]:
             digest = self._digests.get(path)
             if digest is None:
                 digest = self._digests[path] = sha256_file(path)
             if digest == sha256:
                 return path
-        raise ModelLoadError(
-            f"shipped history version {folder}: {name} is not in the folder, and no *.onnx file under {self.root} "
-            f"has the sha256 its card records ({sha256}); the version cannot be seeded without it"
-        )
+        return None
+
+    def find(self, folder: Path, name: str, sha256: str) -> Path:
+        """`lookup`, standing in for ``folder / name``: ModelLoadError naming the folder, the file and the sha256
+        when there is none."""
+        found = self.lookup(name, sha256)
+        if found is None:
+            raise ModelLoadError(
+                f"shipped history version {folder}: {name} is not in the folder, and no *{Path(name).suffix} file "
+                f"under {self.root} has the sha256 its card records ({sha256}); the version cannot be seeded "
+                "without it"
+            )
+        return found

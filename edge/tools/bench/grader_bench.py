@@ -26,12 +26,14 @@ CALLS_PER_ROUND = 20  # grading calls timed per round: one call is a few ms, too
 
 @dataclass(frozen=True)
 class GraderCost:
-    """What grading one item costs: one call on ``views`` crops, and cutting one crop from a frame."""
+    """What grading one item costs: one call on ``views`` crops (each graded in ``turns`` quarter turns), and
+    cutting one crop from a frame."""
 
     path: str
     provider: str
     input_size: int
     views: int
+    turns: int
     ms_per_item: float
     crop_ms: float
 
@@ -42,13 +44,14 @@ class GraderCost:
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "provider": self.provider, "input_size": self.input_size, "views": self.views,
-                "ms_per_item": round(self.ms_per_item, 3), "items_per_s": round(self.items_per_s, 1),
-                "crop_ms": round(self.crop_ms, 3)}
+                "turns": self.turns, "ms_per_item": round(self.ms_per_item, 3),
+                "items_per_s": round(self.items_per_s, 1), "crop_ms": round(self.crop_ms, 3)}
 
     def line(self) -> str:
         """The table's line."""
+        turned = f" x {self.turns} turns" if self.turns > 1 else ""
         return (f"grader {self.path} on {self.provider} ({self.input_size}x{self.input_size}): one item "
-                f"({self.views} crops, one batch) {self.ms_per_item:.2f} ms = {self.items_per_s:.0f} items/s; "
+                f"({self.views} crops{turned}, one batch) {self.ms_per_item:.2f} ms = {self.items_per_s:.0f} items/s; "
                 f"cutting a crop {self.crop_ms:.2f} ms per kept view (per item, not per frame)")
 
 
@@ -95,4 +98,5 @@ def measure_grader(grader: Grader, images: list[np.ndarray], rounds: int) -> Gra
             grader_crop(images[k % len(images)], boxes[k % len(boxes)], size, pad)
         crop_ms.append((time.perf_counter() - t0) * 1000 / CALLS_PER_ROUND)
     return GraderCost(path=str(grader.model_path), provider=grader.provider, input_size=size, views=GRADE_VIEWS,
+                      turns=grader.turns,
                       ms_per_item=percentile(item_ms, 50) or 0.0, crop_ms=percentile(crop_ms, 50) or 0.0)

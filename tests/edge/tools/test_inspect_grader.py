@@ -145,11 +145,12 @@ def test_a_card_beside_the_model_brings_its_grader(pair: tuple[Path, Path, Path]
     _, detector, grader = pair
     shutil.copyfile(detector, tmp_path / "model.onnx")
     shutil.copyfile(grader, tmp_path / GRADER_NAME)
-    spec = colour_grader_spec(grader, produce_weight=0.25)
+    spec = colour_grader_spec(grader, produce_weight=0.25).model_copy(update={"turns": 4})
     ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(), input_size=(SIZE, SIZE),
                    grader=spec).save(tmp_path / "card.json")
     models = load_models(tmp_path / "model.onnx")
     assert models.grader is not None and models.grader.produce_weight == 0.25
+    assert models.grader.turns == 4 and models.info["grader"]["turns"] == 4  # the card's turns, as served
     # --grader with the same file keeps the card's section (its produce weight); another file gets its own.
     assert load_models(tmp_path / "model.onnx", grader=grader).grader.produce_weight == 0.25  # type: ignore[union-attr]
     other = colour_grader_onnx(tmp_path / "other.onnx", bias=np.array([1.0, 10.0, 0.0, 8.0]))

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from training.real.grader_data import HARD_NEGATIVE_VIEWS, MIN_BOX_PX, SINGLE_ROTATIONS, grader_crops
+from training.real.grader_data import HARD_NEGATIVE_VIEWS, MIN_BOX_PX, grader_crops
+from training.real.quarter_turns import QUARTER_TURNS
 from training.real.sources import clutter_photos
 from vision.decode import DecodeOptions
 from vision.detector import Detector
@@ -43,10 +44,10 @@ def test_each_found_box_in_each_orientation_becomes_views_of_not_produce(fixture
     report = grader_crops(fixture_root, [], tmp_path / "crops", Taxonomy.load(), size=48,
                           hard_negatives=one_box_and_one_too_small)
     clutter = [p for p in clutter_photos() if p.split == "train"]
-    assert len(seen) == len(SINGLE_ROTATIONS) * len(clutter)
+    assert len(seen) == len(QUARTER_TURNS) * len(clutter)
     # a photo and its quarter turn are both looked at: a camera overhead sees clutter at any angle
     assert {(h, w) for h, w in seen[:2]} == {seen[0], seen[0][::-1]}
-    assert report.per_source[SOURCE] == HARD_NEGATIVE_VIEWS * len(SINGLE_ROTATIONS) * len(clutter)
+    assert report.per_source[SOURCE] == HARD_NEGATIVE_VIEWS * len(QUARTER_TURNS) * len(clutter)
     written = sorted((tmp_path / "crops").glob("*/not_produce/hard_*"))
     assert len(written) == report.per_source[SOURCE]
     assert cv2.imread(str(written[0])).shape == (48, 48, 3)
@@ -72,7 +73,7 @@ def test_cli_mines_the_boxes_the_shipped_detector_finds(fixture_root: Path, tmp_
     expected = 0
     for p in (p for p in clutter_photos() if p.split == "train"):
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
-        for rotation in SINGLE_ROTATIONS:
+        for rotation in QUARTER_TURNS:
             turned = image if rotation is None else cv2.rotate(image, rotation)
             boxes = detector.detect([turned])[0].xyxy
             expected += int((np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= MIN_BOX_PX).sum())
@@ -102,7 +103,7 @@ def test_eval_photos_judges_a_folder_of_your_own_clutter_in_four_orientations(fi
     table = json.loads(r.stdout)["clutter_dir"]
     detector = Detector(SHIPPED, Taxonomy.load())
     expected = sum(len(detector.detect([image if t is None else cv2.rotate(image, t)])[0].xyxy)
-                   for p in photos for image in [cv2.imread(str(p.path))] for t in SINGLE_ROTATIONS)
+                   for p in photos for image in [cv2.imread(str(p.path))] for t in QUARTER_TURNS)
     assert expected > 0  # these two are photos where the shipped detector boxes something
     assert table["photos"] == 2 and table["views"] == 8
     assert table["boxes"] + table["vetoed"] == expected  # no grader given: nothing vetoed, every box counts

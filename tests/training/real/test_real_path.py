@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ from training.real.split import Fold, content_key, fold_of_key, is_dev_key
 from training.synth.frames import RealAppearance, render_frame
 from training.synth.real_sprites import RealSprites
 from vision.errors import InputError
+from vision.model_card import ModelCard
+from vision.registry import CARD_NAME, DEFAULT_MODEL_DIR, GRADER_NAME, ONNX_NAME
 from vision.taxonomy import Taxonomy
 
 pytestmark = pytest.mark.slow  # real-prep, synth and eval-photos through the CLI on real photos
@@ -220,6 +223,24 @@ def test_cli_eval_photos_on_real_photos_with_the_shipped_version(fixture_root: P
     assert report["boxed"]["overall"]["boxes"] == 6
     assert report["iou"] == 0.6
     assert "mistakes" not in report["single_fruit"]
+    shipped = ModelCard.load(DEFAULT_MODEL_DIR / CARD_NAME)
+    assert shipped.grader is not None and report["grader_turns"] == shipped.grader.turns
+    # The same pair named by path: the card beside --model names this grader, so its turns and produce weight hold
+    # and the figures are production's; the detector copied where no card lies reads the grader's own (one turn).
+    pair = ["--model", str(DEFAULT_MODEL_DIR / ONNX_NAME), "--grader", str(DEFAULT_MODEL_DIR / GRADER_NAME)]
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "train", "--json", *pair], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    named = json.loads(r.stdout)
+    assert named["grader_turns"] == shipped.grader.turns
+    assert (named["single_fruit"], named["boxed"]) == (report["single_fruit"], report["boxed"])
+    (tmp_path / "bare").mkdir()
+    bare = shutil.copy(DEFAULT_MODEL_DIR / ONNX_NAME, tmp_path / "bare" / ONNX_NAME)
+    r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "train", "--json", "--model", bare,
+                        "--grader", str(DEFAULT_MODEL_DIR / GRADER_NAME)], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["grader_turns"] == 1
     # --mistakes lists exactly the photos the overall figures count as wrong (all five are fresh fruit). The detector
     # alone gets one of them wrong (the grader none), so the list is not empty.
     r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "train", "--mistakes", "--no-grader",

@@ -50,6 +50,7 @@ def test_the_grader_is_measured_per_item_when_given(setup: dict[str, Path]) -> N
     assert report.grader is not None
     doc = report.to_json()["grader"]
     assert doc["views"] == GRADE_VIEWS and doc["input_size"] == 64 and doc["provider"] == "CPUExecutionProvider"
+    assert doc["turns"] == 1 and f"({GRADE_VIEWS} crops, one batch)" in report.table()
     assert doc["ms_per_item"] > 0 and doc["items_per_s"] == pytest.approx(1000 / doc["ms_per_item"], rel=0.01)
     assert doc["crop_ms"] > 0
     assert f"grader {setup['grader']}" in report.table() and "items/s" in report.table()
@@ -69,9 +70,11 @@ def test_the_grader_named_by_the_card_beside_the_model_is_measured_and_served(
     model.write_bytes(setup["model"].read_bytes())
     (folder / GRADER_NAME).write_bytes(setup["grader"].read_bytes())
     ModelCardDraft(classes=list(taxonomy.class_names), taxonomy=taxonomy.to_dict(), input_size=(64, 64),
-                   grader=colour_grader_spec(setup["grader"])).save(folder / "card.json")
+                   grader=colour_grader_spec(setup["grader"]).model_copy(update={"turns": 4})
+                   ).save(folder / "card.json")
     report = run_bench(options(setup, model=model, streams=1, seconds=2.0, fps=5.0))
     assert report.grader is not None and report.grader.path == str(folder / GRADER_NAME)
+    assert report.grader.turns == 4 and f"({GRADE_VIEWS} crops x 4 turns, one batch)" in report.table()
     assert report.service is not None and report.service.to_json()["frames_sent"] > 0
 
     (folder / GRADER_NAME).unlink()
