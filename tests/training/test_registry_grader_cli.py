@@ -96,6 +96,8 @@ def test_register_sets_the_graders_turns_and_refuses_a_count_the_card_does_not_k
     assert done.exit_code == 0, done.output
     version = json.loads(done.stdout)["version"]
     assert Registry(files["registry"]).get(version).grader.turns == 4
+    listed = CliRunner().invoke(qc(), ["registry", "list", "--registry", str(files["registry"])])
+    assert "64px/4 x4" in next(line for line in listed.stdout.splitlines() if line.startswith(version))
     shown = CliRunner().invoke(qc(), ["registry", "show", version, "--registry", str(files["registry"])])
     assert json.loads(shown.stdout)["lineage"]["grader"]["turns"] == 4
     before = Registry(files["registry"]).list()

@@ -93,6 +93,13 @@ def _headline(metrics: dict[str, Any]) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
 
 
+def _grader_cell(grader: Any) -> str:
+    """A version's grader in one cell: input size / classes, and ``x4`` when it reads each crop in four turns."""
+    if grader is None:
+        return "-"
+    return f"{grader.input_size}px/{len(grader.classes)}" + (f" x{grader.turns}" if grader.turns > 1 else "")
+
+
 @app.command("list")
 def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """List the registered versions, oldest first."""
@@ -115,7 +122,7 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
             c.dtype,
             "x".join(str(s) for s in c.input_size),
             str(len(c.classes)),
-            f"{c.grader.input_size}px/{len(c.grader.classes)}" if c.grader is not None else "-",
+            _grader_cell(c.grader),
             _headline(c.metrics),
             c.dataset.hash[:12] if c.dataset else "-",
             _parent_cell(_parent(c, shipped), versions),
