@@ -56,12 +56,13 @@ def test_kill_and_restart_mid_clip_resumes_without_gaps_or_duplicates(tmp_path: 
     ]
 
     first = qc_capture(*common)  # realtime: 40 fps, like a camera
-    server.wait_for(lambda: len(server.processed) >= 10, timeout=15)
-    server.ack_delay = 0.2  # the next frames are processed but their acks are still on the way ...
+    # The 12th frame is processed but its ack is held back (not a timed delay, which a slow machine can outlast
+    # between the check and the kill, leaving nothing unacked) ...
+    server.hold_acks_after = 11
     server.wait_for(lambda: len(server.processed) >= 12, timeout=15)
     first.send_signal(signal.SIGKILL)  # ... when the daemon dies, with no clean-up at all
-    server.ack_delay = 0.0
     first.communicate(timeout=10)
+    server.hold_acks_after = None
     killed_at = len(server.processed)
 
     second = qc_capture(*common)
