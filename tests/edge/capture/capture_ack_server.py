@@ -46,10 +46,9 @@ class Script:
 class AckServer:
     """Runs in its own thread; `start`/`stop` may be called repeatedly (same port after the first start)."""
 
-    def __init__(self, *, token: str | None = None, script: Script | None = None, ack_delay: float = 0.0) -> None:
+    def __init__(self, *, token: str | None = None, script: Script | None = None) -> None:
         self.token = token
         self.script = script or Script()
-        self.ack_delay = ack_delay
         # Acks of the frames processed after this many are held back (not sent) until it is set to None again: a
         # test kills a daemon with frames it knows are processed and unacked, however slowly the machine runs.
         self.hold_acks_after: int | None = None
@@ -144,8 +143,6 @@ class AckServer:
                 if cut:
                     ws.transport.abort()
                     return
-                if self.ack_delay:
-                    await asyncio.sleep(self.ack_delay)
                 with self.lock:
                     answered = len(self.processed)
                 while self.hold_acks_after is not None and answered > self.hold_acks_after:
