@@ -17,7 +17,7 @@ import numpy as np
 from edge.tools.bench.stats import percentile
 from edge.tracking.views import GRADE_VIEWS
 from vision.errors import InputError
-from vision.grader import Grader, grader_crop
+from vision.grader import Grader, grader_crop, grader_spec_for
 from vision.model_card import ModelCardDraft
 from vision.registry import grader_file_for
 
@@ -59,16 +59,11 @@ def grader_beside(model: Path, card: Path | None, given: Path | None) -> tuple[P
     """The grader to measure with ``model``: ``given`` (its card section read from the file, unless the card's
     section has its sha256), else the one the card beside the model names, beside it (in the shipped model folder:
     the shipped file with its sha256, `vision.registry.grader_file_for`); None when there is none."""
-    from vision.grader import grader_spec_from_onnx
-    from vision.model_card import sha256_file
-
     spec = ModelCardDraft.load(card).grader if card is not None else None
     if given is not None:
         if not given.is_file():
             raise InputError(f"--grader {given}: no such file")
-        if spec is None or spec.sha256 != sha256_file(given):
-            spec = grader_spec_from_onnx(given, training={"source": str(given), "note": "given to qc bench --grader"})
-        return given, spec
+        return given, grader_spec_for(given, spec, note="given to qc bench --grader")
     if spec is None:
         return None
     path = grader_file_for(model, spec)
