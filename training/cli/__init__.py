@@ -25,5 +25,6 @@ def register(app: typer.Typer) -> None:
     app.command("eval")(evaluate.evaluate)
     app.command("eval-photos")(eval_photos.eval_photos)
     app.command("pool-folds")(eval_photos.pool_folds)
+    app.command("compare-photos")(eval_photos.compare_photos)
     app.command("quantize")(quantize.quantize)
     app.command("retrain")(retrain.retrain)

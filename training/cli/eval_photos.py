@@ -1,4 +1,5 @@
-"""`qc eval-photos`: the system's decisions on real photos (single fruit, boxed web photos, clutter); `qc pool-folds`."""
+"""`qc eval-photos`: the system's decisions on real photos (single fruit, boxed web photos, clutter); `qc pool-folds`;
+`qc compare-photos`."""
 
 from __future__ import annotations
 
@@ -124,6 +125,12 @@ def _f(v: float | None) -> str:
     return "  -  " if v is None else f"{v:.3f}"
 
 
+def _fi(overall: dict[str, Any], key: str) -> str:
+    """A share with its 95 % interval, when the report has one (reports written before intervals do not)."""
+    ci = overall.get("interval95", {}).get(key)
+    return _f(overall[key]) + ("" if ci is None else f" [{ci[0]:.2f}-{ci[1]:.2f}]")
+
+
 def _print_single_rows(per_class: dict[str, Any]) -> None:
     typer.echo("single-fruit photos      photos  box    produce  flagged")
     for name, row in per_class.items():
@@ -136,9 +143,10 @@ def _print(r: dict[str, Any]) -> None:
     s = r["single_fruit"]
     _print_single_rows(s["per_class"])
     o = s["overall"]
-    typer.echo(f"  overall: box {_f(o['box'])}, right produce {_f(o['right_produce'])} (detector alone "
-               f"{_f(o['right_produce_detector_alone'])}), spoiled flagged {_f(o['spoiled_flagged'])}, fresh flagged "
-               f"{_f(o['fresh_flagged'])}")
+    typer.echo(f"  overall: box {_fi(o, 'box')}, right produce {_fi(o, 'right_produce')} (detector alone "
+               f"{_f(o['right_produce_detector_alone'])}), spoiled flagged {_fi(o, 'spoiled_flagged')}, fresh flagged "
+               f"{_fi(o, 'fresh_flagged')}")
+    typer.echo("  [95 % intervals: what the photos' number allows; two models on the same photos: qc compare-photos]")
     for m in s.get("mistakes", []):
         decided = "no box" if m["decided"] is None else (
             f"{m['decided']} (freshness {m['freshness']:.2f}, detector: {m['detector_produce']})")
@@ -148,8 +156,8 @@ def _print(r: dict[str, Any]) -> None:
     for name, row in b["per_produce"].items():
         typer.echo(f"  {name:<8} {row['boxes']:>4} boxes  {_f(row['precision'])} / {_f(row['recall'])}")
     ob = b["overall"]
-    typer.echo(f"  overall  {ob['boxes']:>4} boxes  {_f(ob['precision'])} / {_f(ob['recall'])}; flagged {_f(ob['flagged'])}"
-               " of the boxes (all fresh)")
+    typer.echo(f"  overall  {ob['boxes']:>4} boxes  {_fi(ob, 'precision')} / {_fi(ob, 'recall')}; flagged "
+               f"{_f(ob['flagged'])} of the boxes (all fresh)")
     c = r["clutter"]
     typer.echo(f"clutter photos ({c['photos']}, no produce): {c['boxes']} boxes, {c['flagged']} flagged "
                f"({c['vetoed']} more boxes vetoed by the grader)")
@@ -194,9 +202,44 @@ def pool_folds(
     typer.echo(f"pooled {', '.join(pooled['folds'])} ({'; '.join(pooled['models'])})")
     _print_single_rows(pooled["single_fruit"]["per_class"])
     o = pooled["single_fruit"]["overall"]
-    typer.echo(f"  overall ({o['photos']} photos): box {_f(o['box'])}, right produce {_f(o['right_produce'])}, spoiled "
-               f"flagged {_f(o['spoiled_flagged'])}, fresh flagged {_f(o['fresh_flagged'])}")
+    typer.echo(f"  overall ({o['photos']} photos): box {_fi(o, 'box')}, right produce {_fi(o, 'right_produce')}, "
+               f"spoiled flagged {_fi(o, 'spoiled_flagged')}, fresh flagged {_fi(o, 'fresh_flagged')}")
     b = pooled["boxed"]
     typer.echo(f"boxed photos: {b['boxes']} boxes, precision / recall {_f(b['precision'])} / {_f(b['recall'])}")
     c = pooled["clutter"]
     typer.echo(f"clutter photos ({c['photos']}): {c['boxes']} boxes, {c['flagged']} flagged")
+
+
+def compare_photos(
+    first: Annotated[Path, typer.Argument(help="`qc eval-photos --json` (or `qc pool-folds --json`) of one model.")],
+    second: Annotated[Path, typer.Argument(help="The same, of the other model, on the same photos.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Two models on the same single-fruit photos, photo by photo: for a box found, the right produce and the flag
+    right, how many photos only the first gets right and only the second, with the exact McNemar p-value (small:
+    a difference the photos can tell apart; near 1: one they cannot)."""
+    from training.real.photo_compare import compare_outcomes, per_photo
+
+    outcomes = []
+    for path in (first, second):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise typer.BadParameter(f"{path}: not a readable qc eval-photos --json report ({exc})",
+                                     param_hint="REPORTS") from None
+        try:
+            outcomes.append(per_photo(report, str(path)))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="REPORTS") from None
+    try:
+        rows = compare_outcomes(*outcomes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="REPORTS") from None
+    if as_json:
+        typer.echo(json.dumps({"first": str(first), "second": str(second), "outcomes": rows}, indent=1))
+        return
+    typer.echo(f"first {first}, second {second}: single-fruit photos, right by each")
+    typer.echo("  outcome         photos  first  second  only first  only second  p (exact McNemar)")
+    for name, r in rows.items():
+        typer.echo(f"  {name:<14} {r['photos']:>7} {r['right_a']:>6} {r['right_b']:>7} {r['only_a']:>11} "
+                   f"{r['only_b']:>12}  {r['p']:.3f}")

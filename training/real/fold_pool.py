@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from training.real.photo_eval import ratio
+from training.real.share_interval import wilson
 from training.real.sources import check_split
 from training.real.split import Fold
 
@@ -49,7 +50,9 @@ def pool_fold_reports(reports: Sequence[dict[str, Any]], fresh: str = "fresh") -
     folds = check_folds([r["split"] for r in reports])
     per: dict[str, Counter] = {}
     boxed, clutter = Counter(), Counter()
+    outcomes: dict[str, Any] = {}  # folds hold distinct photos, so their per-photo outcomes simply join
     for r in reports:
+        outcomes.update(r["single_fruit"].get("per_photo", {}))
         for name, row in r["single_fruit"]["per_class"].items():
             c = per.setdefault(name, Counter())
             n = row["photos"]
@@ -76,7 +79,13 @@ def pool_fold_reports(reports: Sequence[dict[str, Any]], fresh: str = "fresh") -
             "photos": total["photos"], "box": ratio(total["box"], total["photos"]),
             "right_produce": ratio(total["right_produce"], total["photos"]),
             "spoiled_flagged": ratio(spoiled["flagged"], spoiled["photos"]),
-            "fresh_flagged": ratio(fresh_c["flagged"], fresh_c["photos"])}},
+            "fresh_flagged": ratio(fresh_c["flagged"], fresh_c["photos"]),
+            "interval95": {"box": wilson(total["box"], total["photos"]),
+                           "right_produce": wilson(total["right_produce"], total["photos"]),
+                           "spoiled_flagged": wilson(spoiled["flagged"], spoiled["photos"]),
+                           "fresh_flagged": wilson(fresh_c["flagged"], fresh_c["photos"])}},
+            # Only when every fold's report kept them (reports written before per-photo outcomes did not).
+            "per_photo": outcomes if all("per_photo" in r["single_fruit"] for r in reports) else {}},
         "boxed": {"boxes": boxed["boxes"], "detections": boxed["detections"],
                   "precision": ratio(boxed["matched"], boxed["detections"]),
                   "recall": ratio(boxed["matched"], boxed["boxes"])},

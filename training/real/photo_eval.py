@@ -22,6 +22,7 @@ import numpy as np
 
 from training.graded import decide, decided
 from training.real.quarter_turns import QUARTER_TURNS, turned
+from training.real.share_interval import wilson
 from training.real.sources import BoxedPhoto, ClutterPhoto, SingleFruitPhoto
 from vision.detections import Detections
 from vision.errors import InputError
@@ -50,10 +51,13 @@ def single_fruit_table(
 ) -> dict[str, Any]:
     """Per ``<produce>_<condition>`` and overall: photos, box found, right produce (most confident box), flagged.
     ``list_mistakes`` adds ``mistakes``: each photo with no box, the wrong produce, or a flag that is wrong (a spoiled
-    fruit not flagged, a fresh one flagged), with what the system decided."""
+    fruit not flagged, a fresh one flagged), with what the system decided. ``per_photo``: each photo's outcome by its
+    content key (box found, right produce, flag right), for `qc compare-photos`; ``overall`` → ``interval95``: each
+    share's 95 % Wilson interval."""
     fresh = taxonomy.condition_names[0]
     counts: dict[str, Counter] = {}
     mistakes: list[dict[str, Any]] = []
+    outcomes: dict[str, dict[str, Any]] = {}
     for p in photos:
         image = cv2.imread(str(p.path), cv2.IMREAD_COLOR)
         decisions = decided(image, detect(image), taxonomy, grader)
@@ -72,6 +76,9 @@ def single_fruit_table(
                 wrong.append("wrong produce")
             if top.flagged == (p.condition == fresh):
                 wrong.append("fresh flagged" if top.flagged else "spoiled not flagged")
+        outcomes[p.key] = {"truth": p.class_name, "box": top is not None,
+                           "right_produce": top is not None and top.produce == p.produce,
+                           "flag_right": top is not None and top.flagged != (p.condition == fresh)}
         if wrong:
             mistakes.append({
                 "photo": str(p.path), "truth": p.class_name, "mistakes": wrong,
@@ -97,8 +104,12 @@ def single_fruit_table(
                # Where a box was found: the grader's and the vote's share, apart from the detector's misses.
                "given_a_box": {"photos": total["box"], "right_produce": ratio(total["right_produce"], total["box"]),
                                "spoiled_flagged": ratio(rotten["flagged"], rotten["box"]),
-                               "fresh_flagged": ratio(fresh_c["flagged"], fresh_c["box"])}}
-    table: dict[str, Any] = {"per_class": rows, "overall": overall}
+                               "fresh_flagged": ratio(fresh_c["flagged"], fresh_c["box"])},
+               "interval95": {"box": wilson(total["box"], total["photos"]),
+                              "right_produce": wilson(total["right_produce"], total["photos"]),
+                              "spoiled_flagged": wilson(rotten["flagged"], rotten["photos"]),
+                              "fresh_flagged": wilson(fresh_c["flagged"], fresh_c["photos"])}}
+    table: dict[str, Any] = {"per_class": rows, "overall": overall, "per_photo": outcomes}
     if list_mistakes:
         table["mistakes"] = mistakes
     return table
@@ -109,7 +120,9 @@ def boxed_table(
     grader: Grader | None,
 ) -> dict[str, Any]:
     """Produce-kind precision and recall at IoU 0.5 per produce (greedy matching by confidence), with the
-    detector's own produce beside the system's, and the share of boxes flagged (all photos are fresh)."""
+    detector's own produce beside the system's, and the share of boxes flagged (all photos are fresh). The overall
+    ``interval95`` treats boxes as independent, which boxes of one photo are not: read it as a lower bound on the
+    uncertainty."""
     tp, fp, gt_n = Counter(), Counter(), Counter()
     tp_d, fp_d = Counter(), Counter()
     boxes = flagged = 0
@@ -145,7 +158,9 @@ def boxed_table(
     all_tp, all_fp, all_gt = sum(tp.values()), sum(fp.values()), sum(gt_n.values())
     return {"photos": len(photos), "per_produce": per,
             "overall": {"boxes": all_gt, "precision": ratio(all_tp, all_tp + all_fp), "recall": ratio(all_tp, all_gt),
-                        "detections": boxes, "flagged": ratio(flagged, boxes)}}
+                        "detections": boxes, "flagged": ratio(flagged, boxes),
+                        "interval95": {"precision": wilson(all_tp, all_tp + all_fp),
+                                       "recall": wilson(all_tp, all_gt)}}}
 
 
 def clutter_table(

@@ -257,6 +257,22 @@ def test_cli_eval_photos_on_real_photos_with_the_shipped_version(fixture_root: P
         assert Path(m["photo"]).is_file() and m["truth"].endswith("_fresh")
         assert m["decided"] is None or ("wrong produce" in m["mistakes"]) == (not m["decided"].startswith(
             m["truth"].split("_")[0] + "_"))
+    # Each photo's outcome, keyed by content, adds up to the overall figures, which carry their 95 % interval; qc
+    # compare-photos pairs the detector alone with the system on the same photos.
+    overall, outcomes = report["single_fruit"]["overall"], report["single_fruit"]["per_photo"]
+    assert len(outcomes) == 5
+    assert sum(o["right_produce"] for o in outcomes.values()) == round(overall["right_produce"] * 5)
+    low, high = overall["interval95"]["right_produce"]
+    assert low <= overall["right_produce"] <= high and high - low > 0.2  # five photos allow a wide range
+    (tmp_path / "system.json").write_text(json.dumps(report))
+    (tmp_path / "alone.json").write_text(json.dumps({"single_fruit": alone}))
+    r = subprocess.run([str(qc), "compare-photos", str(tmp_path / "alone.json"), str(tmp_path / "system.json"),
+                        "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    paired = json.loads(r.stdout)["outcomes"]["right_produce"]
+    assert paired["right_a"] == round(figures["right_produce"] * n) and paired["right_b"] == round(
+        overall["right_produce"] * 5)
+    assert paired["right_b"] - paired["right_a"] == paired["only_b"] - paired["only_a"]
     # --iou reaches NMS: at 1.0 no overlap exceeds it, so every anchor over the threshold stays a box.
     r = subprocess.run([str(qc), "eval-photos", str(fixture_root), "--split", "train", "--iou", "1", "--json"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
